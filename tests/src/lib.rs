@@ -1,0 +1,1 @@
+//! Shared fixtures for the cross-process tests in `tests/tests/` (network namespaces, PostgreSQL, clients).

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, on a fresh Debian machine, the system packages the build and the tests need.
+# Idempotent: installs only what is missing. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+# command-to-check  debian-package
+needed=(
+  "cc gcc"
+  "openssl openssl"
+  "pkg-config pkg-config"
+)
+
+missing=()
+for pair in "${needed[@]}"; do
+  read -r cmd pkg <<<"$pair"
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  echo "==> installing system packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null 2>&1 || {
+  echo "error: cargo not found; install the Rust toolchain (rustup) first" >&2
+  exit 1
+}
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt

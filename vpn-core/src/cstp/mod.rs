@@ -191,6 +191,15 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// The answer to a DPD request: a DPD response echoing its payload (what openconnect
+    /// expects on CSTP and DTLS alike); `None` for any other frame.
+    pub const fn dpd_response(&self) -> Option<Frame<'a>> {
+        match *self {
+            Frame::DpdRequest(payload) => Some(Frame::DpdResponse(payload)),
+            _ => None,
+        }
+    }
+
     /// Length of the whole CSTP frame, header included.
     pub const fn encoded_len(&self) -> usize {
         HEADER_LEN + self.payload_len()
@@ -432,20 +441,13 @@ pub fn encode_to_vec(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<usize, Cstp
     frame.check()?;
     let start = out.len();
     out.resize(start + frame.encoded_len(), 0);
-    match out.get_mut(start..).map(|tail| encode(frame, tail)) {
-        Some(Ok(n)) => Ok(n),
-        Some(Err(e)) => {
-            out.truncate(start);
-            Err(e)
-        }
-        None => {
-            out.truncate(start);
-            Err(CstpError::BufferTooSmall {
-                needed: frame.encoded_len(),
-                available: 0,
-            })
-        }
+    let written = out
+        .get_mut(start..)
+        .map_or(Ok(0), |tail| encode(frame, tail));
+    if written.is_err() {
+        out.truncate(start);
     }
+    written
 }
 
 fn write_header(frame_type: FrameType, payload_len: usize, header: &mut [u8; HEADER_LEN]) {

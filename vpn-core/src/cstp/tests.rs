@@ -56,6 +56,20 @@ fn every_frame_type_round_trips_through_dtls() {
 }
 
 #[test]
+fn dpd_request_is_answered_with_a_response_echoing_its_payload() {
+    assert_eq!(
+        Frame::DpdRequest(b"id").dpd_response(),
+        Some(Frame::DpdResponse(b"id"))
+    );
+    assert_eq!(
+        Frame::DpdRequest(&[]).dpd_response(),
+        Some(Frame::DpdResponse(&[]))
+    );
+    assert_eq!(Frame::DpdResponse(b"id").dpd_response(), None);
+    assert_eq!(Frame::Keepalive.dpd_response(), None);
+}
+
+#[test]
 fn header_bytes_match_the_wire_format() {
     let bytes = encoded(&Frame::Data(PING));
     assert_eq!(

@@ -60,3 +60,64 @@ pub fn show(command: &Command, device: DeviceState<'_>, now: OffsetDateTime) -> 
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::session::fixtures::seed_session;
+
+    fn run(line: &str) -> Option<String> {
+        let config = fixtures::seed_config();
+        let sessions = [seed_session()];
+        let stats = SessionStats::default();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let command = Command::parse(&words).unwrap();
+        show(
+            &command,
+            DeviceState {
+                config: &config,
+                sessions: &sessions,
+                stats: &stats,
+            },
+            datetime!(2025-03-19 07:39:53 UTC),
+        )
+    }
+
+    #[test]
+    fn seed_commands_typed_on_the_sensor_print_the_seed_outputs() {
+        assert_eq!(
+            run("show run tunnel-group").as_deref(),
+            Some(include_str!("golden/seed_show_run_tunnel-group.txt"))
+        );
+        assert_eq!(
+            run("show vpn-sessiondb detail anyconnect").as_deref(),
+            Some(include_str!(
+                "golden/seed_show_vpn-sessiondb_detail_anyconnect.txt"
+            ))
+        );
+    }
+
+    #[test]
+    fn other_show_commands_dispatch_to_their_renderers() {
+        assert!(
+            run("show vpn-sessiondb")
+                .unwrap()
+                .starts_with("---------------------------------------------------------------------------\nVPN Session Summary\n")
+        );
+        assert_eq!(
+            run("show vpn-sessiondb anyconnect filter name nobody").as_deref(),
+            Some("INFO: There are presently no active sessions of the type specified\n")
+        );
+        assert_eq!(
+            run("show run").as_deref(),
+            Some(include_str!("golden/seed_show_running-config.txt"))
+        );
+    }
+
+    #[test]
+    fn logoff_is_not_a_show_and_is_left_to_the_caller() {
+        assert_eq!(run("vpn-sessiondb logoff all noconfirm"), None);
+    }
+}

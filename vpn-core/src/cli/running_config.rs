@@ -171,6 +171,11 @@ fn ca_trustpoint(trustpoint: &Trustpoint, out: &mut Lines) {
     if trustpoint.skip_ca_flag_check {
         out.line(" no ca-check");
     }
+    if !trustpoint.require_client_auth_eku {
+        // Not an FTD keyword: our switch for the clientAuth EKU check, shown so that
+        // a deploy preview never hides the change.
+        out.line(" no client-auth-eku-check");
+    }
     match trustpoint.revocation {
         Revocation::None => {}
         Revocation::Crl { .. } => out.line(" revocation-check crl"),

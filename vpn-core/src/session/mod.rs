@@ -199,6 +199,32 @@ pub struct TlsTunnel {
     pub counters: TunnelCounters,
 }
 
+impl TlsTunnel {
+    /// A fresh TLS tunnel; `Encryption`/`Hashing` come from the cipher-suite name
+    /// (see [`describe_cipher_suite`]), `unknown` when it is not recognised.
+    pub fn new(
+        tunnel_number: u32,
+        cipher_suite: &str,
+        encapsulation: impl Into<String>,
+        tcp_src_port: u16,
+        tcp_dst_port: u16,
+        established: OffsetDateTime,
+    ) -> Self {
+        let (cipher_suite, encryption, hashing) = cipher_words(cipher_suite);
+        Self {
+            tunnel_number,
+            encryption,
+            hashing,
+            cipher_suite,
+            encapsulation: encapsulation.into(),
+            tcp_src_port,
+            tcp_dst_port,
+            last_activity: established,
+            counters: TunnelCounters::default(),
+        }
+    }
+}
+
 /// The CSTP data tunnel over DTLS (`DTLS-Tunnel`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +242,38 @@ pub struct DtlsTunnel {
     #[serde(with = "time::serde::rfc3339")]
     pub last_activity: OffsetDateTime,
     pub counters: TunnelCounters,
+}
+
+impl DtlsTunnel {
+    /// A fresh DTLS tunnel, described like [`TlsTunnel::new`].
+    pub fn new(
+        tunnel_number: u32,
+        cipher_suite: &str,
+        encapsulation: impl Into<String>,
+        udp_src_port: u16,
+        udp_dst_port: u16,
+        established: OffsetDateTime,
+    ) -> Self {
+        let (cipher_suite, encryption, hashing) = cipher_words(cipher_suite);
+        Self {
+            tunnel_number,
+            encryption,
+            hashing,
+            cipher_suite,
+            encapsulation: encapsulation.into(),
+            udp_src_port,
+            udp_dst_port,
+            last_activity: established,
+            counters: TunnelCounters::default(),
+        }
+    }
+}
+
+fn cipher_words(name: &str) -> (String, String, String) {
+    match describe_cipher_suite(name) {
+        Some(d) => (d.name, d.encryption, d.hashing),
+        None => (name.to_owned(), "unknown".to_owned(), "unknown".to_owned()),
+    }
 }
 
 /// Traffic counters of one tunnel, from the headend's point of view (Tx = to the client).
@@ -364,6 +422,41 @@ mod tests {
         assert_eq!(client.os_display_name(), "Linux");
         client.os = "plan9".to_owned();
         assert_eq!(client.os_display_name(), "plan9");
+    }
+
+    #[test]
+    fn new_tunnels_take_encryption_and_hashing_from_the_cipher_suite() {
+        let at = datetime!(2025-03-19 07:18:55 UTC);
+        let tls = TlsTunnel::new(2, "TLS13_AES_128_GCM_SHA256", "TLSv1.3", 53937, 443, at);
+        let seed_tls = seed_session().ssl.unwrap();
+        assert_eq!(tls.encryption, seed_tls.encryption);
+        assert_eq!(tls.hashing, seed_tls.hashing);
+        assert_eq!(tls.cipher_suite, seed_tls.cipher_suite);
+        assert_eq!(tls.counters, TunnelCounters::default());
+        assert_eq!(tls.last_activity, at);
+        let dtls = DtlsTunnel::new(
+            3,
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "DTLSv1.2",
+            62975,
+            443,
+            at,
+        );
+        assert_eq!(
+            (dtls.encryption.as_str(), dtls.hashing.as_str()),
+            ("AES-GCM-256", "SHA384")
+        );
+    }
+
+    #[test]
+    fn unrecognised_cipher_suite_is_kept_verbatim_and_described_as_unknown() {
+        let at = datetime!(2025-03-19 07:18:55 UTC);
+        let tls = TlsTunnel::new(2, "TLS_NEW_CIPHER", "TLSv1.3", 1, 443, at);
+        assert_eq!(tls.cipher_suite, "TLS_NEW_CIPHER");
+        assert_eq!(
+            (tls.encryption.as_str(), tls.hashing.as_str()),
+            ("unknown", "unknown")
+        );
     }
 
     #[test]

@@ -246,6 +246,7 @@ fn trustpoints_render_identity_keypair_usage_ca_check_and_revocation() {
     let mut user_ca = config.trustpoints[0].clone();
     user_ca.name = "User-CA".to_owned();
     user_ca.skip_ca_flag_check = true;
+    user_ca.require_client_auth_eku = false;
     user_ca.validation_usage = ValidationUsage {
         ssl_client: true,
         ssl_server: true,
@@ -277,6 +278,7 @@ fn trustpoints_render_identity_keypair_usage_ca_check_and_revocation() {
          enrollment terminal\n \
          validation-usage ipsec-client ssl-client ssl-server\n \
          no ca-check\n \
+         no client-auth-eku-check\n \
          revocation-check crl\n \
          crl configure\n\
          crypto ca trustpoint No-Usage\n \

@@ -21,8 +21,16 @@ impl Lines {
         Self::default()
     }
 
+    /// One output line. Control characters (a newline in a certificate-derived
+    /// username, an escape sequence) are shown as `?`, so a value can never forge
+    /// extra lines or drive the operator's terminal.
     pub(crate) fn line(&mut self, line: impl AsRef<str>) {
-        self.text.push_str(line.as_ref().trim_end());
+        let clean: String = line
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        self.text.push_str(clean.trim_end());
         self.text.push('\n');
     }
 
@@ -165,6 +173,16 @@ mod tests {
         assert_eq!(
             login_time(datetime!(2023-10-06 05:06:11 UTC)),
             "05:06:11 UTC Fri Oct 6 2023"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_values_cannot_forge_lines() {
+        let mut lines = Lines::new();
+        lines.field(0, "Username", "evil\nUsername     : admin\u{1b}[2J");
+        assert_eq!(
+            lines.into_string(),
+            "Username     : evil?Username     : admin?[2J\n"
         );
     }
 

@@ -186,3 +186,27 @@ fn session_output_has_no_trailing_whitespace() {
     let text = vpn_sessiondb_detail_anyconnect(&[seed_session(), second_session()], None, NOW);
     assert!(text.lines().all(|l| l == l.trim_end()));
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_session_renders_without_panicking_or_trailing_whitespace(
+        index in proptest::prelude::any::<u32>(),
+        username in ".{0,40}",
+        bytes in proptest::prelude::any::<u64>(),
+        idle in proptest::option::of(proptest::prelude::any::<u32>()),
+        login_offset in -10_000_000i64..10_000_000,
+    ) {
+        let mut s = seed_session();
+        s.index = index;
+        s.username = username;
+        s.parent.counters.bytes_tx = bytes;
+        s.idle_timeout_minutes = idle;
+        s.login_time = NOW + Duration::seconds(login_offset);
+        let text = vpn_sessiondb_detail_anyconnect(std::slice::from_ref(&s), None, NOW);
+        proptest::prop_assert!(text.lines().all(|l| l == l.trim_end()));
+        let tunnel_id = format!("Tunnel ID    : {index}.1");
+        proptest::prop_assert!(text.contains(&tunnel_id));
+        let summary = vpn_sessiondb_summary(&[s], &SessionStats { device_capacity: 1, ..SessionStats::default() });
+        proptest::prop_assert!(summary.contains("Device Load                  :   100%"));
+    }
+}

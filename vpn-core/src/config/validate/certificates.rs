@@ -267,3 +267,92 @@ fn ecdsa_public_key(der: &[u8], parse: EcdsaParser) -> Option<Vec<u8>> {
         .find_map(|curve| parse(curve, der).ok())
         .map(|k| k.public_key().as_ref().to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use rcgen::date_time_ymd;
+
+    use super::*;
+    use crate::config::PrivateKeyPem;
+    use crate::config::fixture::{identity_pem_with, seed_config, seed_now};
+
+    /// The PKCS#1 or SEC1 key inside a PKCS#8 PrivateKeyInfo, PEM-encoded under `label`.
+    fn traditional_pem(pkcs8_pem: &str, label: &str) -> String {
+        let Ok(PrivateKeyDer::Pkcs8(pkcs8)) = pem::private_key(pkcs8_pem) else {
+            panic!("rcgen writes PKCS#8");
+        };
+        let (_, info, _) = tlv(pkcs8.secret_pkcs8_der());
+        let (_, _version, rest) = tlv(info);
+        let (_, _algorithm, rest) = tlv(rest);
+        let (tag, inner, _) = tlv(rest);
+        assert_eq!(tag, 0x04, "privateKey is an OCTET STRING");
+        let body = STANDARD.encode(inner);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// One DER element: tag, contents, what follows.
+    fn tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (tag, first) = (der[0], der[1]);
+        let (length, header) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7f);
+            let length = der[2..2 + n]
+                .iter()
+                .fold(0, |acc, b| acc << 8 | usize::from(*b));
+            (length, 2 + n)
+        };
+        (tag, &der[header..header + length], &der[header + length..])
+    }
+
+    fn problems_with_identity(chain: String, key: String) -> Vec<crate::config::ConfigProblem> {
+        let mut config = seed_config();
+        config.headend.identity.certificate_chain_pem = chain;
+        config.headend.identity.private_key_pem = PrivateKeyPem(key);
+        config.validate(seed_now()).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn rsa_identity_key_matches_in_pkcs8_and_pkcs1_form() {
+        let (from, until) = (date_time_ymd(2025, 1, 1), date_time_ymd(2027, 1, 1));
+        let (chain, key) = identity_pem_with(&rcgen::PKCS_RSA_SHA256, from, until);
+        let pkcs1 = traditional_pem(&key, "RSA PRIVATE KEY");
+        assert!(matches!(
+            pem::private_key(&pkcs1),
+            Ok(PrivateKeyDer::Pkcs1(_))
+        ));
+        assert_eq!(problems_with_identity(chain.clone(), key), vec![]);
+        assert_eq!(problems_with_identity(chain, pkcs1), vec![]);
+    }
+
+    #[test]
+    fn ecdsa_identity_key_matches_in_sec1_form_and_a_foreign_one_does_not() {
+        let (from, until) = (date_time_ymd(2025, 1, 1), date_time_ymd(2027, 1, 1));
+        let (chain, key) = identity_pem_with(&rcgen::PKCS_ECDSA_P384_SHA384, from, until);
+        let sec1 = traditional_pem(&key, "EC PRIVATE KEY");
+        assert!(matches!(
+            pem::private_key(&sec1),
+            Ok(PrivateKeyDer::Sec1(_))
+        ));
+        assert_eq!(problems_with_identity(chain.clone(), sec1), vec![]);
+
+        let (_, foreign) = identity_pem_with(&rcgen::PKCS_ECDSA_P384_SHA384, from, until);
+        let foreign = traditional_pem(&foreign, "EC PRIVATE KEY");
+        let problems = problems_with_identity(chain, foreign);
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(matches!(
+            problems[0].kind,
+            ProblemKind::KeyDoesNotMatchCertificate { .. }
+        ));
+    }
+}

@@ -176,7 +176,9 @@ fn report_overlaps<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv6Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -191,5 +193,32 @@ mod tests {
         assert!(!same_prefix(a, c, 32));
         assert!(same_prefix(a, c, 0));
         assert!(same_prefix(a, a, 128));
+    }
+
+    proptest! {
+        #[test]
+        fn any_pool_values_are_checked_without_panicking(
+            v4 in proptest::collection::vec((any::<u32>(), any::<u32>(), any::<u32>()), 0..8),
+            v6 in proptest::collection::vec((any::<u128>(), any::<u8>(), any::<u32>()), 0..8),
+        ) {
+            let mut config = crate::config::fixture::seed_config();
+            config.ipv4_pools = v4.into_iter().enumerate().map(|(i, (start, end, mask))| Ipv4Pool {
+                name: format!("v4-{i}"),
+                start: Ipv4Addr::from(start),
+                end: Ipv4Addr::from(end),
+                mask: Ipv4Addr::from(mask),
+            }).collect();
+            config.ipv6_pools = v6.into_iter().enumerate().map(|(i, (start, prefix_len, count))| Ipv6Pool {
+                name: format!("v6-{i}"),
+                start: Ipv6Addr::from(start),
+                prefix_len,
+                count,
+            }).collect();
+            let mut found = Findings::default();
+            check(&config, &mut found);
+            for problem in &found.problems {
+                prop_assert!(problem.path.starts_with("$.ipv"), "{}", problem);
+            }
+        }
     }
 }

@@ -5,6 +5,10 @@
 //! certificate, connection profiles with their AAA settings, group policies, address
 //! pools, CA trustpoints and LOCAL users. Names are the references between parts, as on
 //! the FTD CLI (`default-group-policy NAME`, `address-pool NAME`).
+//!
+//! Life of a document: [`DeviceConfig::from_json`] (size and schema limits) →
+//! [`DeviceConfig::validate`] (every problem, with its JSON path) and
+//! [`DeviceConfig::warnings`] → [`DeviceConfig::content_hash`] to compare deploys.
 
 mod aaa;
 mod address_pool;

@@ -22,72 +22,64 @@ pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
     check_references(config, found);
 }
 
-fn check_syntax(config: &DeviceConfig, found: &mut Findings) {
+/// Every object name with its path and kind: lists in document order, then the headend.
+fn named_objects(config: &DeviceConfig) -> Vec<(String, ObjectKind, &str)> {
     use ObjectKind as K;
-    let headend = &config.headend;
-    check_name(
-        found,
-        "$.headend.access_interface".into(),
-        K::AccessInterface,
-        &headend.access_interface,
-    );
-    check_name(
-        found,
-        "$.headend.identity.trustpoint".into(),
-        K::Trustpoint,
-        &headend.identity.trustpoint,
-    );
+    let mut named: Vec<(String, ObjectKind, &str)> = Vec::new();
     for (i, profile) in config.connection_profiles.iter().enumerate() {
-        check_name(
-            found,
+        named.push((
             format!("$.connection_profiles[{i}].name"),
             K::ConnectionProfile,
             &profile.name,
-        );
+        ));
         for (j, alias) in profile.group_aliases.iter().enumerate() {
             let path = format!("$.connection_profiles[{i}].group_aliases[{j}].name");
-            check_name(found, path, K::GroupAlias, &alias.name);
+            named.push((path, K::GroupAlias, &alias.name));
         }
     }
     for (i, policy) in config.group_policies.iter().enumerate() {
-        check_name(
-            found,
+        named.push((
             format!("$.group_policies[{i}].name"),
             K::GroupPolicy,
             &policy.name,
-        );
+        ));
     }
     for (i, pool) in config.ipv4_pools.iter().enumerate() {
-        check_name(
-            found,
-            format!("$.ipv4_pools[{i}].name"),
-            K::Ipv4Pool,
-            &pool.name,
-        );
+        named.push((format!("$.ipv4_pools[{i}].name"), K::Ipv4Pool, &pool.name));
     }
     for (i, pool) in config.ipv6_pools.iter().enumerate() {
-        check_name(
-            found,
-            format!("$.ipv6_pools[{i}].name"),
-            K::Ipv6Pool,
-            &pool.name,
-        );
+        named.push((format!("$.ipv6_pools[{i}].name"), K::Ipv6Pool, &pool.name));
     }
     for (i, trustpoint) in config.trustpoints.iter().enumerate() {
-        check_name(
-            found,
+        named.push((
             format!("$.trustpoints[{i}].name"),
             K::Trustpoint,
             &trustpoint.name,
-        );
+        ));
     }
     for (i, user) in config.local_users.iter().enumerate() {
-        check_name(
-            found,
-            format!("$.local_users[{i}].name"),
-            K::LocalUser,
-            &user.name,
-        );
+        named.push((format!("$.local_users[{i}].name"), K::LocalUser, &user.name));
+    }
+    // Last, so a clash with a CA trustpoint is reported on the identity.
+    let headend = &config.headend;
+    named.extend([
+        (
+            "$.headend.access_interface".to_owned(),
+            K::AccessInterface,
+            headend.access_interface.as_str(),
+        ),
+        (
+            "$.headend.identity.trustpoint".to_owned(),
+            K::Trustpoint,
+            headend.identity.trustpoint.as_str(),
+        ),
+    ]);
+    named
+}
+
+fn check_syntax(config: &DeviceConfig, found: &mut Findings) {
+    for (path, kind, name) in named_objects(config) {
+        check_name(found, path, kind, name);
     }
 }
 
@@ -98,8 +90,7 @@ fn check_name(found: &mut Findings, path: String, kind: ObjectKind, name: &str) 
     }
     let length = name.chars().count();
     if length > MAX_NAME_CHARS {
-        let name = name.to_owned();
-        let max = MAX_NAME_CHARS;
+        let (name, max) = (name.to_owned(), MAX_NAME_CHARS);
         found.push(
             path.clone(),
             ProblemKind::NameTooLong {
@@ -123,52 +114,24 @@ fn check_name(found: &mut Findings, path: String, kind: ObjectKind, name: &str) 
     }
 }
 
+/// Reports every name after its first use within its namespace. IPv4 and IPv6 pools
+/// share one namespace, as do CA trustpoints and the identity trustpoint; aliases are
+/// checked separately (ignoring case) and the access interface has no peers.
 fn check_duplicates(config: &DeviceConfig, found: &mut Findings) {
-    use ObjectKind as K;
-    let profiles = config.connection_profiles.iter().enumerate();
-    let profiles =
-        profiles.map(|(i, p)| (format!("$.connection_profiles[{i}].name"), p.name.as_str()));
-    report_duplicates(found, K::ConnectionProfile, profiles);
-
-    let policies = config.group_policies.iter().enumerate();
-    let policies = policies.map(|(i, g)| (format!("$.group_policies[{i}].name"), g.name.as_str()));
-    report_duplicates(found, K::GroupPolicy, policies);
-
-    let v4 = config.ipv4_pools.iter().enumerate();
-    let v4 = v4.map(|(i, p)| (format!("$.ipv4_pools[{i}].name"), p.name.as_str()));
-    let v6 = config.ipv6_pools.iter().enumerate();
-    let v6 = v6.map(|(i, p)| (format!("$.ipv6_pools[{i}].name"), p.name.as_str()));
-    report_duplicates(found, K::AddressPool, v4.chain(v6));
-
-    let identity = &config.headend.identity.trustpoint;
-    let trustpoints = config.trustpoints.iter().enumerate();
-    let trustpoints =
-        trustpoints.map(|(i, t)| (format!("$.trustpoints[{i}].name"), t.name.as_str()));
-    let identity = std::iter::once((
-        "$.headend.identity.trustpoint".to_owned(),
-        identity.as_str(),
-    ));
-    report_duplicates(found, K::Trustpoint, trustpoints.chain(identity));
-
-    let users = config.local_users.iter().enumerate();
-    let users = users.map(|(i, u)| (format!("$.local_users[{i}].name"), u.name.as_str()));
-    report_duplicates(found, K::LocalUser, users);
-}
-
-/// Reports every name after its first use; empty names are reported elsewhere.
-fn report_duplicates<'a>(
-    found: &mut Findings,
-    kind: ObjectKind,
-    named: impl Iterator<Item = (String, &'a str)>,
-) {
-    let mut seen = HashSet::new();
-    for (path, name) in named {
-        if !name.is_empty() && !seen.insert(name) {
+    let mut seen: HashSet<(ObjectKind, &str)> = HashSet::new();
+    for (path, kind, name) in named_objects(config) {
+        let namespace = match kind {
+            ObjectKind::GroupAlias | ObjectKind::AccessInterface => continue,
+            ObjectKind::Ipv4Pool | ObjectKind::Ipv6Pool => ObjectKind::AddressPool,
+            other => other,
+        };
+        if !name.is_empty() && !seen.insert((namespace, name)) {
+            let name = name.to_owned();
             found.push(
                 path,
                 ProblemKind::DuplicateName {
-                    kind,
-                    name: name.to_owned(),
+                    kind: namespace,
+                    name,
                 },
             );
         }

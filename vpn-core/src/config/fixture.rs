@@ -48,6 +48,28 @@ pub(crate) fn self_signed_pem(
         .pem()
 }
 
+/// A self-signed CA valid 2025–2035 and an empty CRL it issued (2026-05-01, next
+/// update 2026-07-01), both PEM.
+pub(crate) fn ca_and_crl_pem(common_name: &str) -> (String, String) {
+    let (from, until) = (date_time_ymd(2025, 1, 1), date_time_ymd(2035, 1, 1));
+    let ca = CertifiedIssuer::self_signed(
+        params(common_name, true, from, until),
+        KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: date_time_ymd(2026, 5, 1),
+        next_update: date_time_ymd(2026, 7, 1),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .unwrap();
+    (ca.pem(), crl.pem().unwrap())
+}
+
 /// An identity chain (leaf then issuing CA) and the leaf's PKCS#8 key, the leaf valid
 /// between the two dates.
 pub(crate) fn identity_pem(

@@ -224,6 +224,8 @@ pub enum ProblemKind {
     UnparsableCertificate { index: usize, reason: String },
     #[error("CRL #{index} cannot be parsed: {reason}")]
     UnparsableCrl { index: usize, reason: String },
+    #[error("CRL #{index} is issued by {issuer}, which is not a CA certificate of this trustpoint")]
+    CrlFromUnknownIssuer { index: usize, issuer: String },
     #[error(
         "certificate #{index} ({subject}) is not a CA certificate: its basic constraints do not say CA:TRUE (turn on skip_ca_flag_check to accept it)"
     )]

@@ -25,28 +25,23 @@ pub(super) fn check(config: &DeviceConfig, now: OffsetDateTime, found: &mut Find
     for (i, trustpoint) in config.trustpoints.iter().enumerate() {
         let path = format!("$.trustpoints[{i}].ca_certificates_pem");
         let skip_ca_check = trustpoint.skip_ca_flag_check;
-        for_each_certificate(
-            &trustpoint.ca_certificates_pem,
-            &path,
-            found,
-            |index, cert, found| {
-                let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-                if !is_ca && !skip_ca_check {
-                    let subject = cert.subject().to_string();
-                    found.push(
-                        path.clone(),
-                        ProblemKind::NotACaCertificate { index, subject },
-                    );
-                }
-                check_validity(cert, index, now, &path, found);
-            },
-        );
+        let mut ca_subjects: Vec<Vec<u8>> = Vec::new();
+        let pem_text = &trustpoint.ca_certificates_pem;
+        for_each_certificate(pem_text, &path, found, |index, cert, found| {
+            let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+            if !is_ca && !skip_ca_check {
+                let subject = cert.subject().to_string();
+                found.push(
+                    path.clone(),
+                    ProblemKind::NotACaCertificate { index, subject },
+                );
+            }
+            check_validity(cert, index, now, &path, found);
+            ca_subjects.push(cert.subject().as_raw().to_vec());
+        });
         if let Revocation::Crl { crls_pem } = &trustpoint.revocation {
-            check_crls(
-                crls_pem,
-                &format!("$.trustpoints[{i}].revocation.crls_pem"),
-                found,
-            );
+            let path = format!("$.trustpoints[{i}].revocation.crls_pem");
+            check_crls(crls_pem, &ca_subjects, &path, found);
         }
     }
     check_headend(config, now, found);
@@ -153,7 +148,9 @@ fn for_each_certificate(
     }
 }
 
-fn check_crls(text: &str, path: &str, found: &mut Findings) {
+/// Every CRL must parse and be issued by one of the trustpoint's CAs (by name; the
+/// signature is checked where revocation is checked, in `pki`).
+fn check_crls(text: &str, ca_subjects: &[Vec<u8>], path: &str, found: &mut Findings) {
     let ders = match pem::crls(text) {
         Ok(ders) => ders,
         Err(e) => {
@@ -167,9 +164,19 @@ fn check_crls(text: &str, path: &str, found: &mut Findings) {
         }
     };
     for (position, der) in ders.iter().enumerate() {
-        if let Err(e) = x509_parser::parse_x509_crl(der.as_ref()) {
-            let (index, reason) = (position + 1, e.to_string());
-            found.push(path, ProblemKind::UnparsableCrl { index, reason });
+        let index = position + 1;
+        match x509_parser::parse_x509_crl(der.as_ref()) {
+            Err(e) => {
+                let reason = e.to_string();
+                found.push(path, ProblemKind::UnparsableCrl { index, reason });
+            }
+            Ok((_, crl)) => {
+                let issuer = crl.issuer();
+                if !ca_subjects.iter().any(|s| s.as_slice() == issuer.as_raw()) {
+                    let issuer = issuer.to_string();
+                    found.push(path, ProblemKind::CrlFromUnknownIssuer { index, issuer });
+                }
+            }
         }
     }
 }

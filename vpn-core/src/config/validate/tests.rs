@@ -7,7 +7,8 @@ use time::Duration;
 
 use super::*;
 use crate::config::fixture::{
-    identity_pem, identity_pem_with, other_key_pem, seed_config, seed_now, self_signed_pem,
+    ca_and_crl_pem, identity_pem, identity_pem_with, other_key_pem, seed_config, seed_now,
+    self_signed_pem,
 };
 use crate::config::{
     AuthenticationServer, GroupAlias, GroupPolicy, GroupUrl, Ipv4Pool, Ipv6Pool, LocalUser,
@@ -759,6 +760,29 @@ fn crl_block_that_is_not_a_crl_is_a_problem() {
     assert!(
         matches!(kind, ProblemKind::UnparsableCrl { index: 1, .. }),
         "{kind}"
+    );
+}
+
+#[test]
+fn crl_issued_by_a_trustpoint_ca_is_accepted() {
+    let (ca, crls_pem) = ca_and_crl_pem("Machine CA");
+    let problems = problems_after(|c| {
+        c.trustpoints[0].ca_certificates_pem = ca;
+        c.trustpoints[0].revocation = Revocation::Crl { crls_pem };
+    });
+    assert_eq!(problems, vec![]);
+}
+
+#[test]
+fn crl_issued_by_another_ca_is_a_problem() {
+    let (_, crls_pem) = ca_and_crl_pem("Stranger CA");
+    assert_only(
+        |c| c.trustpoints[0].revocation = Revocation::Crl { crls_pem },
+        "$.trustpoints[0].revocation.crls_pem",
+        ProblemKind::CrlFromUnknownIssuer {
+            index: 1,
+            issuer: "CN=Stranger CA, O=Example Corp".into(),
+        },
     );
 }
 

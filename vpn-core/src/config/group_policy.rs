@@ -11,7 +11,8 @@ pub struct GroupPolicy {
     /// Login banner shown by the client (`banner value ...`).
     #[serde(default)]
     pub banner: Option<String>,
-    /// DNS servers pushed to the client, at most 3 are used by clients.
+    /// DNS servers pushed to the client: primary and secondary, as FMC offers (validate
+    /// refuses more than [`super::MAX_DNS_SERVERS`]).
     #[serde(default)]
     pub dns_servers: Vec<IpAddr>,
     #[serde(default)]

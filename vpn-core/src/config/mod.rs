@@ -5,9 +5,16 @@
 //! certificate, connection profiles with their AAA settings, group policies, address
 //! pools, CA trustpoints and LOCAL users. Names are the references between parts, as on
 //! the FTD CLI (`default-group-policy NAME`, `address-pool NAME`).
+//!
+//! Life of a document: [`DeviceConfig::from_json`] (size and schema limits) →
+//! [`DeviceConfig::validate`] (every problem, with its JSON path) and
+//! [`DeviceConfig::warnings`] → [`DeviceConfig::content_hash`] to compare deploys.
 
 mod aaa;
 mod address_pool;
+mod document;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod group_policy;
 mod headend;
 mod local_user;
@@ -20,12 +27,16 @@ pub use aaa::{
     UsernameSource,
 };
 pub use address_pool::{Ipv4Pool, Ipv6Pool};
+pub use document::{ConfigError, MAX_DOCUMENT_BYTES};
 pub use group_policy::{GroupPolicy, MTU_MAX, MTU_MIN, SplitTunnelPolicy};
 pub use headend::{Headend, IdentityCertificate, PrivateKeyPem};
 pub use local_user::LocalUser;
 pub use profile::{ConnectionProfile, GroupAlias, GroupUrl};
 pub use trustpoint::{Revocation, Trustpoint, ValidationUsage};
-pub use validate::{ConfigProblem, ProblemKind};
+pub use validate::{
+    BANNER_LINE_MAX_CHARS, ConfigProblem, EXPIRY_WARNING_DAYS, MAX_DNS_SERVERS, MAX_NAME_CHARS,
+    MAX_POOL_ADDRESSES, ObjectKind, ProblemKind,
+};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -1,1 +1,5 @@
-//! The FTD side: AnyConnect-compatible headend, data plane, session database and management channel (coming in the sensor-agent issues).
+//! The FTD side: the session database, the data plane (one TUN device, packets routed
+//! to sessions by address) and the local control socket the `sensor-agent` CLI talks
+//! to. The AnyConnect headend and the management channel come next.
+
+pub mod sessions;

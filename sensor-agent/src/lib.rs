@@ -2,4 +2,5 @@
 //! to sessions by address) and the local control socket the `sensor-agent` CLI talks
 //! to. The AnyConnect headend and the management channel come next.
 
+pub mod dataplane;
 pub mod sessions;

@@ -11,7 +11,7 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 /// Why the configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -19,7 +19,7 @@ pub enum LoadConfigError {
     },
     #[error("{} is larger than {MAX_CONFIG_BYTES} bytes", path.display())]
     TooLarge { path: PathBuf },
-    #[error("{} is not a valid device configuration: {source}", path.display())]
+    #[error("{} is not a valid device configuration", path.display())]
     Parse {
         path: PathBuf,
         #[source]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions fail loudly on purpose
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -89,6 +90,18 @@ fn operator(socket: &Path, words: &[&str]) -> Output {
         .unwrap()
 }
 
+/// An operator command run as `nobody`.
+fn as_nobody(socket: &Path, words: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", AGENT])
+        .arg("--control-socket")
+        .arg(socket)
+        .args(words)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) must be installed")
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -158,6 +171,28 @@ fn running_agent_serves_show_and_logoff_and_cleans_up_on_interrupt() {
     let link: serde_json::Value = serde_json::from_slice(&link.stdout).unwrap();
     assert_eq!(link[0]["mtu"], 1390);
 
+    // Other users cannot reach the socket through its directory...
+    let outsider = as_nobody(&socket, &["show", "vpn-sessiondb"]);
+    assert!(!outsider.status.success());
+    assert!(
+        String::from_utf8_lossy(&outsider.stderr).contains("permission denied"),
+        "{outsider:?}"
+    );
+    // ...and with the file permissions opened up, the agent still refuses their uid.
+    for (path, mode) in [
+        (dir.path(), 0o755),
+        (socket.parent().unwrap(), 0o755),
+        (socket.as_path(), 0o666),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let outsider = as_nobody(&socket, &["show", "vpn-sessiondb"]);
+    assert!(!outsider.status.success());
+    assert!(
+        String::from_utf8_lossy(&outsider.stderr).contains("permission denied for uid 65534"),
+        "{outsider:?}"
+    );
+
     let status = agent.interrupt();
     assert!(status.success(), "agent exit status {status}");
     assert!(!socket.exists(), "socket file left behind");
@@ -165,4 +200,25 @@ fn running_agent_serves_show_and_logoff_and_cleans_up_on_interrupt() {
     let gone = operator(&socket, &["show", "vpn-sessiondb"]);
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("sensor-agent is not running"));
+}
+
+#[test]
+fn agent_without_cap_net_admin_refuses_to_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("device.json");
+    std::fs::write(&config, CONFIG).unwrap();
+    let socket = dir.path().join("control.sock");
+    let output = Command::new("setpriv")
+        .args(["--bounding-set=-net_admin", "--inh-caps=-all", AGENT])
+        .arg("--control-socket")
+        .arg(&socket)
+        .args(["run", "--tun-name", "satun8", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) must be installed");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs CAP_NET_ADMIN"), "{stderr}");
+    assert!(!socket.exists());
 }

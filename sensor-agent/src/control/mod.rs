@@ -45,13 +45,13 @@ pub enum ControlError {
     AlreadyRunning { path: PathBuf },
     #[error("{} exists and is not a socket; refusing to replace it", path.display())]
     NotASocket { path: PathBuf },
-    #[error("control socket {}: {source}", path.display())]
+    #[error("control socket {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot encode the command: {0}")]
+    #[error("cannot encode the command")]
     Encode(#[from] serde_json::Error),
     #[error("the agent did not answer within {IO_TIMEOUT:?}")]
     Timeout,

@@ -135,11 +135,14 @@ async fn handle(
     allowed_uids: &[u32],
 ) -> io::Result<()> {
     let uid = stream.peer_cred()?.uid();
+    // The request is read (bounded) even from a refused peer, so that it reads the
+    // refusal instead of a connection reset.
+    let request = tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await;
     let answer = if !allowed_uids.contains(&uid) {
         tracing::warn!(uid, "control socket peer refused");
         format!("{ERROR_PREFIX}permission denied for uid {uid}\n")
     } else {
-        match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
+        match request {
             Err(_) => format!("{ERROR_PREFIX}request not received within {IO_TIMEOUT:?}\n"),
             Ok(Err(reason)) => format!("{ERROR_PREFIX}{reason}\n"),
             Ok(Ok(command)) => {

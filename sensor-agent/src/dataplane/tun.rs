@@ -80,9 +80,9 @@ pub enum DataplaneError {
         "the sensor needs CAP_NET_ADMIN to create its TUN device: run it as root or grant it with `setcap cap_net_admin+ep <binary>`"
     )]
     MissingNetAdmin,
-    #[error("cannot read the process capabilities from /proc/self/status: {0}")]
+    #[error("cannot read the process capabilities from /proc/self/status")]
     Capabilities(#[source] io::Error),
-    #[error("cannot create TUN device {name}: {source}")]
+    #[error("cannot create TUN device {name}")]
     CreateDevice {
         name: String,
         #[source]

@@ -181,16 +181,16 @@ pub enum LoginError {
     CapacityReached { capacity: u32 },
     #[error("no address pool is configured for the session")]
     NoAddressPool,
-    #[error("address assignment failed: {0}")]
+    #[error("address assignment failed")]
     Address(#[from] PoolError),
-    #[error("cookie: {0}")]
+    #[error("cannot issue a cookie")]
     Cookie(#[from] CookieFormatError),
 }
 
 /// Why a presented cookie does not open a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CookieError {
-    #[error("malformed cookie: {0}")]
+    #[error("malformed cookie")]
     Malformed(#[from] CookieFormatError),
     #[error("no session has this cookie (never issued, logged out or expired)")]
     Unknown,

@@ -38,7 +38,7 @@ pub enum SessionEventKind {
     },
 }
 
-/// A page of events read with [`EventLog::since`].
+/// A page of events read with [`SessionDb::events_since`](super::SessionDb::events_since).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventPage {
     pub events: Vec<SessionEvent>,

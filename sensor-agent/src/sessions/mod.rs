@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 use vpn_core::cli::{LogoffTarget, SessionStats};
+use vpn_core::config::{Ipv4Pool, Ipv6Pool};
 use vpn_core::pool::{PoolError, PoolSet};
 use vpn_core::session::{
     AuthMode, CertificateSummary, ClientInfo, LICENSE_ANYCONNECT_PREMIUM, ParentTunnel,
@@ -481,6 +482,36 @@ impl SessionDb {
             state.end(*index, *reason, now);
         }
         ending
+    }
+
+    /// Switches to a new pool configuration (a deploy), all or nothing. Sessions whose
+    /// addresses no new pool can hold are ended (`Admin Reset`); their indexes are
+    /// returned.
+    pub fn apply_pools(
+        &self,
+        ipv4: &[Ipv4Pool],
+        ipv6: &[Ipv6Pool],
+        now: OffsetDateTime,
+    ) -> Result<Vec<u32>, PoolError> {
+        let mut state = self.lock();
+        let orphans = state.pools.reconcile(ipv4, ipv6)?;
+        let ended: Vec<u32> = state
+            .sessions
+            .values()
+            .filter(|s| {
+                s.record
+                    .assigned_ipv4
+                    .is_some_and(|a| orphans.orphaned_ipv4.contains(&a))
+                    || s.record
+                        .assigned_ipv6
+                        .is_some_and(|a| orphans.orphaned_ipv6.contains(&a))
+            })
+            .map(|s| s.record.index)
+            .collect();
+        for index in &ended {
+            state.end(*index, EndReason::AdminReset, now);
+        }
+        Ok(ended)
     }
 
     /// The live sessions, by index, with current counters and activity times.

@@ -432,3 +432,45 @@ fn events_are_read_with_a_cursor_and_overflow_is_reported_as_lost() {
     assert!(stale.lost);
     assert_eq!(stale.events.len(), 4);
 }
+
+#[test]
+fn redeploy_that_drops_a_pool_ends_only_the_sessions_whose_address_left() {
+    let db = db();
+    let mut v4_only = new_session("alice");
+    v4_only.ipv6_pools.clear();
+    let alice = db.login(v4_only, T0).unwrap();
+    let mut v6_only = new_session("bob");
+    v6_only.ipv4_pools.clear();
+    let bob = db.login(v6_only, T0).unwrap();
+    let shrunk = Ipv4Pool {
+        name: "POOL4".to_owned(),
+        start: Ipv4Addr::new(10, 77, 0, 11),
+        end: Ipv4Addr::new(10, 77, 0, 12),
+        mask: Ipv4Addr::new(255, 255, 255, 0),
+    };
+    let ipv6 = pools().ipv6_pools()[0].pool().clone();
+    let ended = db.apply_pools(&[shrunk], &[ipv6], T0).unwrap();
+    assert_eq!(ended, [alice.index]);
+    let left: Vec<u32> = db.sessions().iter().map(|s| s.index).collect();
+    assert_eq!(left, [bob.index]);
+}
+
+#[test]
+fn invalid_pool_redeploy_changes_nothing() {
+    let db = db();
+    let grant = db.login(new_session("alice"), T0).unwrap();
+    let backwards = Ipv4Pool {
+        name: "POOL4".to_owned(),
+        start: Ipv4Addr::new(10, 77, 0, 20),
+        end: Ipv4Addr::new(10, 77, 0, 10),
+        mask: Ipv4Addr::new(255, 255, 255, 0),
+    };
+    assert!(db.apply_pools(&[backwards], &[], T0).is_err());
+    assert_eq!(
+        db.session(grant.index).unwrap().assigned_ipv4,
+        grant.assigned_ipv4
+    );
+    // The address is still taken: the next login gets the following one.
+    let next = db.login(new_session("bob"), T0).unwrap();
+    assert_eq!(next.assigned_ipv4, Some(Ipv4Addr::new(10, 77, 0, 11)));
+}

@@ -263,7 +263,7 @@ fn tun_device_in_a_namespace_has_its_mtu_address_and_routes_and_answers_ping_thr
         name: "satun0".to_owned(),
         mtu: 1399,
         ipv4: Some("10.99.0.1/24".parse().unwrap()),
-        ipv6: None,
+        ipv6: Some("fd00:99::1/64".parse().unwrap()),
         routes: vec![
             "10.99.0.0/24".parse().unwrap(),
             "10.98.0.0/24".parse().unwrap(),
@@ -326,6 +326,12 @@ fn tun_device_in_a_namespace_has_its_mtu_address_and_routes_and_answers_ping_thr
         .iter()
         .any(|a| a["family"] == "inet" && a["local"] == "10.99.0.1" && a["prefixlen"] == 24);
     assert!(has_address, "address missing: {link}");
+    let has_ipv6 = link["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["family"] == "inet6" && a["local"] == "fd00:99::1" && a["prefixlen"] == 64);
+    assert!(has_ipv6, "IPv6 address missing: {link}");
     let pool_route = routes
         .as_array()
         .unwrap()

@@ -59,6 +59,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_read_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let found = addresses(&bytes);
+            let version = bytes.first().map(|b| b >> 4);
+            let long_enough = match version {
+                Some(4) => bytes.len() >= 20,
+                Some(6) => bytes.len() >= 40,
+                _ => false,
+            };
+            proptest::prop_assert_eq!(found.is_some(), long_enough);
+        }
+    }
+
     #[test]
     fn truncated_or_unknown_packets_have_no_addresses() {
         assert_eq!(addresses(&[]), None);

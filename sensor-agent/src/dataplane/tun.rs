@@ -236,17 +236,22 @@ fn add_route(device: &str, route: IpNet) -> Result<(), DataplaneError> {
 }
 
 async fn read_loop(device: Arc<AsyncDevice>, router: Arc<Router>) {
-    let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+    // The kernel writes into `scratch` (zeroed once); each packet is then copied into
+    // a shared chunk, so a packet costs one copy of its own length and an allocation
+    // only once per chunk.
+    let mut scratch = vec![0u8; MAX_PACKET];
+    let mut chunk = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        if buffer.capacity() < MAX_PACKET {
-            buffer.reserve(READ_CHUNK);
-        }
-        buffer.resize(MAX_PACKET, 0);
-        match device.recv(&mut buffer).await {
+        match device.recv(&mut scratch).await {
             Ok(len) => {
-                buffer.truncate(len);
-                let packet = buffer.split().freeze();
-                let outcome = router.dispatch(packet);
+                let Some(packet) = scratch.get(..len) else {
+                    continue;
+                };
+                if chunk.capacity() < len {
+                    chunk.reserve(READ_CHUNK);
+                }
+                chunk.extend_from_slice(packet);
+                let outcome = router.dispatch(chunk.split().freeze());
                 tracing::trace!(len, ?outcome, "packet from TUN");
             }
             Err(e) if is_transient(&e) => continue,

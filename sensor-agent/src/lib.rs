@@ -1,1 +1,37 @@
-//! The FTD side: AnyConnect-compatible headend, data plane, session database and management channel (coming in the sensor-agent issues).
+//! The FTD side: the session database, the data plane (one TUN device, packets routed
+//! to sessions by address) and the local control socket the `sensor-agent` CLI talks
+//! to. The AnyConnect headend and the management channel come next.
+//!
+//! ```text
+//! sensor-agent run --config /etc/sensor-agent/device.json [--tun-name vpn-sensor0]
+//!                  [--tun-ipv4 10.77.0.1/24] [--headend-address 198.51.100.1]
+//! sensor-agent show running-config tunnel-group
+//! sensor-agent show vpn-sessiondb detail anyconnect filter name alice
+//! sensor-agent vpn-sessiondb logoff name alice noconfirm
+//! ```
+//!
+//! `run` needs root (or `CAP_NET_ADMIN` plus write access to the socket directory) and
+//! iproute2's `ip` for the pool routes. Every flag has a `SENSOR_AGENT_*` variable.
+//!
+//! How the headend will use this crate:
+//! 1. after authentication, [`sessions::SessionDb::login`] gives the cookie and addresses;
+//! 2. on CONNECT, [`sessions::SessionDb::authenticate_cookie`] then
+//!    [`sessions::SessionDb::attach`] give an [`sessions::Attachment`], and
+//!    [`dataplane::Router::attach`] with its addresses and counters gives the
+//!    [`dataplane::SessionPort`];
+//! 3. the tunnel task selects over the port (packets for the client), its transports
+//!    (CSTP now, DTLS later: data goes to [`dataplane::Uplink::send`]) and
+//!    `attachment.stop`; it counts what it sends with `attachment.counters.record_tx`;
+//! 4. on CSTP DISCONNECT it calls [`sessions::SessionDb::logout`]; on a lost connection
+//!    [`sessions::SessionDb::detach`]; dropping the port removes its routes.
+
+pub mod cli;
+pub mod config_file;
+pub mod control;
+pub mod dataplane;
+pub mod sessions;
+
+pub use config_file::load_config;
+
+#[cfg(test)]
+mod testing;

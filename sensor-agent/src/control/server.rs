@@ -1,0 +1,177 @@
+//! The agent's side of the control socket.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use vpn_core::cli::{Command, DeviceState, NO_ACTIVE_SESSIONS, logoff_result, show};
+use vpn_core::config::DeviceConfig;
+
+use super::{ControlError, ERROR_PREFIX, IO_TIMEOUT, MAX_REQUEST_BYTES};
+use crate::sessions::SessionDb;
+
+/// Most bytes of an oversized request read and discarded before answering.
+const MAX_DRAIN_BYTES: u64 = 1024 * 1024;
+
+/// What the control socket reads and acts on.
+#[derive(Debug, Clone)]
+pub struct ControlContext {
+    /// The running configuration; a deploy sends a new one.
+    pub config: watch::Receiver<Arc<DeviceConfig>>,
+    pub sessions: SessionDb,
+}
+
+/// Runs one command and returns the text the operator sees.
+pub fn execute(context: &ControlContext, command: &Command, now: OffsetDateTime) -> String {
+    if let Command::VpnSessionDbLogoff { target, .. } = command {
+        // The confirmation prompt is the client's business; here it is confirmed.
+        if context.sessions.sessions().is_empty() {
+            return format!("{NO_ACTIVE_SESSIONS}\n");
+        }
+        let count = context.sessions.logoff(target, now);
+        return format!("{}\n", logoff_result(target, count));
+    }
+    let config = Arc::clone(&context.config.borrow());
+    let sessions = context.sessions.sessions();
+    let stats = context.sessions.stats();
+    let device = DeviceState {
+        config: &config,
+        sessions: &sessions,
+        stats: &stats,
+    };
+    show(command, device, now).unwrap_or_default()
+}
+
+/// A bound control socket that removes its file when dropped.
+#[derive(Debug)]
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+    allowed_uids: Vec<u32>,
+}
+
+/// Creates the socket at `path`: its directory with mode 0700, the socket with mode
+/// 0600. A stale socket left by a crashed agent is replaced; a live one is not.
+pub async fn bind_control_socket(path: &Path) -> Result<ControlServer, ControlError> {
+    let io_error = |source: io::Error| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(ControlError::NotASocket {
+                path: path.to_owned(),
+            });
+        }
+        Ok(_) => {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(ControlError::AlreadyRunning {
+                    path: path.to_owned(),
+                });
+            }
+            std::fs::remove_file(path).map_err(io_error)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(io_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_error)?;
+    let own_uid = std::fs::metadata("/proc/self").map_err(io_error)?.uid();
+    let mut allowed_uids = vec![0, own_uid];
+    allowed_uids.dedup();
+    Ok(ControlServer {
+        listener,
+        path: path.to_owned(),
+        allowed_uids,
+    })
+}
+
+impl ControlServer {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves commands until the task is dropped; each connection runs on its own task.
+    pub async fn serve(self, context: ControlContext) {
+        let allowed = Arc::new(self.allowed_uids.clone());
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    let context = context.clone();
+                    let allowed = Arc::clone(&allowed);
+                    tokio::spawn(async move {
+                        if let Err(e) = handle(stream, &context, &allowed).await {
+                            tracing::debug!(error = %e, "control connection failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn handle(
+    mut stream: UnixStream,
+    context: &ControlContext,
+    allowed_uids: &[u32],
+) -> io::Result<()> {
+    let uid = stream.peer_cred()?.uid();
+    // The request is read (bounded) even from a refused peer, so that it reads the
+    // refusal instead of a connection reset.
+    let request = tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await;
+    let answer = if !allowed_uids.contains(&uid) {
+        tracing::warn!(uid, "control socket peer refused");
+        format!("{ERROR_PREFIX}permission denied for uid {uid}\n")
+    } else {
+        match request {
+            Err(_) => format!("{ERROR_PREFIX}request not received within {IO_TIMEOUT:?}\n"),
+            Ok(Err(reason)) => format!("{ERROR_PREFIX}{reason}\n"),
+            Ok(Ok(command)) => {
+                tracing::info!(?command, uid, "control command");
+                execute(context, &command, OffsetDateTime::now_utc())
+            }
+        }
+    };
+    tokio::time::timeout(IO_TIMEOUT, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "answer not taken in time"))?
+}
+
+async fn read_request(stream: &mut UnixStream) -> Result<Command, String> {
+    let mut line = Vec::new();
+    let limit = MAX_REQUEST_BYTES as u64 + 1;
+    BufReader::new((&mut *stream).take(limit))
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(|e| format!("cannot read the request: {e}"))?;
+    if line.len() > MAX_REQUEST_BYTES {
+        // Take (a bounded amount of) the rest so the client can read the answer
+        // instead of getting a reset.
+        let mut rest = (&mut *stream).take(MAX_DRAIN_BYTES);
+        let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
+        return Err(format!("request longer than {MAX_REQUEST_BYTES} bytes"));
+    }
+    serde_json::from_slice(&line).map_err(|e| format!("invalid command: {e}"))
+}

@@ -1,0 +1,196 @@
+//! `sensor-agent`: runs the sensor (`run`) or talks to the running one (`show ...`,
+//! `vpn-sessiondb logoff ...`).
+
+use std::io::{BufRead, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ipnet::{Ipv4Net, Ipv6Net};
+use sensor_agent::cli::{confirmation_prompt, is_confirmation, parse_words};
+use sensor_agent::control::{self, ControlContext, DEFAULT_CONTROL_SOCKET};
+use sensor_agent::dataplane::{
+    DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_NAME, DEFAULT_TUN_QUEUE, Dataplane, Router, TunSettings,
+};
+use sensor_agent::load_config;
+use sensor_agent::sessions::{SessionDb, SessionDbSettings};
+use time::OffsetDateTime;
+use vpn_core::pool::PoolSet;
+
+#[derive(Debug, Parser)]
+#[command(version, about, infer_subcommands = true)]
+struct Cli {
+    /// The agent's control socket.
+    #[arg(long, env = "SENSOR_AGENT_CONTROL_SOCKET", default_value = DEFAULT_CONTROL_SOCKET, global = true)]
+    control_socket: PathBuf,
+    #[command(subcommand)]
+    command: Operation,
+}
+
+#[derive(Debug, Subcommand)]
+enum Operation {
+    /// Run the sensor: data plane and control socket (needs root / CAP_NET_ADMIN).
+    Run(RunArgs),
+    /// `show running-config [section [name]]`, `show vpn-sessiondb [summary | [detail] anyconnect [filter ...]]`.
+    Show {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// `vpn-sessiondb logoff name|ipaddress|tunnel-group|index X | anyconnect | all [noconfirm]`.
+    #[command(name = "vpn-sessiondb")]
+    VpnSessionDb {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Device configuration (JSON) to run.
+    #[arg(long, env = "SENSOR_AGENT_CONFIG")]
+    config: PathBuf,
+    /// Name of the TUN device.
+    #[arg(long, env = "SENSOR_AGENT_TUN_NAME", default_value = DEFAULT_TUN_NAME)]
+    tun_name: String,
+    /// The headend's own IPv4 address on the TUN device, e.g. 10.77.0.1/24 (optional).
+    #[arg(long, env = "SENSOR_AGENT_TUN_IPV4")]
+    tun_ipv4: Option<Ipv4Net>,
+    /// The headend's own IPv6 address on the TUN device (optional).
+    #[arg(long, env = "SENSOR_AGENT_TUN_IPV6")]
+    tun_ipv6: Option<Ipv6Net>,
+    /// The headend's public IPv4 address, part of every audit session id.
+    #[arg(long, env = "SENSOR_AGENT_HEADEND_ADDRESS", default_value_t = Ipv4Addr::UNSPECIFIED)]
+    headend_address: Ipv4Addr,
+    /// Most concurrent sessions.
+    #[arg(long, env = "SENSOR_AGENT_DEVICE_CAPACITY", default_value_t = 250)]
+    device_capacity: u32,
+    /// Seconds a session whose client lost its connection waits for it to reconnect.
+    #[arg(
+        long,
+        env = "SENSOR_AGENT_DISCONNECTED_TIMEOUT",
+        default_value_t = 1800
+    )]
+    disconnected_timeout_secs: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Operation::Run(args) => run(&cli.control_socket, args),
+        Operation::Show { words } => operator_command(&cli.control_socket, "show", words),
+        Operation::VpnSessionDb { words } => {
+            operator_command(&cli.control_socket, "vpn-sessiondb", words)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sensor-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends one operator command to the running agent and prints its answer.
+fn operator_command(socket: &Path, first: &str, rest: Vec<String>) -> anyhow::Result<ExitCode> {
+    let mut words = vec![first.to_owned()];
+    words.extend(rest);
+    let command = match parse_words(&words) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(prompt) = confirmation_prompt(&command) {
+        let mut stderr = std::io::stderr();
+        write!(stderr, "{prompt}")?;
+        stderr.flush()?;
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer)?;
+        if read == 0 || !is_confirmation(&answer) {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(control::send_command(socket, &command))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(answer.as_bytes())?;
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(socket: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(socket, args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.config)?;
+    let pools = PoolSet::from_device_config(&config).context("address pools")?;
+    let sessions = SessionDb::new(
+        pools,
+        SessionDbSettings {
+            headend_address: args.headend_address,
+            device_capacity: args.device_capacity,
+            disconnected_timeout: time::Duration::seconds(i64::from(
+                args.disconnected_timeout_secs,
+            )),
+            ..SessionDbSettings::default()
+        },
+    );
+    let tun = TunSettings::for_config(&config, args.tun_name, args.tun_ipv4, args.tun_ipv6);
+    let (router, queue) = Router::new(DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_QUEUE);
+    let dataplane = Dataplane::start(&tun, router, queue)?;
+    let (_config_updates, config) = tokio::sync::watch::channel(Arc::new(config));
+    let server = control::bind_control_socket(socket).await?;
+    tracing::info!(socket = %server.path().display(), device = dataplane.device_name(), "sensor-agent running");
+    let context = ControlContext {
+        config,
+        sessions: sessions.clone(),
+    };
+    let control_task = tokio::spawn(server.serve(context));
+    let housekeeping = tokio::spawn(housekeeping(sessions));
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    // Aborting the control task drops the server, which removes the socket file.
+    control_task.abort();
+    housekeeping.abort();
+    let _ = control_task.await;
+    drop(dataplane);
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// Ends timed-out sessions once a second.
+async fn housekeeping(sessions: SessionDb) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        sessions.expire(OffsetDateTime::now_utc());
+    }
+}

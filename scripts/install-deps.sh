@@ -8,6 +8,8 @@ needed=(
   "cc gcc"
   "openssl openssl"
   "pkg-config pkg-config"
+  "ip iproute2"
+  "setpriv util-linux"
 )
 
 missing=()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use vpn_core::config::DeviceConfig;
 
 /// Largest configuration file accepted.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_CONFIG_BYTES: u64 = vpn_core::config::MAX_DOCUMENT_BYTES as u64;
 
 /// Why the configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +23,14 @@ pub enum LoadConfigError {
     Parse {
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: vpn_core::config::ConfigError,
     },
 }
 
 /// Loads the device configuration (JSON) the agent runs.
 ///
-/// For now this only deserializes; it is the single place to switch to vpn-core's
-/// validating loader (`DeviceConfig::from_json` + `validate(now)`) once it lands.
+/// Checks size, schema version and shape (`DeviceConfig::from_json`). Semantic validation
+/// (`DeviceConfig::validate`) runs where the document is applied, with the clock at hand.
 pub fn load_config(path: &Path) -> Result<DeviceConfig, LoadConfigError> {
     let read_error = |source| LoadConfigError::Read {
         path: path.to_owned(),
@@ -46,7 +46,7 @@ pub fn load_config(path: &Path) -> Result<DeviceConfig, LoadConfigError> {
             path: path.to_owned(),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|source| LoadConfigError::Parse {
+    DeviceConfig::from_json(&bytes).map_err(|source| LoadConfigError::Parse {
         path: path.to_owned(),
         source,
     })

@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config_file;
 pub mod control;
 pub mod dataplane;
+pub mod headend;
 pub mod sessions;
 
 pub use config_file::load_config;

@@ -1,7 +1,11 @@
 //! Messages the server answers with (protocol.md §2.3, §2.5, §2.6).
 //!
-//! Each function returns the exact body bytes. Every interpolated value is XML-escaped.
+//! Each function returns the exact body bytes. Every interpolated value is XML-escaped,
+//! and characters XML 1.0 forbids (NUL and other C0 controls) become U+FFFD, so a value
+//! can neither break the document nor cut short the bytes the client signs.
 //! Layout: one element per line, like the responses verified against openconnect 9.01.
+
+use std::borrow::Cow;
 
 use quick_xml::escape::escape;
 
@@ -115,7 +119,7 @@ pub fn login_form(form: &LoginForm<'_>) -> Vec<u8> {
         out.push_str("<input type=\"text\" name=\"username\" label=\"Username:\"");
         if let Some(value) = prefill {
             out.push_str(" value=\"");
-            out.push_str(&escape(value));
+            out.push_str(&xml_escape(value));
             out.push('"');
         }
         out.push_str("></input>\n");
@@ -140,7 +144,7 @@ pub fn group_select_form(aliases: &[&str], error: Option<&str>) -> Vec<u8> {
     }
     out.push_str("<form method=\"post\">\n<select name=\"group_list\" label=\"GROUP:\">\n");
     for alias in aliases {
-        let alias = escape(*alias);
+        let alias = xml_escape(alias);
         out.push_str("<option value=\"");
         out.push_str(&alias);
         out.push_str("\">");
@@ -197,8 +201,27 @@ fn push_element(out: &mut String, name: &str, text: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
-    out.push_str(&escape(text));
+    out.push_str(&xml_escape(text));
     out.push_str("</");
     out.push_str(name);
     out.push_str(">\n");
+}
+
+/// `value` escaped for XML text and attribute values, with forbidden characters replaced.
+fn xml_escape(value: &str) -> Cow<'_, str> {
+    let allowed = |c: char| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if value.chars().all(allowed) {
+        return escape(value);
+    }
+    let cleaned: String = value
+        .chars()
+        .map(|c| {
+            if allowed(c) {
+                c
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect();
+    Cow::Owned(escape(&cleaned).into_owned())
 }

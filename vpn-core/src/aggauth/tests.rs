@@ -565,6 +565,21 @@ fn every_server_value_is_escaped() {
     }
 }
 
+#[test]
+fn server_values_with_control_characters_stay_well_formed_and_have_no_nul() {
+    let body = error_form("bad\u{0}name\u{1b}[31m");
+    assert!(
+        !body.contains(&0),
+        "a NUL would cut short the bytes the client signs"
+    );
+    let tree = read_tree(&body).expect("well-formed");
+    let error = tree
+        .child("auth")
+        .and_then(|auth| auth.child("error"))
+        .expect("error");
+    assert_eq!(error.trimmed_text(), "bad\u{fffd}name\u{fffd}[31m");
+}
+
 proptest! {
     #[test]
     fn parse_never_panics_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {

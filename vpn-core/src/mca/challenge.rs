@@ -27,6 +27,24 @@ impl McaChallenge {
     /// A fresh challenge for `tunnel_group` offering sha256, sha384 and sha512: 16 random
     /// bytes of handle, 32 random bytes of nonce.
     pub fn new(tunnel_group: &str, config_hash: &str) -> Result<McaChallenge, McaError> {
+        McaChallenge::offering(tunnel_group, config_hash, &McaHash::ALL)
+    }
+
+    /// A fresh challenge offering only `hashes` (at least one; duplicates are dropped).
+    pub fn offering(
+        tunnel_group: &str,
+        config_hash: &str,
+        hashes: &[McaHash],
+    ) -> Result<McaChallenge, McaError> {
+        let mut offered: Vec<McaHash> = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if !offered.contains(hash) {
+                offered.push(*hash);
+            }
+        }
+        if offered.is_empty() {
+            return Err(McaError::NoHashOffered);
+        }
         let rng = SystemRandom::new();
         let mut handle = [0u8; 16];
         let mut nonce = [0u8; 32];
@@ -40,13 +58,13 @@ impl McaChallenge {
                 auth_method: "multiple-cert",
                 config_hash,
             },
-            hashes: &McaHash::ALL,
+            hashes: &offered,
             random_hex: &hex::encode_upper(nonce),
         });
         Ok(McaChallenge {
             handle,
             tunnel_group: tunnel_group.to_owned(),
-            offered: McaHash::ALL.to_vec(),
+            offered,
             body,
         })
     }
@@ -122,6 +140,21 @@ impl ChallengeStore {
         self.pending
             .insert(pending.challenge.handle.clone(), pending);
         Ok(())
+    }
+
+    /// Creates a challenge for `tunnel_group`, remembers it for the holder of
+    /// `machine_cert_der`, and returns the exact body to send (and later verify against).
+    pub fn issue(
+        &mut self,
+        tunnel_group: &str,
+        config_hash: &str,
+        machine_cert_der: &[u8],
+        now: Instant,
+    ) -> Result<Vec<u8>, McaError> {
+        let challenge = McaChallenge::new(tunnel_group, config_hash)?;
+        let body = challenge.body().to_vec();
+        self.insert(challenge, machine_cert_der, now)?;
+        Ok(body)
     }
 
     /// Removes the challenge for `handle` whatever happens next, and returns it unless it expired.

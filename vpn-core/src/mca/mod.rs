@@ -21,11 +21,18 @@ pub use pkcs7::{MAX_BAG_BASE64_BYTES, MAX_BAG_CERTIFICATES, UserCertificateBag};
 pub use signature::verify_signature;
 pub use verify::{VerifiedMca, verify_reply};
 
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
 /// Why an MCA step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum McaError {
     #[error("could not draw random bytes for the challenge")]
     Random,
+    #[error("a challenge must offer at least one hash algorithm")]
+    NoHashOffered,
     #[error("challenge store is full ({capacity} pending challenges)")]
     StoreFull { capacity: usize },
     #[error("duplicate aggauth-handle")]
@@ -68,6 +75,8 @@ pub enum McaError {
     BagNoLeaf,
     #[error("user certificate bag has {0} end-entity certificates, expected one")]
     BagSeveralLeaves(usize),
+    #[error("the user certificate is not a valid X.509 certificate")]
+    LeafCertificateInvalid,
     #[error("the user certificate is the machine certificate")]
     UserCertIsMachineCert,
     #[error("signature is not valid base64")]

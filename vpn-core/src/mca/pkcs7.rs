@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use der::asn1::{AnyRef, ContextSpecific, ObjectIdentifier};
 use der::{Decode, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
+use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::McaError;
@@ -25,13 +26,20 @@ const DIGESTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.11
 /// The user certificate and the other certificates the client sent with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCertificateBag {
-    /// DER of the single end-entity certificate.
-    pub leaf: Vec<u8>,
-    /// DER of the CA certificates, in bag order (path candidates, not a verified chain).
-    pub intermediates: Vec<Vec<u8>>,
+    /// The single end-entity certificate (not CA by basicConstraints).
+    pub leaf: CertificateDer<'static>,
+    /// The CA certificates, in bag order (path candidates, not a verified chain).
+    pub intermediates: Vec<CertificateDer<'static>>,
 }
 
 impl UserCertificateBag {
+    /// Every certificate, leaf first: what `pki` chain validation takes.
+    pub fn certificates(&self) -> Vec<CertificateDer<'static>> {
+        std::iter::once(self.leaf.clone())
+            .chain(self.intermediates.iter().cloned())
+            .collect()
+    }
+
     /// Decodes the text of `<client-cert cert-format="pkcs7">` (whitespace is ignored).
     pub fn from_base64(text: &str) -> Result<UserCertificateBag, McaError> {
         let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -63,9 +71,9 @@ impl UserCertificateBag {
         let mut intermediates = Vec::new();
         for (index, raw) in certificates.into_iter().enumerate() {
             if is_ca(raw).ok_or(McaError::BagCertificateInvalid { index })? {
-                intermediates.push(raw.to_vec());
+                intermediates.push(CertificateDer::from(raw.to_vec()));
             } else {
-                leaves.push(raw.to_vec());
+                leaves.push(CertificateDer::from(raw.to_vec()));
             }
         }
         let count = leaves.len();

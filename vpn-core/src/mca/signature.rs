@@ -16,8 +16,8 @@ pub fn verify_signature(
     hash: McaHash,
     signature: &[u8],
 ) -> Result<(), McaError> {
-    let (_, certificate) = X509Certificate::from_der(leaf_der)
-        .map_err(|_| McaError::BagCertificateInvalid { index: 0 })?;
+    let (_, certificate) =
+        X509Certificate::from_der(leaf_der).map_err(|_| McaError::LeafCertificateInvalid)?;
     let key_info = &certificate.tbs_certificate.subject_pki;
     let key_type = key_type(&key_info.algorithm)?;
     let algorithm: &'static dyn VerificationAlgorithm = match (key_type, hash) {

@@ -13,8 +13,8 @@ pub use client::{
     AuthReply, ClientMessage, Credentials, DeviceId, Init, McaReply, Opaque, Password,
 };
 pub use server::{
-    Completion, LoginForm, McaRequest, SgOpaque, UsernameInput, client_cert_request, complete,
-    error_form, group_select_form, login_form, mca_auth_request,
+    CERTIFICATE_VALIDATION_FAILURE, Completion, LoginForm, McaRequest, SgOpaque, UsernameInput,
+    client_cert_request, complete, error_form, group_select_form, login_form, mca_auth_request,
 };
 
 /// Why a client message was refused.

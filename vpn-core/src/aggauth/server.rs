@@ -156,7 +156,13 @@ pub fn group_select_form(aliases: &[&str], error: Option<&str>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// A form with only an error: the client prints it and stops (§2.3).
+/// The error text openconnect treats as a rejected certificate: it reports a certificate
+/// error and retries with a legacy `GET` of the original path, which the headend should
+/// answer with another [`error_form`] (whose text is then printed) or a 404 (§2.5).
+pub const CERTIFICATE_VALIDATION_FAILURE: &str = "Certificate Validation Failure";
+
+/// A form with only an error: the client prints the text, then "Failed to complete
+/// authentication", and exits with status 1 (§2.3). No inputs, so no retry.
 pub fn error_form(message: &str) -> Vec<u8> {
     let mut out = String::new();
     out.push_str(XML_DECL);

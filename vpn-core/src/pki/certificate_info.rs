@@ -102,7 +102,7 @@ pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertificateInfoEr
         });
     }
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(CertificateInfoError::Malformed {
             reason: format!("{} bytes after the certificate", rest.len()),
         }),

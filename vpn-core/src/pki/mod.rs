@@ -9,3 +9,5 @@ pub mod testpki;
 pub use certificate_info::{
     CertificateInfo, CertificateInfoError, KeyType, MAX_CERTIFICATE_BYTES, fingerprint_sha256,
 };
+pub mod username;
+pub use username::{MappedUsername, UsernameError, map_username};

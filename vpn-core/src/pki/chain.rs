@@ -1,0 +1,610 @@
+//! Client certificate chain validation against trustpoints.
+//!
+//! A presented chain (leaf and intermediates in any order, 1–10 certificates) is tried
+//! against each trustpoint in order; the first that validates it wins. For each
+//! trustpoint the path is first followed by name (leaf → presented issuers → a CA of
+//! the trustpoint) and checked by [`checks`](super::checks) so that a failure names
+//! the certificate; then rustls-webpki verifies signatures, the path and, when the
+//! trustpoint carries CRLs, revocation. Only the CA certificates of the trustpoint are
+//! anchors: a root sent by the client is ignored.
+//!
+//! Intermediates always need the CA flag (webpki enforces it); `skip_ca_flag_check`
+//! only relaxes the trustpoint's own CA certificate, as FTD's `no ca-check` does.
+
+use std::fmt;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use time::OffsetDateTime;
+use webpki::{EndEntityCert, Error as WebPkiError, KeyUsage};
+use x509_parser::prelude::X509Certificate;
+
+use crate::config::{Revocation, Trustpoint};
+use crate::pki::certificate_info::{self, CertificateInfo, serial_hex};
+use crate::pki::checks::{self, Member};
+use crate::pki::pem::{self, PemError};
+use crate::pki::revocation::{self, CrlError, CrlSet};
+
+/// A client may present at most this many certificates.
+pub const MAX_CHAIN_CERTIFICATES: usize = 10;
+/// A trustpoint may hold at most this many CA certificates.
+pub const MAX_TRUSTPOINT_CERTIFICATES: usize = 32;
+
+/// Where a certificate sits in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateRole {
+    Leaf,
+    Intermediate,
+    Anchor,
+}
+
+impl fmt::Display for CertificateRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Leaf => "client",
+            Self::Intermediate => "intermediate CA",
+            Self::Anchor => "trusted CA",
+        })
+    }
+}
+
+/// Which certificate: role, subject DN and serial (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateId {
+    pub role: CertificateRole,
+    pub subject: String,
+    pub serial: String,
+}
+
+impl fmt::Display for CertificateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} certificate '{}' (serial {})",
+            self.role, self.subject, self.serial
+        )
+    }
+}
+
+/// Why a trustpoint cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustStoreError {
+    #[error("no trustpoint to validate client certificates against")]
+    NoTrustpoints,
+    #[error("trustpoint {trustpoint}: CA certificates: {source}")]
+    CaCertificates {
+        trustpoint: String,
+        source: PemError,
+    },
+    #[error("trustpoint {trustpoint}: {count} CA certificates, more than the {max} allowed")]
+    TooManyCaCertificates {
+        trustpoint: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("trustpoint {trustpoint}: CA certificate #{index} cannot be used: {reason}")]
+    CaCertificate {
+        trustpoint: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("trustpoint {trustpoint}: CRL: {source}")]
+    Crl {
+        trustpoint: String,
+        source: CrlError,
+    },
+}
+
+/// Why a presented chain is refused. The texts are syslog-ready reasons.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("no client certificate was presented")]
+    NoCertificate,
+    #[error("{count} certificates presented, more than the {max} allowed")]
+    TooManyCertificates { count: usize, max: usize },
+    #[error("presented certificate #{index} cannot be read: {reason}")]
+    Malformed { index: usize, reason: String },
+    #[error("no client certificate among the presented ones: every one issues another")]
+    NoLeaf,
+    #[error("more than one client certificate presented: {}", subjects.join("; "))]
+    MultipleLeaves { subjects: Vec<String> },
+    #[error("{cert} is self-signed and not trusted")]
+    SelfSignedLeaf { cert: CertificateId },
+    #[error("{cert} was issued by '{issuer}', which is not a trusted CA nor presented")]
+    UnknownIssuer { cert: CertificateId, issuer: String },
+    #[error("{cert} expired on {not_after}")]
+    Expired {
+        cert: CertificateId,
+        not_after: OffsetDateTime,
+    },
+    #[error("{cert} is not valid before {not_before}")]
+    NotYetValid {
+        cert: CertificateId,
+        not_before: OffsetDateTime,
+    },
+    #[error("{cert} issues certificates but is not a CA (basic constraints)")]
+    IssuerNotCa { cert: CertificateId },
+    #[error("{cert} is a CA certificate, not a client certificate")]
+    LeafIsCa { cert: CertificateId },
+    #[error(
+        "{cert} allows {path_len} intermediate CA(s) below it but the chain has {intermediates_below}"
+    )]
+    PathLenExceeded {
+        cert: CertificateId,
+        path_len: u32,
+        intermediates_below: usize,
+    },
+    #[error("{cert} has no extended key usage; clientAuth is required")]
+    MissingClientAuthEku { cert: CertificateId },
+    #[error("{cert} is not for client authentication (extended key usage: {})", found.join(", "))]
+    WrongEku {
+        cert: CertificateId,
+        found: Vec<String>,
+    },
+    #[error("{cert} is signed with the weak or unsupported algorithm {algorithm}")]
+    WeakSignatureAlgorithm {
+        cert: CertificateId,
+        algorithm: String,
+    },
+    #[error("{cert} has a {bits}-bit RSA key; at least 2048 bits are required")]
+    WeakRsaKey { cert: CertificateId, bits: u32 },
+    #[error("{cert} uses the EC curve {curve}; only P-256 and P-384 are accepted")]
+    UnsupportedCurve { cert: CertificateId, curve: String },
+    #[error("{cert} has an unsupported key type {algorithm}")]
+    UnsupportedKeyType {
+        cert: CertificateId,
+        algorithm: String,
+    },
+    #[error("the signatures of the chain of {cert} do not verify")]
+    BadSignature { cert: CertificateId },
+    #[error("{cert} is revoked{}", revoked_at.map(|t| format!(" since {t}")).unwrap_or_default())]
+    Revoked {
+        cert: CertificateId,
+        revoked_at: Option<OffsetDateTime>,
+    },
+    #[error(
+        "revocation status of {cert} is unknown: trustpoint {trustpoint} has no CRL from '{issuer}'"
+    )]
+    RevocationUnknown {
+        cert: CertificateId,
+        issuer: String,
+        trustpoint: String,
+    },
+    #[error("the CRL from '{crl_issuer}' in trustpoint {trustpoint} has an invalid signature")]
+    CrlSignatureInvalid {
+        crl_issuer: String,
+        trustpoint: String,
+    },
+    #[error(
+        "the CRL from '{crl_issuer}' in trustpoint {trustpoint} expired (nextUpdate {next_update})"
+    )]
+    CrlExpired {
+        crl_issuer: String,
+        trustpoint: String,
+        next_update: OffsetDateTime,
+    },
+    #[error("{cert} was refused: {reason}")]
+    Rejected { cert: CertificateId, reason: String },
+}
+
+/// A chain that validated: which trustpoint, and the path used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedChain {
+    pub trustpoint: String,
+    pub leaf: CertificateInfo,
+    /// Leaf first, then intermediates, the trustpoint's CA certificate last.
+    pub chain: Vec<CertificateDer<'static>>,
+}
+
+/// Parsed trustpoints, built once per configuration and reused for every client.
+#[derive(Debug)]
+pub struct TrustStore {
+    trustpoints: Vec<LoadedTrustpoint>,
+}
+
+#[derive(Debug)]
+struct LoadedTrustpoint {
+    name: String,
+    skip_ca_flag_check: bool,
+    require_client_auth_eku: bool,
+    ca_certificates: Vec<CertificateDer<'static>>,
+    anchors: Vec<TrustAnchor<'static>>,
+    crls: Option<CrlSet>,
+}
+
+impl TrustStore {
+    pub fn new(trustpoints: &[&Trustpoint]) -> Result<Self, TrustStoreError> {
+        if trustpoints.is_empty() {
+            return Err(TrustStoreError::NoTrustpoints);
+        }
+        let trustpoints = trustpoints
+            .iter()
+            .map(|tp| LoadedTrustpoint::load(tp))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { trustpoints })
+    }
+
+    /// Names of the trustpoints, in the order they are tried.
+    pub fn trustpoint_names(&self) -> impl Iterator<Item = &str> {
+        self.trustpoints.iter().map(|tp| tp.name.as_str())
+    }
+
+    /// Validates a presented chain (any order) at `now` for client authentication.
+    ///
+    /// When no trustpoint validates it, the error is the first trustpoint's that got
+    /// past "unknown issuer" (a trustpoint that knows the CA says more), else the first.
+    pub fn validate(
+        &self,
+        presented: &[CertificateDer<'_>],
+        now: OffsetDateTime,
+    ) -> Result<ValidatedChain, ChainError> {
+        if presented.is_empty() {
+            return Err(ChainError::NoCertificate);
+        }
+        if presented.len() > MAX_CHAIN_CERTIFICATES {
+            return Err(ChainError::TooManyCertificates {
+                count: presented.len(),
+                max: MAX_CHAIN_CERTIFICATES,
+            });
+        }
+        let parsed = presented
+            .iter()
+            .enumerate()
+            .map(|(i, der)| {
+                certificate_info::parse(der.as_ref()).map_err(|e| ChainError::Malformed {
+                    index: i + 1,
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let leaf = find_leaf(&parsed)?;
+        let mut best: Option<ChainError> = None;
+        for tp in &self.trustpoints {
+            match tp.validate(presented, &parsed, leaf, now) {
+                Ok(chain) => return Ok(chain),
+                Err(e) => {
+                    let more_telling = matches!(
+                        best,
+                        None | Some(
+                            ChainError::UnknownIssuer { .. } | ChainError::SelfSignedLeaf { .. }
+                        )
+                    );
+                    if more_telling {
+                        best = Some(e);
+                    }
+                }
+            }
+        }
+        Err(best.unwrap_or(ChainError::NoLeaf))
+    }
+}
+
+impl LoadedTrustpoint {
+    fn load(tp: &Trustpoint) -> Result<Self, TrustStoreError> {
+        let trustpoint = tp.name.clone();
+        let ca_certificates = pem::certificates(&tp.ca_certificates_pem).map_err(|source| {
+            TrustStoreError::CaCertificates {
+                trustpoint: trustpoint.clone(),
+                source,
+            }
+        })?;
+        if ca_certificates.len() > MAX_TRUSTPOINT_CERTIFICATES {
+            return Err(TrustStoreError::TooManyCaCertificates {
+                trustpoint,
+                count: ca_certificates.len(),
+                max: MAX_TRUSTPOINT_CERTIFICATES,
+            });
+        }
+        let mut anchors = Vec::with_capacity(ca_certificates.len());
+        for (i, der) in ca_certificates.iter().enumerate() {
+            let unusable = |reason: String| TrustStoreError::CaCertificate {
+                trustpoint: trustpoint.clone(),
+                index: i + 1,
+                reason,
+            };
+            certificate_info::parse(der.as_ref()).map_err(|e| unusable(e.to_string()))?;
+            let anchor =
+                webpki::anchor_from_trusted_cert(der).map_err(|e| unusable(format!("{e}")))?;
+            anchors.push(anchor.to_owned());
+        }
+        let crls =
+            match &tp.revocation {
+                Revocation::None => None,
+                Revocation::Crl { crls_pem } => Some(CrlSet::from_pem(crls_pem).map_err(
+                    |source| TrustStoreError::Crl {
+                        trustpoint: trustpoint.clone(),
+                        source,
+                    },
+                )?),
+            };
+        Ok(Self {
+            name: trustpoint,
+            skip_ca_flag_check: tp.skip_ca_flag_check,
+            require_client_auth_eku: tp.require_client_auth_eku,
+            ca_certificates,
+            anchors,
+            crls,
+        })
+    }
+
+    fn validate(
+        &self,
+        presented: &[CertificateDer<'_>],
+        parsed: &[X509Certificate<'_>],
+        leaf: usize,
+        now: OffsetDateTime,
+    ) -> Result<ValidatedChain, ChainError> {
+        let (indices, anchor_index) = self.path_by_name(parsed, leaf)?;
+        let anchor_der = self
+            .ca_certificates
+            .get(anchor_index)
+            .ok_or(ChainError::NoLeaf)?;
+        let anchor =
+            certificate_info::parse(anchor_der.as_ref()).map_err(|e| ChainError::Malformed {
+                index: 0,
+                reason: e.to_string(),
+            })?;
+        let mut path = Vec::with_capacity(indices.len() + 1);
+        for (position, index) in indices.iter().enumerate() {
+            let Some(cert) = parsed.get(*index) else {
+                return Err(ChainError::NoLeaf);
+            };
+            let role = if position == 0 {
+                CertificateRole::Leaf
+            } else {
+                CertificateRole::Intermediate
+            };
+            path.push(Member {
+                id: id_of(cert, role),
+                cert,
+            });
+        }
+        path.push(Member {
+            id: id_of(&anchor, CertificateRole::Anchor),
+            cert: &anchor,
+        });
+        checks::validity(&path, now)?;
+        checks::algorithms(&path)?;
+        checks::ca_flags(&path, self.skip_ca_flag_check)?;
+        checks::path_len(&path)?;
+        if let Some(leaf_member) = path.first() {
+            checks::leaf_eku(leaf_member, self.require_client_auth_eku)?;
+        }
+        self.verify_with_webpki(presented, leaf, &path, now)
+    }
+
+    /// Leaf → presented issuers by name → a CA of this trustpoint.
+    fn path_by_name(
+        &self,
+        parsed: &[X509Certificate<'_>],
+        leaf: usize,
+    ) -> Result<(Vec<usize>, usize), ChainError> {
+        let mut indices = vec![leaf];
+        let mut current = leaf;
+        loop {
+            let Some(cert) = parsed.get(current) else {
+                return Err(ChainError::NoLeaf);
+            };
+            let issuer = cert.issuer().as_raw();
+            let anchor = self.ca_certificates.iter().position(|ca| {
+                certificate_info::parse(ca.as_ref()).is_ok_and(|ca| ca.subject().as_raw() == issuer)
+            });
+            if let Some(anchor) = anchor {
+                return Ok((indices, anchor));
+            }
+            let next = parsed
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !indices.contains(i) && c.subject().as_raw() == issuer)
+                .map(|(i, _)| i);
+            match next {
+                Some(next) => {
+                    indices.push(next);
+                    current = next;
+                }
+                None if current == leaf && cert.subject().as_raw() == issuer => {
+                    return Err(ChainError::SelfSignedLeaf {
+                        cert: id_of(cert, CertificateRole::Leaf),
+                    });
+                }
+                None => {
+                    let role = if current == leaf {
+                        CertificateRole::Leaf
+                    } else {
+                        CertificateRole::Intermediate
+                    };
+                    return Err(ChainError::UnknownIssuer {
+                        cert: id_of(cert, role),
+                        issuer: cert.issuer().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn verify_with_webpki(
+        &self,
+        presented: &[CertificateDer<'_>],
+        leaf: usize,
+        path: &[Member<'_, '_>],
+        now: OffsetDateTime,
+    ) -> Result<ValidatedChain, ChainError> {
+        let leaf_der = presented.get(leaf).ok_or(ChainError::NoLeaf)?;
+        let leaf_id = path
+            .first()
+            .map(|m| m.id.clone())
+            .ok_or(ChainError::NoLeaf)?;
+        let end_entity = EndEntityCert::try_from(leaf_der).map_err(|e| ChainError::Rejected {
+            cert: leaf_id.clone(),
+            reason: format!("{e}"),
+        })?;
+        let intermediates: Vec<CertificateDer<'_>> = presented
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leaf)
+            .map(|(_, der)| CertificateDer::from(der.as_ref()))
+            .collect();
+        let crls = self
+            .crls
+            .as_ref()
+            .map(CrlSet::webpki_crls)
+            .unwrap_or_default();
+        let revocation = revocation::options(&crls);
+        let verified = end_entity
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &self.anchors,
+                &intermediates,
+                unix_time(now),
+                KeyUsage::client_auth(),
+                revocation,
+                None,
+            )
+            .map_err(|e| self.explain(e, path, now))?;
+        let mut chain = vec![CertificateDer::from(leaf_der.as_ref().to_vec())];
+        chain.extend(
+            verified
+                .intermediate_certificates()
+                .map(|c| CertificateDer::from(c.der().as_ref().to_vec())),
+        );
+        let anchor = self
+            .anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, verified.anchor()))
+            .and_then(|i| self.ca_certificates.get(i));
+        if let Some(anchor) = anchor {
+            chain.push(anchor.clone());
+        }
+        let leaf_info =
+            CertificateInfo::from_der(leaf_der.as_ref()).map_err(|e| ChainError::Malformed {
+                index: leaf + 1,
+                reason: e.to_string(),
+            })?;
+        Ok(ValidatedChain {
+            trustpoint: self.name.clone(),
+            leaf: leaf_info,
+            chain,
+        })
+    }
+
+    /// Turns a webpki error into one that names the certificate or CRL.
+    fn explain(
+        &self,
+        error: WebPkiError,
+        path: &[Member<'_, '_>],
+        now: OffsetDateTime,
+    ) -> ChainError {
+        let below_anchor = || path.iter().filter(|m| m.id.role != CertificateRole::Anchor);
+        let leaf = path.first().map(|m| m.id.clone()).unwrap_or(CertificateId {
+            role: CertificateRole::Leaf,
+            subject: String::new(),
+            serial: String::new(),
+        });
+        let trustpoint = self.name.clone();
+        let crls = self.crls.as_ref();
+        match error {
+            WebPkiError::CertRevoked => below_anchor()
+                .find_map(|m| {
+                    let at = crls?.revoked_at(m.cert)?;
+                    Some(ChainError::Revoked {
+                        cert: m.id.clone(),
+                        revoked_at: Some(at),
+                    })
+                })
+                .unwrap_or(ChainError::Revoked {
+                    cert: leaf,
+                    revoked_at: None,
+                }),
+            WebPkiError::UnknownRevocationStatus => {
+                let uncovered = below_anchor()
+                    .find(|m| !crls.is_some_and(|c| c.covers(m.cert)))
+                    .map(|m| (m.id.clone(), m.cert.issuer().to_string()));
+                let (cert, issuer) = uncovered.unwrap_or((leaf, String::new()));
+                ChainError::RevocationUnknown {
+                    cert,
+                    issuer,
+                    trustpoint,
+                }
+            }
+            WebPkiError::CrlExpired { next_update, .. } => {
+                let found = below_anchor().find_map(|m| crls?.expired_for(m.cert, now));
+                let (crl_issuer, next_update) = found.unwrap_or((
+                    String::new(),
+                    OffsetDateTime::from_unix_timestamp(
+                        i64::try_from(next_update.as_secs()).unwrap_or(0),
+                    )
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                ));
+                ChainError::CrlExpired {
+                    crl_issuer,
+                    trustpoint,
+                    next_update,
+                }
+            }
+            WebPkiError::InvalidCrlSignatureForPublicKey
+            | WebPkiError::IssuerNotCrlSigner
+            | WebPkiError::UnsupportedCrlSignatureAlgorithmContext(_)
+            | WebPkiError::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => {
+                let crl_issuer = below_anchor()
+                    .find_map(|m| crls?.issuer_for(m.cert))
+                    .unwrap_or_default();
+                ChainError::CrlSignatureInvalid {
+                    crl_issuer,
+                    trustpoint,
+                }
+            }
+            WebPkiError::InvalidSignatureForPublicKey
+            | WebPkiError::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+            | WebPkiError::UnknownIssuer => ChainError::BadSignature { cert: leaf },
+            WebPkiError::CaUsedAsEndEntity => ChainError::LeafIsCa { cert: leaf },
+            WebPkiError::EndEntityUsedAsCa => ChainError::IssuerNotCa {
+                cert: below_anchor().nth(1).map(|m| m.id.clone()).unwrap_or(leaf),
+            },
+            WebPkiError::RequiredEkuNotFoundContext(_) => ChainError::WrongEku {
+                cert: leaf,
+                found: Vec::new(),
+            },
+            other => ChainError::Rejected {
+                cert: leaf,
+                reason: format!("{other}"),
+            },
+        }
+    }
+}
+
+/// The presented certificate that issues none of the others.
+fn find_leaf(parsed: &[X509Certificate<'_>]) -> Result<usize, ChainError> {
+    let leaves: Vec<usize> = (0..parsed.len())
+        .filter(|&i| {
+            let subject = parsed.get(i).map(|c| c.subject().as_raw());
+            !parsed
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && Some(other.issuer().as_raw()) == subject)
+        })
+        .collect();
+    match leaves.as_slice() {
+        [] => Err(ChainError::NoLeaf),
+        [one] => Ok(*one),
+        many => Err(ChainError::MultipleLeaves {
+            subjects: many
+                .iter()
+                .filter_map(|i| parsed.get(*i))
+                .map(|c| c.subject().to_string())
+                .collect(),
+        }),
+    }
+}
+
+fn id_of(cert: &X509Certificate<'_>, role: CertificateRole) -> CertificateId {
+    CertificateId {
+        role,
+        subject: cert.subject().to_string(),
+        serial: serial_hex(cert.raw_serial()),
+    }
+}
+
+fn unix_time(now: OffsetDateTime) -> UnixTime {
+    let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+}
+

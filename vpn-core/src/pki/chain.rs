@@ -608,3 +608,5 @@ fn unix_time(now: OffsetDateTime) -> UnixTime {
     UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
 }
 
+#[cfg(test)]
+mod tests;

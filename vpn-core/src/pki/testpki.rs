@@ -33,6 +33,7 @@ pub enum TestKeyType {
     #[default]
     EcdsaP256,
     EcdsaP384,
+    Ed25519,
 }
 
 /// Extended key usages a generated leaf can carry.
@@ -300,6 +301,7 @@ fn generate_key(key_type: TestKeyType) -> Result<KeyPair, TestPkiError> {
         TestKeyType::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
         TestKeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         TestKeyType::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        TestKeyType::Ed25519 => &rcgen::PKCS_ED25519,
     })
 }
 

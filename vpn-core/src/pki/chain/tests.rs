@@ -604,3 +604,59 @@ fn sha1_signed_leaf_is_refused() {
         if algorithm == "sha1WithRSAEncryption")
     );
 }
+
+#[test]
+fn ed25519_leaf_validates() {
+    let pki = two_cas();
+    let mut options = LeafOptions::client("ed");
+    options.key_type = TestKeyType::Ed25519;
+    let leaf = pki.machine_root.issue(&options).unwrap();
+    let validated = validate(&[&pki.machine_tp], &[&leaf]).unwrap();
+    assert_eq!(validated.leaf.key_type, crate::pki::KeyType::Ed25519);
+}
+
+#[test]
+fn trustpoint_with_too_many_ca_certificates_is_refused() {
+    let pki = two_cas();
+    let mut tp = pki.user_tp.clone();
+    tp.ca_certificates_pem = pki
+        .user_root
+        .cert
+        .cert_pem
+        .repeat(MAX_TRUSTPOINT_CERTIFICATES + 1);
+    assert!(matches!(
+        TrustStore::new(&[&tp]),
+        Err(TrustStoreError::TooManyCaCertificates {
+            count: 33,
+            max: 32,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn trustpoint_with_too_many_crls_is_refused() {
+    let pki = two_cas();
+    let (this, next) = crl_window();
+    let crl = pki.user_root.crl(&[], this, next).unwrap();
+    let many = crl.pem.repeat(revocation::MAX_CRLS_PER_TRUSTPOINT + 1);
+    let tp = with_crls(pki.user_tp, &[&many]);
+    assert!(matches!(
+        TrustStore::new(&[&tp]),
+        Err(TrustStoreError::Crl {
+            source: CrlError::TooMany { .. },
+            ..
+        })
+    ));
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_presented_bytes_never_panic(
+        certs in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..4)
+    ) {
+        let store = TrustStore::new(&[&trustpoint("p", &[&TestCa::root("P").unwrap()])]).unwrap();
+        let presented: Vec<CertificateDer<'static>> = certs.into_iter().map(CertificateDer::from).collect();
+        proptest::prop_assert!(store.validate(&presented, TEST_NOW).is_err());
+    }
+}

@@ -6,6 +6,8 @@
 pub mod certificate_info;
 pub mod chain;
 mod checks;
+#[cfg(test)]
+mod openssl_cli;
 pub mod pem;
 pub mod revocation;
 #[cfg(any(test, feature = "test-pki"))]

@@ -1,11 +1,9 @@
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use time::Duration;
 use time::macros::datetime;
 
 use super::*;
 use crate::config::ValidationUsage;
+use crate::pki::openssl_cli;
 use crate::pki::testpki::{LeafOptions, TEST_NOW, TestCa, TestCert, TestEku, TestKeyType};
 
 fn trustpoint(name: &str, cas: &[&TestCa]) -> Trustpoint {
@@ -488,79 +486,6 @@ fn crl_past_its_next_update_fails_closed() {
     assert!(matches!(&err, ChainError::CrlExpired { next_update, .. } if *next_update == next));
 }
 
-/// Signs a leaf with the openssl CLI (what rcgen refuses to make: SHA-1, RSA-1024).
-fn openssl_leaf(ca: &TestCa, tag: &str, new_key: &str, digest: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("vpn-core-pki-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = |name: &str| -> PathBuf { dir.join(name) };
-    std::fs::write(file("ca.pem"), &ca.cert.cert_pem).unwrap();
-    std::fs::write(file("ca.key"), ca.key_pem()).unwrap();
-    std::fs::write(
-        file("ext.cnf"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    let path = |p: PathBuf| p.to_string_lossy().into_owned();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            new_key,
-            "-nodes",
-            "-subj",
-            "/CN=openssl-leaf",
-            "-keyout",
-            &path(file("leaf.key")),
-            "-out",
-            &path(file("leaf.csr")),
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &path(file("leaf.csr")),
-            "-CA",
-            &path(file("ca.pem")),
-            "-CAkey",
-            &path(file("ca.key")),
-            "-set_serial",
-            "0x4242",
-            "-days",
-            "30",
-            digest,
-            "-extfile",
-            &path(file("ext.cnf")),
-            "-out",
-            &path(file("leaf.pem")),
-        ],
-    );
-    let pem_text = std::fs::read_to_string(file("leaf.pem")).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
-    pem::certificates(&pem_text)
-        .unwrap()
-        .remove(0)
-        .as_ref()
-        .to_vec()
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("/usr/bin/openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI (/usr/bin/openssl) is required for the weak-certificate tests");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn validate_openssl_leaf(ca: &TestCa, der: Vec<u8>) -> Result<ValidatedChain, ChainError> {
     let now = CertificateInfo::from_der(&der).unwrap().not_before + Duration::hours(1);
     TrustStore::new(&[&trustpoint("rsa-root", &[ca])])
@@ -581,14 +506,14 @@ fn rsa_root() -> TestCa {
 #[test]
 fn openssl_signed_sha256_leaf_validates_as_a_control() {
     let ca = rsa_root();
-    let der = openssl_leaf(&ca, "control", "rsa:2048", "-sha256");
+    let der = openssl_cli::sign_leaf(&ca, "control", "rsa:2048", "-sha256", "/CN=openssl-leaf");
     assert!(validate_openssl_leaf(&ca, der).is_ok());
 }
 
 #[test]
 fn rsa_1024_leaf_is_refused() {
     let ca = rsa_root();
-    let der = openssl_leaf(&ca, "rsa1024", "rsa:1024", "-sha256");
+    let der = openssl_cli::sign_leaf(&ca, "rsa1024", "rsa:1024", "-sha256", "/CN=openssl-leaf");
     let err = validate_openssl_leaf(&ca, der).unwrap_err();
     assert!(matches!(&err, ChainError::WeakRsaKey { bits: 1024, .. }));
     assert_eq!(role_of(&err), Some(CertificateRole::Leaf));
@@ -597,7 +522,7 @@ fn rsa_1024_leaf_is_refused() {
 #[test]
 fn sha1_signed_leaf_is_refused() {
     let ca = rsa_root();
-    let der = openssl_leaf(&ca, "sha1", "rsa:2048", "-sha1");
+    let der = openssl_cli::sign_leaf(&ca, "sha1", "rsa:2048", "-sha1", "/CN=openssl-leaf");
     let err = validate_openssl_leaf(&ca, der).unwrap_err();
     assert!(
         matches!(&err, ChainError::WeakSignatureAlgorithm { algorithm, .. }

@@ -171,3 +171,19 @@ fn upn_reader_accepts_explicit_tag_and_rejects_truncation() {
     assert_eq!(utf8_in_explicit_tag(&[0xA0, 0x05, 0x0C, 0x09, b'a']), None);
     assert_eq!(utf8_in_explicit_tag(&[0x0C, 0x85, 1, 1, 1, 1, 1]), None);
 }
+
+#[test]
+fn first_of_repeated_attributes_is_used() {
+    let ca = TestCa::root("Multi Root").unwrap();
+    let der = crate::pki::openssl_cli::sign_leaf(
+        &ca,
+        "multi-ou",
+        "rsa:2048",
+        "-sha256",
+        "/CN=multi/OU=first/OU=second",
+    );
+    let mapped = map_username(&der, &mapping(CertificateField::Ou, None)).unwrap();
+    assert_eq!(mapped.username, "first");
+    let dn = map_username(&der, &UsernameMapping::EntireDn).unwrap();
+    assert_eq!(dn.username, "CN=multi,OU=first,OU=second");
+}

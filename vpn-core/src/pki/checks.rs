@@ -135,9 +135,9 @@ pub(crate) fn leaf_eku(leaf: &Member<'_, '_>, required: bool) -> Result<(), Chai
             cert: leaf.id.clone(),
         }),
         Ok(None) => Ok(()),
-        Err(e) => Err(ChainError::Malformed {
-            index: 0,
-            reason: format!("extended key usage of {}: {e}", leaf.id),
+        Err(e) => Err(ChainError::Rejected {
+            cert: leaf.id.clone(),
+            reason: format!("unreadable extended key usage: {e}"),
         }),
     }
 }

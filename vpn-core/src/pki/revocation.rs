@@ -153,3 +153,40 @@ pub(crate) fn options<'a>(crls: &'a [&'a CertRevocationList<'a>]) -> Option<Revo
             .build(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+
+    fn pem_block(der: &[u8]) -> String {
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+            lines.join("\n")
+        )
+    }
+
+    #[test]
+    fn oversize_crl_is_refused_unparsed() {
+        let text = pem_block(&vec![0u8; MAX_CRL_BYTES + 1]);
+        assert!(matches!(
+            CrlSet::from_pem(&text),
+            Err(CrlError::TooLarge { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_crl_is_malformed_with_its_position() {
+        assert!(matches!(
+            CrlSet::from_pem(&pem_block(&[0x30, 0x01, 0x00])),
+            Err(CrlError::Malformed { index: 1, .. })
+        ));
+    }
+}

@@ -4,6 +4,7 @@ use time::macros::datetime;
 use super::*;
 use crate::config::ValidationUsage;
 use crate::pki::openssl_cli;
+use crate::pki::revocation::CrlError;
 use crate::pki::testpki::{LeafOptions, TEST_NOW, TestCa, TestCert, TestEku, TestKeyType};
 
 fn trustpoint(name: &str, cas: &[&TestCa]) -> Trustpoint {

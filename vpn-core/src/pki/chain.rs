@@ -177,16 +177,7 @@ impl LoadedTrustpoint {
         leaf: usize,
         now: OffsetDateTime,
     ) -> Result<ValidatedChain, ChainError> {
-        let (indices, anchor_index) = self.path_by_name(parsed, leaf)?;
-        let anchor_der = self
-            .ca_certificates
-            .get(anchor_index)
-            .ok_or(ChainError::NoLeaf)?;
-        let anchor =
-            certificate_info::parse(anchor_der.as_ref()).map_err(|e| ChainError::Malformed {
-                index: 0,
-                reason: e.to_string(),
-            })?;
+        let (indices, anchors) = self.path_by_name(parsed, leaf)?;
         let mut path = Vec::with_capacity(indices.len() + 1);
         for (position, index) in indices.iter().enumerate() {
             let Some(cert) = parsed.get(*index) else {
@@ -202,18 +193,96 @@ impl LoadedTrustpoint {
                 cert,
             });
         }
+        // Several CA certificates may share the issuer's name (CA renewal): the first
+        // that passes the checks is used; webpki then picks by signature, and the path
+        // it verified is checked again below.
+        let mut first_error = None;
+        let mut checked = None;
+        for anchor_der in anchors.iter().filter_map(|a| self.ca_certificates.get(*a)) {
+            let Ok(anchor) = certificate_info::parse(anchor_der.as_ref()) else {
+                continue;
+            };
+            match self.check(&path, &anchor, now) {
+                Ok(()) => {
+                    checked = Some(anchor);
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some(anchor) = checked else {
+            return Err(first_error.unwrap_or(ChainError::NoLeaf));
+        };
         path.push(Member {
             id: id_of(&anchor, CertificateRole::Anchor),
             cert: &anchor,
+        });
+        let validated = self.verify_with_webpki(presented, leaf, &path, now)?;
+        self.recheck(&validated.chain, now)?;
+        Ok(validated)
+    }
+
+    /// The checks webpki does not make, on a path without its anchor plus `anchor`.
+    fn check(
+        &self,
+        below_anchor: &[Member<'_, '_>],
+        anchor: &X509Certificate<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(), ChainError> {
+        let mut path: Vec<Member<'_, '_>> = below_anchor
+            .iter()
+            .map(|m| Member {
+                id: m.id.clone(),
+                cert: m.cert,
+            })
+            .collect();
+        path.push(Member {
+            id: id_of(anchor, CertificateRole::Anchor),
+            cert: anchor,
         });
         checks::validity(&path, now)?;
         checks::algorithms(&path)?;
         checks::ca_flags(&path, self.skip_ca_flag_check)?;
         checks::path_len(&path)?;
-        if let Some(leaf_member) = path.first() {
-            checks::leaf_eku(leaf_member, self.require_client_auth_eku)?;
+        match path.first() {
+            Some(leaf) => checks::leaf_eku(leaf, self.require_client_auth_eku),
+            None => Err(ChainError::NoLeaf),
         }
-        self.verify_with_webpki(presented, leaf, &path, now)
+    }
+
+    /// Runs [`Self::check`] on the path webpki verified (leaf first, anchor last).
+    fn recheck(&self, chain: &[CertificateDer<'_>], now: OffsetDateTime) -> Result<(), ChainError> {
+        let parsed = chain
+            .iter()
+            .enumerate()
+            .map(|(i, der)| {
+                certificate_info::parse(der.as_ref()).map_err(|e| ChainError::Malformed {
+                    index: i + 1,
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some((anchor, below)) = parsed.split_last() else {
+            return Err(ChainError::NoLeaf);
+        };
+        let path: Vec<Member<'_, '_>> = below
+            .iter()
+            .enumerate()
+            .map(|(i, cert)| Member {
+                id: id_of(
+                    cert,
+                    if i == 0 {
+                        CertificateRole::Leaf
+                    } else {
+                        CertificateRole::Intermediate
+                    },
+                ),
+                cert,
+            })
+            .collect();
+        self.check(&path, anchor, now)
     }
 
     /// Leaf → presented issuers by name → a CA of this trustpoint.
@@ -221,7 +290,7 @@ impl LoadedTrustpoint {
         &self,
         parsed: &[X509Certificate<'_>],
         leaf: usize,
-    ) -> Result<(Vec<usize>, usize), ChainError> {
+    ) -> Result<(Vec<usize>, Vec<usize>), ChainError> {
         let mut indices = vec![leaf];
         let mut current = leaf;
         loop {
@@ -229,11 +298,16 @@ impl LoadedTrustpoint {
                 return Err(ChainError::NoLeaf);
             };
             let issuer = cert.issuer().as_raw();
-            let anchor = self.ca_certificates.iter().position(|ca| {
-                certificate_info::parse(ca.as_ref()).is_ok_and(|ca| ca.subject().as_raw() == issuer)
-            });
-            if let Some(anchor) = anchor {
-                return Ok((indices, anchor));
+            let anchors: Vec<usize> = (0..self.ca_certificates.len())
+                .filter(|i| {
+                    self.ca_certificates.get(*i).is_some_and(|ca| {
+                        certificate_info::parse(ca.as_ref())
+                            .is_ok_and(|ca| ca.subject().as_raw() == issuer)
+                    })
+                })
+                .collect();
+            if !anchors.is_empty() {
+                return Ok((indices, anchors));
             }
             let next = parsed
                 .iter()

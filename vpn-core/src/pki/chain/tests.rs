@@ -586,3 +586,26 @@ proptest::proptest! {
         proptest::prop_assert!(store.validate(&presented, TEST_NOW).is_err());
     }
 }
+
+#[test]
+fn renewed_ca_with_the_same_name_validates_only_leaves_of_the_valid_key() {
+    let expired = TestCa::root_with(
+        "Renewed CA",
+        TestKeyType::EcdsaP256,
+        None,
+        datetime!(2026-01-01 0:00 UTC),
+    )
+    .unwrap();
+    let renewed = TestCa::root("Renewed CA").unwrap();
+    let tp = trustpoint("renewed", &[&expired, &renewed]);
+    let new_leaf = renewed.issue(&LeafOptions::client("new")).unwrap();
+    let validated = validate(&[&tp], &[&new_leaf]).unwrap();
+    assert_eq!(
+        validated.chain.last().map(|c| c.as_ref()),
+        Some(&renewed.cert.cert_der[..])
+    );
+    let old_leaf = expired.issue(&LeafOptions::client("old")).unwrap();
+    let err = validate(&[&tp], &[&old_leaf]).unwrap_err();
+    assert!(matches!(err, ChainError::Expired { .. }));
+    assert_eq!(role_of(&err), Some(CertificateRole::Anchor));
+}

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use webpki::{EndEntityCert, Error as WebPkiError, KeyUsage};
 use x509_parser::prelude::X509Certificate;
 
-use crate::config::{Revocation, Trustpoint};
+use crate::config::{ConnectionProfile, DeviceConfig, Revocation, Trustpoint};
 use crate::pki::certificate_info::{self, CertificateInfo, serial_hex};
 use crate::pki::checks::{self, Member};
 use crate::pki::pem;
@@ -65,6 +65,26 @@ impl TrustStore {
             .map(|tp| LoadedTrustpoint::load(tp))
             .collect::<Result<_, _>>()?;
         Ok(Self { trustpoints })
+    }
+
+    /// The trustpoints a connection profile lists, in its order.
+    pub fn for_profile(
+        config: &DeviceConfig,
+        profile: &ConnectionProfile,
+    ) -> Result<Self, TrustStoreError> {
+        let trustpoints = profile
+            .trustpoints
+            .iter()
+            .map(|name| {
+                config
+                    .trustpoint(name)
+                    .ok_or_else(|| TrustStoreError::UnknownTrustpoint {
+                        profile: profile.name.clone(),
+                        trustpoint: name.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(&trustpoints)
     }
 
     /// Names of the trustpoints, in the order they are tried.

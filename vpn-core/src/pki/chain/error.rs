@@ -48,6 +48,8 @@ impl fmt::Display for CertificateId {
 pub enum TrustStoreError {
     #[error("no trustpoint to validate client certificates against")]
     NoTrustpoints,
+    #[error("connection profile {profile} names trustpoint {trustpoint}, which does not exist")]
+    UnknownTrustpoint { profile: String, trustpoint: String },
     #[error("trustpoint {trustpoint}: CA certificates: {source}")]
     CaCertificates {
         trustpoint: String,

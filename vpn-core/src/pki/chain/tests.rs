@@ -609,3 +609,25 @@ fn renewed_ca_with_the_same_name_validates_only_leaves_of_the_valid_key() {
     assert!(matches!(err, ChainError::Expired { .. }));
     assert_eq!(role_of(&err), Some(CertificateRole::Anchor));
 }
+
+#[test]
+fn seed_profile_trust_store_holds_its_two_trustpoints() {
+    let config = crate::config::fixture::seed_config();
+    let profile = config.connection_profiles.first().unwrap();
+    let store = TrustStore::for_profile(&config, profile).unwrap();
+    let names: Vec<&str> = store.trustpoint_names().collect();
+    assert_eq!(
+        names,
+        profile
+            .trustpoints
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let mut broken = profile.clone();
+    broken.trustpoints.push("Missing-CA".to_owned());
+    assert!(matches!(
+        TrustStore::for_profile(&config, &broken),
+        Err(TrustStoreError::UnknownTrustpoint { trustpoint, .. }) if trustpoint == "Missing-CA"
+    ));
+}

@@ -91,12 +91,12 @@ pub enum ChainError {
     SelfSignedLeaf { cert: CertificateId },
     #[error("{cert} was issued by '{issuer}', which is not a trusted CA nor presented")]
     UnknownIssuer { cert: CertificateId, issuer: String },
-    #[error("{cert} expired on {not_after}")]
+    #[error("{cert} expired on {}", utc(*not_after))]
     Expired {
         cert: CertificateId,
         not_after: OffsetDateTime,
     },
-    #[error("{cert} is not valid before {not_before}")]
+    #[error("{cert} is not valid before {}", utc(*not_before))]
     NotYetValid {
         cert: CertificateId,
         not_before: OffsetDateTime,
@@ -136,7 +136,7 @@ pub enum ChainError {
     },
     #[error("the signatures of the chain of {cert} do not verify")]
     BadSignature { cert: CertificateId },
-    #[error("{cert} is revoked{}", revoked_at.map(|t| format!(" since {t}")).unwrap_or_default())]
+    #[error("{cert} is revoked{}", revoked_at.map(|t| format!(" since {}", utc(t))).unwrap_or_default())]
     Revoked {
         cert: CertificateId,
         revoked_at: Option<OffsetDateTime>,
@@ -155,7 +155,7 @@ pub enum ChainError {
         trustpoint: String,
     },
     #[error(
-        "the CRL from '{crl_issuer}' in trustpoint {trustpoint} expired (nextUpdate {next_update})"
+        "the CRL from '{crl_issuer}' in trustpoint {trustpoint} expired (nextUpdate {})", utc(*next_update)
     )]
     CrlExpired {
         crl_issuer: String,
@@ -164,4 +164,18 @@ pub enum ChainError {
     },
     #[error("{cert} was refused: {reason}")]
     Rejected { cert: CertificateId, reason: String },
+}
+
+/// `2026-01-01 00:00:00 UTC`: how times appear in reasons.
+pub(crate) fn utc(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

@@ -160,7 +160,10 @@ fn expired_leaf_is_refused_with_its_end_date() {
         text.starts_with("client certificate 'CN=old' (serial "),
         "{text}"
     );
-    assert!(text.contains("expired on 2026-01-01"), "{text}");
+    assert!(
+        text.ends_with("expired on 2026-01-01 00:00:00 UTC"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -416,7 +419,11 @@ fn leaf_revoked_by_crl_is_refused_and_others_pass() {
         matches!(&err, ChainError::Revoked { cert, revoked_at: Some(at) }
         if cert.role == CertificateRole::Leaf && *at == this)
     );
-    assert!(err.to_string().contains("is revoked since"));
+    assert!(
+        err.to_string()
+            .ends_with("is revoked since 2026-05-31 12:00:00 UTC"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -630,4 +637,44 @@ fn seed_profile_trust_store_holds_its_two_trustpoints() {
         TrustStore::for_profile(&config, &broken),
         Err(TrustStoreError::UnknownTrustpoint { trustpoint, .. }) if trustpoint == "Missing-CA"
     ));
+}
+
+#[test]
+fn reasons_name_the_certificate_and_the_check() {
+    let leaf = CertificateId {
+        role: CertificateRole::Leaf,
+        subject: "CN=client.cisco.com".to_owned(),
+        serial: "1A2B".to_owned(),
+    };
+    let cases = [
+        (
+            ChainError::UnknownIssuer {
+                cert: leaf.clone(),
+                issuer: "CN=Rogue".to_owned(),
+            },
+            "client certificate 'CN=client.cisco.com' (serial 1A2B) was issued by 'CN=Rogue', which is not a trusted CA nor presented",
+        ),
+        (
+            ChainError::WeakRsaKey {
+                cert: leaf.clone(),
+                bits: 1024,
+            },
+            "client certificate 'CN=client.cisco.com' (serial 1A2B) has a 1024-bit RSA key; at least 2048 bits are required",
+        ),
+        (
+            ChainError::CrlExpired {
+                crl_issuer: "CN=User-CA".to_owned(),
+                trustpoint: "User-CA".to_owned(),
+                next_update: datetime!(2026-05-01 08:30 UTC),
+            },
+            "the CRL from 'CN=User-CA' in trustpoint User-CA expired (nextUpdate 2026-05-01 08:30:00 UTC)",
+        ),
+        (
+            ChainError::MissingClientAuthEku { cert: leaf },
+            "client certificate 'CN=client.cisco.com' (serial 1A2B) has no extended key usage; clientAuth is required",
+        ),
+    ];
+    for (error, text) in cases {
+        assert_eq!(error.to_string(), text);
+    }
 }

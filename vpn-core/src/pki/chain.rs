@@ -8,6 +8,9 @@
 //! trustpoint carries CRLs, revocation. Only the CA certificates of the trustpoint are
 //! anchors: a root sent by the client is ignored.
 //!
+//! A trustpoint whose validation usage lacks `ssl-client` knows the issuer but refuses
+//! to validate client certificates (FTD `validation-usage`).
+//!
 //! Intermediates always need the CA flag (webpki enforces it); `skip_ca_flag_check`
 //! only relaxes the trustpoint's own CA certificate, as FTD's `no ca-check` does.
 
@@ -50,6 +53,7 @@ struct LoadedTrustpoint {
     name: String,
     skip_ca_flag_check: bool,
     require_client_auth_eku: bool,
+    ssl_client: bool,
     ca_certificates: Vec<CertificateDer<'static>>,
     anchors: Vec<TrustAnchor<'static>>,
     crls: Option<CrlSet>,
@@ -184,6 +188,7 @@ impl LoadedTrustpoint {
             name: trustpoint,
             skip_ca_flag_check: tp.skip_ca_flag_check,
             require_client_auth_eku: tp.require_client_auth_eku,
+            ssl_client: tp.validation_usage.ssl_client,
             ca_certificates,
             anchors,
             crls,
@@ -198,6 +203,13 @@ impl LoadedTrustpoint {
         now: OffsetDateTime,
     ) -> Result<ValidatedChain, ChainError> {
         let (indices, anchors) = self.path_by_name(parsed, leaf)?;
+        if !self.ssl_client {
+            let cert = parsed.get(leaf).ok_or(ChainError::NoLeaf)?;
+            return Err(ChainError::TrustpointNotForSslClients {
+                cert: id_of(cert, CertificateRole::Leaf),
+                trustpoint: self.name.clone(),
+            });
+        }
         let mut path = Vec::with_capacity(indices.len() + 1);
         for (position, index) in indices.iter().enumerate() {
             let Some(cert) = parsed.get(*index) else {

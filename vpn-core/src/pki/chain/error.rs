@@ -91,6 +91,13 @@ pub enum ChainError {
     SelfSignedLeaf { cert: CertificateId },
     #[error("{cert} was issued by '{issuer}', which is not a trusted CA nor presented")]
     UnknownIssuer { cert: CertificateId, issuer: String },
+    #[error(
+        "{cert} chains to trustpoint {trustpoint}, whose validation usage excludes SSL clients"
+    )]
+    TrustpointNotForSslClients {
+        cert: CertificateId,
+        trustpoint: String,
+    },
     #[error("{cert} expired on {}", utc(*not_after))]
     Expired {
         cert: CertificateId,

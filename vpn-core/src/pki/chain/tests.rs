@@ -678,3 +678,16 @@ fn reasons_name_the_certificate_and_the_check() {
         assert_eq!(error.to_string(), text);
     }
 }
+
+#[test]
+fn trustpoint_without_ssl_client_usage_does_not_validate_clients() {
+    let pki = two_cas();
+    let leaf = pki.user_root.issue(&LeafOptions::client("u")).unwrap();
+    let mut tp = pki.user_tp;
+    tp.validation_usage.ssl_client = false;
+    tp.validation_usage.ssl_server = true;
+    assert!(matches!(
+        validate(&[&tp], &[&leaf]),
+        Err(ChainError::TrustpointNotForSslClients { trustpoint, .. }) if trustpoint == "user-ca"
+    ));
+}

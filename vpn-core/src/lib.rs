@@ -12,3 +12,6 @@ pub mod mca;
 pub mod pki;
 pub mod pool;
 pub mod session;
+
+#[cfg(test)]
+mod login_flow_tests;

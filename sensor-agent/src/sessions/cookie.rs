@@ -53,7 +53,7 @@ pub struct MachineFingerprint([u8; 32]);
 impl MachineFingerprint {
     /// Fingerprint of a certificate in DER.
     pub fn of_certificate_der(der: &[u8]) -> Self {
-        Self(sha256(der))
+        Self(vpn_core::pki::fingerprint_sha256(der))
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {

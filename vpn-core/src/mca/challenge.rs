@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use super::{McaError, McaHash};
 use crate::aggauth::{McaRequest, SgOpaque, mca_auth_request};
+use crate::pki::fingerprint_sha256;
 
 /// How long a client has to answer a challenge.
 pub const CHALLENGE_LIFETIME: Duration = Duration::from_secs(120);
@@ -133,7 +133,7 @@ impl ChallengeStore {
             return Err(McaError::DuplicateHandle);
         }
         let pending = PendingChallenge {
-            machine_fingerprint: certificate_fingerprint(machine_cert_der),
+            machine_fingerprint: fingerprint_sha256(machine_cert_der),
             issued_at: now,
             challenge,
         };
@@ -184,13 +184,6 @@ impl Default for ChallengeStore {
     fn default() -> Self {
         ChallengeStore::new(DEFAULT_STORE_CAPACITY)
     }
-}
-
-/// SHA-256 of a certificate's DER.
-pub fn certificate_fingerprint(der: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, der).as_ref());
-    out
 }
 
 fn is_expired(pending: &PendingChallenge, now: Instant) -> bool {

@@ -14,7 +14,6 @@ mod verify;
 
 pub use challenge::{
     CHALLENGE_LIFETIME, ChallengeStore, DEFAULT_STORE_CAPACITY, McaChallenge, PendingChallenge,
-    certificate_fingerprint,
 };
 pub use hash::McaHash;
 pub use pkcs7::{MAX_BAG_BASE64_BYTES, MAX_BAG_CERTIFICATES, UserCertificateBag};
@@ -22,7 +21,7 @@ pub use signature::verify_signature;
 pub use verify::{VerifiedMca, verify_reply};
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 

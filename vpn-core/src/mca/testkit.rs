@@ -25,36 +25,36 @@ use rustls_pki_types::CertificateDer;
 
 use super::McaHash;
 
-pub(super) const SIGNED_DATA: ObjectIdentifier =
+pub(crate) const SIGNED_DATA: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-pub(super) const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-pub(super) const DIGESTED_DATA: ObjectIdentifier =
+pub(crate) const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+pub(crate) const DIGESTED_DATA: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.5");
 
 /// The key types openconnect users carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeyKind {
+pub(crate) enum KeyKind {
     Rsa2048,
     P256,
     P384,
 }
 
 /// A certificate and its private key.
-pub(super) struct Identity {
-    pub(super) der: CertificateDer<'static>,
-    pub(super) key: KeyPair,
-    pub(super) kind: KeyKind,
+pub(crate) struct Identity {
+    pub(crate) der: CertificateDer<'static>,
+    pub(crate) key: KeyPair,
+    pub(crate) kind: KeyKind,
 }
 
-pub(super) type Ca = CertifiedIssuer<'static, KeyPair>;
+pub(crate) type Ca = CertifiedIssuer<'static, KeyPair>;
 
 /// `vpn-core` takes time as a parameter; tests need one real instant to start from.
 #[allow(clippy::disallowed_methods)]
-pub(super) fn start() -> Instant {
+pub(crate) fn start() -> Instant {
     Instant::now()
 }
 
-pub(super) fn key(kind: KeyKind) -> KeyPair {
+pub(crate) fn key(kind: KeyKind) -> KeyPair {
     match kind {
         KeyKind::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyKind::P256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
@@ -71,24 +71,24 @@ fn params(cn: &str, is_ca: IsCa) -> CertificateParams {
 }
 
 /// A self-signed root CA (P-256).
-pub(super) fn root_ca(cn: &str) -> Ca {
+pub(crate) fn root_ca(cn: &str) -> Ca {
     let params = params(cn, IsCa::Ca(BasicConstraints::Unconstrained));
     CertifiedIssuer::self_signed(params, key(KeyKind::P256)).expect("root")
 }
 
 /// A CA certificate issued by `issuer`.
-pub(super) fn intermediate_ca(cn: &str, issuer: &Ca) -> Ca {
+pub(crate) fn intermediate_ca(cn: &str, issuer: &Ca) -> Ca {
     let params = params(cn, IsCa::Ca(BasicConstraints::Unconstrained));
     CertifiedIssuer::signed_by(params, key(KeyKind::P256), issuer).expect("intermediate")
 }
 
 /// An end-entity certificate (`basicConstraints CA:FALSE`) issued by `issuer`.
-pub(super) fn leaf(cn: &str, kind: KeyKind, issuer: &Ca) -> Identity {
+pub(crate) fn leaf(cn: &str, kind: KeyKind, issuer: &Ca) -> Identity {
     leaf_with(cn, kind, issuer, IsCa::ExplicitNoCa)
 }
 
 /// An end-entity certificate with `is_ca` (e.g. `IsCa::NoCa`: no basicConstraints at all).
-pub(super) fn leaf_with(cn: &str, kind: KeyKind, issuer: &Ca, is_ca: IsCa) -> Identity {
+pub(crate) fn leaf_with(cn: &str, kind: KeyKind, issuer: &Ca, is_ca: IsCa) -> Identity {
     let key = key(kind);
     let certificate = params(cn, is_ca).signed_by(&key, issuer).expect("leaf");
     Identity {
@@ -100,7 +100,7 @@ pub(super) fn leaf_with(cn: &str, kind: KeyKind, issuer: &Ca, is_ca: IsCa) -> Id
 
 /// Signs `data` as openconnect does: RSA PKCS#1 v1.5 or ECDSA (DER), with `hash`.
 /// aws-lc-rs signs the curve's natural hash; the other pairs go through the openssl CLI.
-pub(super) fn sign(identity: &Identity, hash: McaHash, data: &[u8]) -> Vec<u8> {
+pub(crate) fn sign(identity: &Identity, hash: McaHash, data: &[u8]) -> Vec<u8> {
     let pkcs8 = identity.key.serialized_der();
     let rng = SystemRandom::new();
     match (identity.kind, hash) {
@@ -157,7 +157,7 @@ fn scratch_dir() -> std::path::PathBuf {
 }
 
 /// Runs `openssl args...` with `input` on stdin and returns stdout.
-pub(super) fn run_openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+pub(crate) fn run_openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
     let mut child = Command::new("/usr/bin/openssl")
         .args(args)
         .stdin(Stdio::piped())
@@ -182,7 +182,7 @@ pub(super) fn run_openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
 
 /// DER of a PKCS#7 certificate bag as openconnect builds it: SignedData without signers,
 /// inner content type `inner`, `certificates` in DER SET order.
-pub(super) fn bag_der(certificates: &[&CertificateDer<'_>], inner: ObjectIdentifier) -> Vec<u8> {
+pub(crate) fn bag_der(certificates: &[&CertificateDer<'_>], inner: ObjectIdentifier) -> Vec<u8> {
     let choices: Vec<CertificateChoices> = certificates
         .iter()
         .map(|der| CertificateChoices::Certificate(Certificate::from_der(der).expect("x509")))
@@ -203,7 +203,7 @@ pub(super) fn bag_der(certificates: &[&CertificateDer<'_>], inner: ObjectIdentif
     content_info(SIGNED_DATA, &signed_data)
 }
 
-pub(super) fn content_info(
+pub(crate) fn content_info(
     content_type: ObjectIdentifier,
     content: &(impl der::EncodeValue + der::Tagged),
 ) -> Vec<u8> {
@@ -216,7 +216,7 @@ pub(super) fn content_info(
 }
 
 /// The base64 text openconnect puts in `<client-cert>`: 64 columns, `\n` between lines.
-pub(super) fn wrapped_base64(der: &[u8]) -> String {
+pub(crate) fn wrapped_base64(der: &[u8]) -> String {
     let text = STANDARD.encode(der);
     let lines: Vec<&str> = text
         .as_bytes()
@@ -227,7 +227,7 @@ pub(super) fn wrapped_base64(der: &[u8]) -> String {
 }
 
 /// An MCA auth-reply body shaped like openconnect 9.01's (protocol.md §2.5).
-pub(super) fn reply_body(handle: &str, bag_base64: &str, signature: &[u8], hash: &str) -> Vec<u8> {
+pub(crate) fn reply_body(handle: &str, bag_base64: &str, signature: &[u8], hash: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config-auth client=\"vpn\" type=\"auth-reply\" \
          aggregate-auth-version=\"2\"><version who=\"vpn\">v9.01-3</version><device-id>linux-64</device-id>\
@@ -245,7 +245,7 @@ pub(super) fn reply_body(handle: &str, bag_base64: &str, signature: &[u8], hash:
 }
 
 /// A bag whose signerInfos holds one (meaningless) signer: not a certificate bag.
-pub(super) fn bag_der_with_signer(certificate: &CertificateDer<'_>) -> Vec<u8> {
+pub(crate) fn bag_der_with_signer(certificate: &CertificateDer<'_>) -> Vec<u8> {
     use cms::cert::x509::ext::pkix::SubjectKeyIdentifier;
     use cms::cert::x509::spki::AlgorithmIdentifierOwned;
     use cms::signed_data::{SignerIdentifier, SignerInfo};

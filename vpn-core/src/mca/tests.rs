@@ -10,6 +10,7 @@ use super::testkit::{
 };
 use super::*;
 use crate::aggauth::{AuthReply, ClientMessage};
+use crate::pki::fingerprint_sha256;
 
 fn user_pki() -> (Ca, Ca) {
     let root = root_ca("Test User Root CA");
@@ -144,7 +145,7 @@ fn store_issue_returns_the_bytes_it_will_verify_against() {
     assert_eq!(pending.challenge.body(), body.as_slice());
     assert_eq!(
         pending.machine_fingerprint,
-        certificate_fingerprint(&machine.der)
+        fingerprint_sha256(&machine.der)
     );
 }
 
@@ -496,7 +497,7 @@ fn verify_reply_accepts_a_signed_reply_and_returns_the_user_chain() {
         assert_eq!(verified.tunnel_group, "RAVPN-MultiCert");
         assert_eq!(
             verified.machine_fingerprint,
-            certificate_fingerprint(&login.machine.der)
+            fingerprint_sha256(&login.machine.der)
         );
         assert!(login.store.is_empty());
     }

@@ -5,11 +5,9 @@ use std::time::Instant;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{
-    ChallengeStore, McaError, McaHash, UserCertificateBag, certificate_fingerprint,
-    verify_signature,
-};
+use super::{ChallengeStore, McaError, McaHash, UserCertificateBag, verify_signature};
 use crate::aggauth::AuthReply;
+use crate::pki::fingerprint_sha256;
 
 /// What a successful MCA proved: the user certificate (still to be path-validated by
 /// `pki`), the machine certificate's fingerprint, the connection profile and the hash.
@@ -37,7 +35,7 @@ pub fn verify_reply(
         .ok_or(McaError::MissingHandle)?;
     let pending = store.take(handle, now)?;
     let machine_der = tls_machine_cert_der.ok_or(McaError::NoMachineCertificate)?;
-    let machine_fingerprint = certificate_fingerprint(machine_der);
+    let machine_fingerprint = fingerprint_sha256(machine_der);
     if machine_fingerprint != pending.machine_fingerprint {
         return Err(McaError::MachineCertificateChanged);
     }
@@ -47,7 +45,7 @@ pub fn verify_reply(
     }
     let hash = McaHash::parse(&mca.hash_algorithm_chosen, pending.challenge.offered())?;
     let user_bag = UserCertificateBag::from_base64(&mca.user_pkcs7_base64)?;
-    if certificate_fingerprint(&user_bag.leaf) == machine_fingerprint {
+    if fingerprint_sha256(&user_bag.leaf) == machine_fingerprint {
         return Err(McaError::UserCertIsMachineCert);
     }
     let signature = STANDARD

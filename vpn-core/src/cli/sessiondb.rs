@@ -321,52 +321,87 @@ fn tunnel_blocks(s: &SessionRecord, now: OffsetDateTime, out: &mut Lines) {
     counters(&s.parent.counters, 2, out);
 
     if let Some(t) = &s.ssl {
-        out.blank();
-        out.line("SSL-Tunnel:");
-        out.field(2, "Tunnel ID", format!("{}.{}", s.index, t.tunnel_number));
-        assigned_addresses(s, 2, out);
-        out.pair(2, ("Encryption", &t.encryption), ("Hashing", &t.hashing));
-        out.field(2, "Ciphersuite", &t.cipher_suite);
-        out.pair(
-            2,
-            ("Encapsulation", &t.encapsulation),
-            ("TCP Src Port", &t.tcp_src_port),
-        );
-        out.pair(
-            2,
-            ("TCP Dst Port", &t.tcp_dst_port),
-            ("Auth Mode", &auth_mode),
-        );
-        idle(s, t.last_activity, now, out);
-        out.field(2, "Client OS", os);
-        out.field(2, "Client Type", "SSL VPN Client");
-        out.field(2, "Client Ver", &s.client.version);
-        counters(&t.counters, 2, out);
+        let tunnel = DataTunnel {
+            title: "SSL-Tunnel:",
+            transport: "TCP",
+            client_type: "SSL VPN Client",
+            tunnel_number: t.tunnel_number,
+            encryption: &t.encryption,
+            hashing: &t.hashing,
+            cipher_suite: &t.cipher_suite,
+            encapsulation: &t.encapsulation,
+            src_port: t.tcp_src_port,
+            dst_port: t.tcp_dst_port,
+            last_activity: t.last_activity,
+            counters: &t.counters,
+        };
+        data_tunnel(s, &tunnel, auth_mode, os, now, out);
     }
-
     if let Some(t) = &s.dtls {
-        out.blank();
-        out.line("DTLS-Tunnel:");
-        out.field(2, "Tunnel ID", format!("{}.{}", s.index, t.tunnel_number));
-        assigned_addresses(s, 2, out);
-        out.pair(2, ("Encryption", &t.encryption), ("Hashing", &t.hashing));
-        out.field(2, "Ciphersuite", &t.cipher_suite);
-        out.pair(
-            2,
-            ("Encapsulation", &t.encapsulation),
-            ("UDP Src Port", &t.udp_src_port),
-        );
-        out.pair(
-            2,
-            ("UDP Dst Port", &t.udp_dst_port),
-            ("Auth Mode", &auth_mode),
-        );
-        idle(s, t.last_activity, now, out);
-        out.field(2, "Client OS", os);
-        out.field(2, "Client Type", "DTLS VPN Client");
-        out.field(2, "Client Ver", &s.client.version);
-        counters(&t.counters, 2, out);
+        let tunnel = DataTunnel {
+            title: "DTLS-Tunnel:",
+            transport: "UDP",
+            client_type: "DTLS VPN Client",
+            tunnel_number: t.tunnel_number,
+            encryption: &t.encryption,
+            hashing: &t.hashing,
+            cipher_suite: &t.cipher_suite,
+            encapsulation: &t.encapsulation,
+            src_port: t.udp_src_port,
+            dst_port: t.udp_dst_port,
+            last_activity: t.last_activity,
+            counters: &t.counters,
+        };
+        data_tunnel(s, &tunnel, auth_mode, os, now, out);
     }
+}
+
+/// What the SSL-Tunnel and DTLS-Tunnel blocks print, whichever transport carries it.
+struct DataTunnel<'a> {
+    title: &'static str,
+    /// `TCP` or `UDP`, as in `TCP Src Port`.
+    transport: &'static str,
+    client_type: &'static str,
+    tunnel_number: u32,
+    encryption: &'a str,
+    hashing: &'a str,
+    cipher_suite: &'a str,
+    encapsulation: &'a str,
+    src_port: u16,
+    dst_port: u16,
+    last_activity: OffsetDateTime,
+    counters: &'a TunnelCounters,
+}
+
+fn data_tunnel(
+    s: &SessionRecord,
+    t: &DataTunnel<'_>,
+    auth_mode: &str,
+    os: &str,
+    now: OffsetDateTime,
+    out: &mut Lines,
+) {
+    let (src_label, dst_label) = (
+        format!("{} Src Port", t.transport),
+        format!("{} Dst Port", t.transport),
+    );
+    out.blank();
+    out.line(t.title);
+    out.field(2, "Tunnel ID", format!("{}.{}", s.index, t.tunnel_number));
+    assigned_addresses(s, 2, out);
+    out.pair(2, ("Encryption", &t.encryption), ("Hashing", &t.hashing));
+    out.field(2, "Ciphersuite", t.cipher_suite);
+    out.pair(
+        2,
+        ("Encapsulation", &t.encapsulation),
+        (&src_label, &t.src_port),
+    );
+    out.pair(2, (&dst_label, &t.dst_port), ("Auth Mode", &auth_mode));
+    idle(s, t.last_activity, now, out);
+    out.field(2, "Client OS", os);
+    out.field(2, "Client Type", t.client_type);
+    out.field(2, "Client Ver", &s.client.version);
+    counters(t.counters, 2, out);
 }
 
 /// `Idle Time Out: 30 Minutes             Idle TO Left : 9 Minutes`: whole minutes

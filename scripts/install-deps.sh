@@ -10,6 +10,8 @@ needed=(
   "pkg-config pkg-config"
   "ip iproute2"
   "setpriv util-linux"
+  "openconnect openconnect"
+  "ping iputils-ping"
 )
 
 missing=()

@@ -508,6 +508,24 @@ exit 0
         "{detail}"
     );
     assert!(detail.contains("192.168.77.10"), "{detail}");
+    eprintln!("{detail}");
+    // Three echo requests in, three replies out, counted on the SSL tunnel.
+    let count = |label: &str| -> u64 {
+        let line = detail
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap();
+        line.split(':')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(count("Pkts Tx      :") >= 3, "{detail}");
+    assert!(count("Bytes Rx     :") >= 3 * 84, "{detail}");
 
     // SIGINT: openconnect sends DISCONNECT, the agent logs the session out.
     run(&["kill", "-INT", &openconnect.0.id().to_string()]);
@@ -525,6 +543,7 @@ exit 0
         report(&format!("openconnect exit {status}"))
     );
     let out = std::fs::read_to_string(&stdout_path).unwrap();
+    eprintln!("{out}");
     assert!(
         out.contains("Got CONNECT response: HTTP/1.1 200 CONNECTED"),
         "{out}"

@@ -368,3 +368,6 @@ fn url_encode(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -511,18 +511,8 @@ exit 0
     eprintln!("{detail}");
     // Three echo requests in, three replies out, counted on the SSL tunnel.
     let count = |label: &str| -> u64 {
-        let line = detail
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .unwrap();
-        line.split(':')
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        let (_, after) = detail.split_once(label).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
     };
     assert!(count("Pkts Tx      :") >= 3, "{detail}");
     assert!(count("Bytes Rx     :") >= 3 * 84, "{detail}");

@@ -596,3 +596,6 @@ fn profile_for_alias<'c>(config: &'c DeviceConfig, alias: &str) -> Option<&'c Co
         .iter()
         .find(|p| p.group_aliases.iter().any(|a| a.enabled && a.name == alias))
 }
+
+#[cfg(test)]
+mod tests;

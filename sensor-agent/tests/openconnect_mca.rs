@@ -388,88 +388,134 @@ fn openconnect_authenticates_with_machine_and_user_certificates() {
     );
 }
 
+/// openconnect running a tunnel in the client namespace, with its output files.
+struct RunningClient {
+    process: Process,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl RunningClient {
+    fn report(&self, lab: &Lab, what: &str) -> String {
+        format!(
+            "{what}\nopenconnect stdout:\n{}\nopenconnect stderr:\n{}\nagent:\n{}",
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+            lab.agent_log()
+        )
+    }
+
+    /// Waits for openconnect to exit; its status.
+    fn wait(&mut self, lab: &Lab, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.process.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                self.report(lab, "openconnect did not exit")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Lab {
+    /// Starts openconnect with a test vpnc-script and waits until the script has
+    /// configured the tunnel device.
+    fn connect_tunnel(&self) -> RunningClient {
+        let lab = self;
+        let dir = lab.fixture.dir.path();
+        let events = dir.join("script-events");
+        let script = dir.join("vpnc-script.sh");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/sh
+    # Minimal vpnc-script for the test: protocol.md section 6.2.
+    echo "$reason" >> {events}
+    if [ "$reason" = connect ]; then
+      env > {env}
+      ip link set "$TUNDEV" up mtu "$INTERNAL_IP4_MTU"
+      ip addr add "$INTERNAL_IP4_ADDRESS/32" dev "$TUNDEV"
+      i=0
+      while [ "$i" -lt "${{CISCO_SPLIT_INC:-0}}" ]; do
+        eval addr=\$CISCO_SPLIT_INC_${{i}}_ADDR
+        eval len=\$CISCO_SPLIT_INC_${{i}}_MASKLEN
+        ip route replace "$addr/$len" dev "$TUNDEV"
+        i=$((i + 1))
+      done
+      echo configured >> {events}
+    fi
+    exit 0
+    "#,
+                events = events.display(),
+                env = dir.join("connect.env").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+
+        let stdout_path = dir.join("openconnect.out");
+        let stderr_path = dir.join("openconnect.err");
+        let mut command = lab.openconnect(
+            true,
+            &[
+                "-i",
+                "octest0",
+                "--script",
+                script.to_str().unwrap(),
+                "--no-dtls",
+            ],
+        );
+        command
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&stdout_path).unwrap())
+            .stderr(std::fs::File::create(&stderr_path).unwrap());
+        let mut openconnect = RunningClient {
+            process: Process(command.spawn().unwrap()),
+            stdout: stdout_path.clone(),
+            stderr: stderr_path.clone(),
+        };
+        openconnect
+            .process
+            .0
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"x\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let logged = std::fs::read_to_string(&events).unwrap_or_default();
+            if logged.contains("configured") {
+                break;
+            }
+            if let Some(status) = openconnect.process.0.try_wait().unwrap() {
+                panic!(
+                    "{}",
+                    openconnect.report(lab, &format!("openconnect exited with {status}"))
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                openconnect.report(lab, "tunnel never came up")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        openconnect
+    }
+}
+
 #[test]
 fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_auth() {
     let lab = Lab::start("t");
+    let mut openconnect = lab.connect_tunnel();
     let dir = lab.fixture.dir.path();
-    let events = dir.join("script-events");
-    let script = dir.join("vpnc-script.sh");
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/bin/sh
-# Minimal vpnc-script for the test: protocol.md section 6.2.
-echo "$reason" >> {events}
-if [ "$reason" = connect ]; then
-  env > {env}
-  ip link set "$TUNDEV" up mtu "$INTERNAL_IP4_MTU"
-  ip addr add "$INTERNAL_IP4_ADDRESS/32" dev "$TUNDEV"
-  i=0
-  while [ "$i" -lt "${{CISCO_SPLIT_INC:-0}}" ]; do
-    eval addr=\$CISCO_SPLIT_INC_${{i}}_ADDR
-    eval len=\$CISCO_SPLIT_INC_${{i}}_MASKLEN
-    ip route replace "$addr/$len" dev "$TUNDEV"
-    i=$((i + 1))
-  done
-  echo configured >> {events}
-fi
-exit 0
-"#,
-            events = events.display(),
-            env = dir.join("connect.env").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-
-    let stdout_path = dir.join("openconnect.out");
-    let stderr_path = dir.join("openconnect.err");
-    let mut command = lab.openconnect(
-        true,
-        &[
-            "-i",
-            "octest0",
-            "--script",
-            script.to_str().unwrap(),
-            "--no-dtls",
-        ],
-    );
-    command
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
-    let mut openconnect = Process(command.spawn().unwrap());
-    openconnect
-        .0
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"x\n")
-        .unwrap();
-    let report = |what: &str| -> String {
-        format!(
-            "{what}\nopenconnect stdout:\n{}\nopenconnect stderr:\n{}\nagent:\n{}",
-            std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-            std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-            lab.agent_log()
-        )
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let logged = std::fs::read_to_string(&events).unwrap_or_default();
-        if logged.contains("configured") {
-            break;
-        }
-        if let Some(status) = openconnect.0.try_wait().unwrap() {
-            panic!("{}", report(&format!("openconnect exited with {status}")));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            report("tunnel never came up")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let env = std::fs::read_to_string(dir.join("connect.env")).unwrap();
     assert!(env.contains("INTERNAL_IP4_ADDRESS=192.168.77.10"), "{env}");
     assert!(env.contains("INTERNAL_IP4_MTU=1399"), "{env}");
@@ -492,10 +538,13 @@ exit 0
     assert!(
         ping.status.success(),
         "{}",
-        report(&format!(
-            "ping through the tunnel failed: {}",
-            String::from_utf8_lossy(&ping.stdout)
-        ))
+        openconnect.report(
+            &lab,
+            &format!(
+                "ping through the tunnel failed: {}",
+                String::from_utf8_lossy(&ping.stdout)
+            )
+        )
     );
 
     let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
@@ -518,21 +567,14 @@ exit 0
     assert!(count("Bytes Rx     :") >= 3 * 84, "{detail}");
 
     // SIGINT: openconnect sends DISCONNECT, the agent logs the session out.
-    run(&["kill", "-INT", &openconnect.0.id().to_string()]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = openconnect.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "openconnect ignored SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
     assert!(
         status.success(),
         "{}",
-        report(&format!("openconnect exit {status}"))
+        openconnect.report(&lab, &format!("openconnect exit {status}"))
     );
-    let out = std::fs::read_to_string(&stdout_path).unwrap();
+    let out = std::fs::read_to_string(&openconnect.stdout).unwrap();
     eprintln!("{out}");
     assert!(
         out.contains("Got CONNECT response: HTTP/1.1 200 CONNECTED"),
@@ -559,4 +601,20 @@ exit 0
         "{}",
         lab.agent_log()
     );
+}
+
+#[test]
+fn administrator_logoff_disconnects_openconnect_with_the_reason() {
+    let lab = Lab::start("k");
+    let mut openconnect = lab.connect_tunnel();
+    let logoff = lab.operator(&["vpn-sessiondb", "logoff", "all", "noconfirm"]);
+    assert!(logoff.contains("1"), "{logoff}");
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    let report = openconnect.report(&lab, &format!("openconnect exit {status}"));
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Received server disconnect: b0 'Administrator reset'"),
+        "{report}"
+    );
+    assert!(lab.agent_log().contains("Reason: Admin Reset"), "{report}");
 }

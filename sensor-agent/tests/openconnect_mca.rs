@@ -477,8 +477,8 @@ impl Lab {
             .stderr(std::fs::File::create(&stderr_path).unwrap());
         let mut openconnect = RunningClient {
             process: Process(command.spawn().unwrap()),
-            stdout: stdout_path.clone(),
-            stderr: stderr_path.clone(),
+            stdout: stdout_path,
+            stderr: stderr_path,
         };
         openconnect
             .process

@@ -90,6 +90,8 @@ struct Fixture {
     ca_pem: PathBuf,
     machine: (PathBuf, PathBuf),
     user: (PathBuf, PathBuf),
+    /// A user certificate from a CA no trustpoint holds.
+    rogue_user: (PathBuf, PathBuf),
     config: PathBuf,
     socket: PathBuf,
 }
@@ -110,6 +112,10 @@ fn fixture() -> Fixture {
         .issue(&LeafOptions::client("machine.example.com"))
         .unwrap();
     let user = user_ca
+        .issue(&LeafOptions::client("client.example.com"))
+        .unwrap();
+    let rogue_user = TestCa::root("Test User CA")
+        .unwrap()
         .issue(&LeafOptions::client("client.example.com"))
         .unwrap();
 
@@ -138,6 +144,7 @@ fn fixture() -> Fixture {
     std::fs::write(&ca_pem, server_ca.pem()).unwrap();
     let machine_files = write_pair(dir.path(), "machine", &machine);
     let user_files = write_pair(dir.path(), "user", &user);
+    let rogue_files = write_pair(dir.path(), "rogue-user", &rogue_user);
 
     let config = serde_json::json!({
         "schema_version": 1,
@@ -191,6 +198,7 @@ fn fixture() -> Fixture {
         ca_pem,
         machine: machine_files,
         user: user_files,
+        rogue_user: rogue_files,
         config: config_path,
         socket,
         dir,
@@ -292,7 +300,7 @@ impl Lab {
     }
 
     /// openconnect in the client namespace with the common arguments plus `extra`.
-    fn openconnect(&self, with_user_certificate: bool, extra: &[&str]) -> Command {
+    fn openconnect(&self, user: Option<&(PathBuf, PathBuf)>, extra: &[&str]) -> Command {
         let f = &self.fixture;
         let mut command = Command::new("ip");
         command
@@ -302,12 +310,12 @@ impl Lab {
             .arg(&f.machine.0)
             .arg("-k")
             .arg(&f.machine.1);
-        if with_user_certificate {
+        if let Some((cert, key)) = user {
             command
                 .arg("--mca-certificate")
-                .arg(&f.user.0)
+                .arg(cert)
                 .arg("--mca-key")
-                .arg(&f.user.1);
+                .arg(key);
         }
         command
             .arg("--cafile")
@@ -347,7 +355,7 @@ fn run_with_stdin(mut command: Command) -> Output {
 #[test]
 fn openconnect_authenticates_with_machine_and_user_certificates() {
     let lab = Lab::start("a");
-    let output = run_with_stdin(lab.openconnect(true, &["--authenticate"]));
+    let output = run_with_stdin(lab.openconnect(Some(&lab.fixture.user), &["--authenticate"]));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -379,7 +387,7 @@ fn openconnect_authenticates_with_machine_and_user_certificates() {
     );
 
     // Without the user certificate there is no `multiple-cert` capability: refused.
-    let refused = run_with_stdin(lab.openconnect(false, &["--authenticate"]));
+    let refused = run_with_stdin(lab.openconnect(None, &["--authenticate"]));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(
@@ -462,7 +470,7 @@ impl Lab {
         let stdout_path = dir.join("openconnect.out");
         let stderr_path = dir.join("openconnect.err");
         let mut command = lab.openconnect(
-            true,
+            Some(&lab.fixture.user),
             &[
                 "-i",
                 "octest0",
@@ -617,4 +625,81 @@ fn administrator_logoff_disconnects_openconnect_with_the_reason() {
         "{report}"
     );
     assert!(lab.agent_log().contains("Reason: Admin Reset"), "{report}");
+}
+
+#[test]
+fn a_user_certificate_from_an_untrusted_ca_is_refused_and_no_session_starts() {
+    let lab = Lab::start("r");
+    let output =
+        run_with_stdin(lab.openconnect(Some(&lab.fixture.rogue_user), &["--authenticate"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stderr}\nagent:\n{}",
+        lab.agent_log()
+    );
+    assert!(
+        stderr.contains("Server reported certificate error"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Failed to complete authentication"),
+        "{stderr}"
+    );
+    assert!(
+        lab.agent_log()
+            .contains("Certificate chain failed validation"),
+        "{}",
+        lab.agent_log()
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+}
+
+#[test]
+fn openconnect_reconnects_with_its_cookie_and_keeps_its_address() {
+    let lab = Lab::start("u");
+    let mut openconnect = lab.connect_tunnel();
+    let events = lab.fixture.dir.path().join("script-events");
+    run(&["kill", "-USR2", &openconnect.process.0.id().to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logged = std::fs::read_to_string(&events).unwrap_or_default();
+        if logged.lines().any(|l| l == "reconnect") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            openconnect.report(&lab, "no reconnect")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client.0,
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "2",
+            "192.168.77.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        openconnect.report(&lab, "ping after the reconnect failed")
+    );
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(detail.contains("Assigned IP  : 192.168.77.10"), "{detail}");
+    // The reconnect is a new SSL tunnel of the same session.
+    assert!(detail.contains("Tunnel ID    : 1.3"), "{detail}");
+    run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    assert!(status.success(), "{}", openconnect.report(&lab, "exit"));
 }

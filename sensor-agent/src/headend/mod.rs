@@ -34,7 +34,7 @@ use vpn_core::mca::ChallengeStore;
 
 pub use auth::{LOGIN_FAILED, MAX_PENDING_LOGINS, MCA_REQUIRED, PENDING_LOGIN_LIFETIME};
 pub use tls::{NegotiatedTls, TlsSetupError};
-pub use tunnel::{MAX_BASE_MTU, TUNNEL_PATH};
+pub use tunnel::{MAX_BASE_MTU, MIN_SILENCE_LIMIT, TUNNEL_PATH};
 
 use crate::dataplane::Router;
 use crate::sessions::{MachineFingerprint, SessionDb};
@@ -229,6 +229,7 @@ impl Headend {
         };
         let tunnel::Admitted {
             response,
+            silence_limit,
             mut attachment,
             mut port,
         } = admitted;
@@ -244,7 +245,8 @@ impl Headend {
             );
             return;
         }
-        let end = tunnel::run_cstp(stream, leftover, &mut attachment, &mut port).await;
+        let end =
+            tunnel::run_cstp(stream, leftover, &mut attachment, &mut port, silence_limit).await;
         drop(port);
         let now = OffsetDateTime::now_utc();
         match end {

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use bytes::Bytes;
 use time::OffsetDateTime;
@@ -30,6 +31,8 @@ pub const MAX_BASE_MTU: u32 = 1500;
 /// What the session gave the tunnel: the answer to send and what the loop needs.
 pub(crate) struct Admitted {
     pub(crate) response: Vec<u8>,
+    /// How long the client may stay silent before the connection counts as dead.
+    pub(crate) silence_limit: Duration,
     pub(crate) attachment: Attachment,
     pub(crate) port: SessionPort,
 }
@@ -100,6 +103,7 @@ pub(crate) fn admit(
     );
     Ok(Admitted {
         response,
+        silence_limit: silence_limit(policy),
         attachment,
         port,
     })
@@ -201,12 +205,24 @@ pub(crate) fn connect_response(
     out.into_bytes()
 }
 
+/// Silence after which a client counts as dead: three of its keepalive/DPD intervals
+/// (it sends something at least that often), at least [`MIN_SILENCE_LIMIT`].
+pub(crate) fn silence_limit(policy: Option<&GroupPolicy>) -> Duration {
+    let interval = policy
+        .and_then(|p| p.keepalive_secs.into_iter().chain(p.client_dpd_secs).max())
+        .unwrap_or(100);
+    Duration::from_secs(u64::from(interval) * 3).max(MIN_SILENCE_LIMIT)
+}
+
+/// Shortest silence limit, however short the configured intervals.
+pub const MIN_SILENCE_LIMIT: Duration = Duration::from_secs(30);
+
 /// How the CSTP loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TunnelEnd {
     /// The client sent DISCONNECT: log out.
     ClientDisconnect,
-    /// The connection broke or closed: detach, the client may come back.
+    /// The connection broke, closed or went silent: detach, the client may come back.
     ConnectionLost,
     /// Another CONNECT took the session over.
     Superseded,
@@ -214,13 +230,16 @@ pub(crate) enum TunnelEnd {
     SessionEnded(EndReason),
 }
 
-/// Runs the tunnel until it ends. `leftover` are bytes read after the CONNECT head.
+/// Runs the tunnel until it ends. `leftover` are bytes read after the CONNECT head;
+/// nothing received for `silence_limit` ends it as a lost connection.
 pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     leftover: &[u8],
     attachment: &mut Attachment,
     port: &mut SessionPort,
+    silence_limit: Duration,
 ) -> TunnelEnd {
+    let mut last_heard = tokio::time::Instant::now();
     let mut decoder = FrameDecoder::new();
     let mut out: Vec<u8> = Vec::with_capacity(HEADER_LEN + MAX_PAYLOAD_LEN);
     if decoder.push(leftover).is_err() {
@@ -258,8 +277,16 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
             read = stream.read(decoder.read_buffer()) => {
                 match read {
                     Ok(0) | Err(_) => return TunnelEnd::ConnectionLost,
-                    Ok(n) => { decoder.commit_read(n); }
+                    Ok(n) => {
+                        decoder.commit_read(n);
+                        last_heard = tokio::time::Instant::now();
+                    }
                 }
+            }
+            () = tokio::time::sleep_until(last_heard + silence_limit) => {
+                tracing::info!(?silence_limit, "client silent too long; connection counted as lost");
+                let _ = stream.shutdown().await;
+                return TunnelEnd::ConnectionLost;
             }
             packet = port.recv() => {
                 let Some(packet) = packet else {

@@ -1,5 +1,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::DuplexStream;
 use vpn_core::pool::PoolSet;
@@ -106,6 +107,10 @@ const CLIENT_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 const HEADEND_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 
 fn start_tunnel() -> Tunnel {
+    start_tunnel_with(Duration::from_secs(60))
+}
+
+fn start_tunnel_with(silence_limit: Duration) -> Tunnel {
     let config = sample_config();
     let sessions = SessionDb::new(
         PoolSet::from_device_config(&config).unwrap(),
@@ -163,8 +168,9 @@ fn start_tunnel() -> Tunnel {
         attachment.counters.clone(),
     );
     let (client, mut server) = tokio::io::duplex(64 * 1024);
-    let task =
-        tokio::spawn(async move { run_cstp(&mut server, &[], &mut attachment, &mut port).await });
+    let task = tokio::spawn(async move {
+        run_cstp(&mut server, &[], &mut attachment, &mut port, silence_limit).await
+    });
     Tunnel {
         sessions,
         router,
@@ -261,4 +267,27 @@ fn banner_is_percent_encoded_except_unreserved_characters() {
         url_encode("Hi, all: ünï-1.0_~"),
         "Hi%2C%20all%3A%20%C3%BCn%C3%AF-1.0_~"
     );
+}
+
+#[tokio::test]
+async fn a_silent_client_is_counted_as_lost() {
+    let t = start_tunnel_with(Duration::from_millis(200));
+    let end = tokio::time::timeout(Duration::from_secs(5), t.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, TunnelEnd::ConnectionLost);
+    drop(t.client);
+}
+
+#[test]
+fn silence_limit_is_three_client_intervals_but_never_below_the_minimum() {
+    let mut policy = GroupPolicy::new("GP");
+    policy.keepalive_secs = Some(20);
+    policy.client_dpd_secs = Some(30);
+    assert_eq!(silence_limit(Some(&policy)), Duration::from_secs(90));
+    policy.keepalive_secs = None;
+    policy.client_dpd_secs = Some(5);
+    assert_eq!(silence_limit(Some(&policy)), MIN_SILENCE_LIMIT);
+    assert_eq!(silence_limit(None), Duration::from_secs(300));
 }

@@ -299,8 +299,20 @@ impl Lab {
         std::fs::read_to_string(self.fixture.dir.path().join("agent.log")).unwrap_or_default()
     }
 
-    /// openconnect in the client namespace with the common arguments plus `extra`.
+    /// openconnect in the client namespace for the `RAVPN-MultiCert` URL, with the
+    /// common arguments plus `extra`.
     fn openconnect(&self, user: Option<&(PathBuf, PathBuf)>, extra: &[&str]) -> Command {
+        let mut args = vec!["--usergroup", "RAVPN-MultiCert"];
+        args.extend_from_slice(extra);
+        self.openconnect_without_group(user, &args)
+    }
+
+    /// openconnect for the bare server URL (no group in the path).
+    fn openconnect_without_group(
+        &self,
+        user: Option<&(PathBuf, PathBuf)>,
+        extra: &[&str],
+    ) -> Command {
         let f = &self.fixture;
         let mut command = Command::new("ip");
         command
@@ -320,7 +332,6 @@ impl Lab {
         command
             .arg("--cafile")
             .arg(&f.ca_pem)
-            .args(["--usergroup", "RAVPN-MultiCert"])
             .arg(format!("--resolve=localhost:{AGENT_ADDRESS}"))
             .args(extra)
             .arg(format!("https://localhost:{PORT}"));
@@ -702,4 +713,26 @@ fn openconnect_reconnects_with_its_cookie_and_keeps_its_address() {
     run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
     let status = openconnect.wait(&lab, Duration::from_secs(10));
     assert!(status.success(), "{}", openconnect.report(&lab, "exit"));
+}
+
+#[test]
+fn without_a_group_in_the_url_the_client_picks_the_profile_from_the_offered_list() {
+    let lab = Lab::start("g");
+    let output = run_with_stdin(lab.openconnect_without_group(
+        Some(&lab.fixture.user),
+        &["--authenticate", "--authgroup", "RAVPN-MultiCert"],
+    ));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}\nagent:\n{}",
+        lab.agent_log()
+    );
+    assert!(stdout.contains("COOKIE="), "{stdout}");
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Tunnel Group : RAVPN-MultiCert"),
+        "{detail}"
+    );
 }

@@ -1,19 +1,24 @@
-//! The FTD side: the session database, the data plane (one TUN device, packets routed
-//! to sessions by address) and the local control socket the `sensor-agent` CLI talks
-//! to. The AnyConnect headend and the management channel come next.
+//! The FTD side: the AnyConnect-compatible [`headend`] (TLS, aggregate-auth with
+//! Multiple Certificate Authentication, CSTP tunnel; verified with the real openconnect
+//! 9.01), the session database, the data plane (one TUN device, packets routed to
+//! sessions by address) and the local control socket the `sensor-agent` CLI talks to.
+//! The management channel comes next; DTLS is not implemented (CSTP only).
 //!
 //! ```text
-//! sensor-agent run --config /etc/sensor-agent/device.json [--tun-name vpn-sensor0]
-//!                  [--tun-ipv4 10.77.0.1/24] [--headend-address 198.51.100.1]
+//! sensor-agent run --config /etc/sensor-agent/device.json [--listen 0.0.0.0]
+//!                  [--tun-name vpn-sensor0] [--tun-ipv4 10.77.0.1/24]
+//!                  [--headend-address 198.51.100.1]
 //! sensor-agent show running-config tunnel-group
 //! sensor-agent show vpn-sessiondb detail anyconnect filter name alice
 //! sensor-agent vpn-sessiondb logoff name alice noconfirm
 //! ```
 //!
 //! `run` needs root (or `CAP_NET_ADMIN` plus write access to the socket directory) and
-//! iproute2's `ip` for the pool routes. Every flag has a `SENSOR_AGENT_*` variable.
+//! iproute2's `ip` for the pool routes. Every flag has a `SENSOR_AGENT_*` variable. The
+//! headend listens on `--listen` at the configuration's `headend.ssl_port`; without an
+//! identity certificate in the configuration it is not started.
 //!
-//! How the headend will use this crate:
+//! How the headend uses this crate:
 //! 1. after authentication, [`sessions::SessionDb::login`] gives the cookie and addresses;
 //! 2. on CONNECT, [`sessions::SessionDb::authenticate_cookie`] then
 //!    [`sessions::SessionDb::attach`] give an [`sessions::Attachment`], and

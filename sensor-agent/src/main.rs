@@ -2,7 +2,7 @@
 //! `vpn-sessiondb logoff ...`).
 
 use std::io::{BufRead, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use sensor_agent::control::{self, ControlContext, DEFAULT_CONTROL_SOCKET};
 use sensor_agent::dataplane::{
     DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_NAME, DEFAULT_TUN_QUEUE, Dataplane, Router, TunSettings,
 };
+use sensor_agent::headend::{Headend, HeadendSettings};
 use sensor_agent::load_config;
 use sensor_agent::sessions::{SessionDb, SessionDbSettings};
 use time::OffsetDateTime;
@@ -74,6 +75,9 @@ struct RunArgs {
         default_value_t = 1800
     )]
     disconnected_timeout_secs: u32,
+    /// Address the AnyConnect headend listens on (port: `headend.ssl_port` of the config).
+    #[arg(long, env = "SENSOR_AGENT_LISTEN", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    listen: IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -156,8 +160,35 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     );
     let tun = TunSettings::for_config(&config, args.tun_name, args.tun_ipv4, args.tun_ipv6);
     let (router, queue) = Router::new(DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_QUEUE);
-    let dataplane = Dataplane::start(&tun, router, queue)?;
+    let dataplane = Dataplane::start(&tun, Arc::clone(&router), queue)?;
+    let ssl_port = config.headend.ssl_port;
+    let has_identity = !config
+        .headend
+        .identity
+        .certificate_chain_pem
+        .trim()
+        .is_empty();
     let (_config_updates, config) = tokio::sync::watch::channel(Arc::new(config));
+    let headend_task = if has_identity {
+        let headend = Headend::new(
+            config.clone(),
+            sessions.clone(),
+            router,
+            HeadendSettings {
+                disconnected_timeout_secs: args.disconnected_timeout_secs,
+            },
+        )
+        .context("headend TLS")?;
+        let address = SocketAddr::new(args.listen, ssl_port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(%address, "AnyConnect headend listening");
+        Some(tokio::spawn(headend.serve(listener)))
+    } else {
+        tracing::warn!("the configuration has no identity certificate; the headend is not started");
+        None
+    };
     let server = control::bind_control_socket(socket).await?;
     tracing::info!(socket = %server.path().display(), device = dataplane.device_name(), "sensor-agent running");
     let context = ControlContext {
@@ -171,6 +202,9 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     // Aborting the control task drops the server, which removes the socket file.
     control_task.abort();
     housekeeping.abort();
+    if let Some(task) = headend_task {
+        task.abort();
+    }
     let _ = control_task.await;
     drop(dataplane);
     Ok(())

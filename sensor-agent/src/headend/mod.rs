@@ -1,5 +1,300 @@
-//! The AnyConnect-compatible headend: the TLS listener that requests (but does not
-//! require) the machine certificate, and, next, the aggregate-auth HTTP routes and the
-//! CSTP tunnel loop.
+//! The AnyConnect-compatible headend that openconnect 9.01 logs into with Multiple
+//! Certificate Authentication (docs/protocol.md §1–4).
+//!
+//! * [`tls`]: TLS 1.2/1.3 with the identity certificate; the machine certificate is
+//!   requested in the handshake but not required.
+//! * [`http`]: request heads read with `httparse`, responses written by hand (header
+//!   names must keep their exact case, which hyper cannot do).
+//! * `auth`: the aggregate-auth XML exchange (MCA challenge, certificate validation,
+//!   password, login into the [`SessionDb`]).
+//! * `tunnel`: `CONNECT /CSCOSSLC/tunnel` and the CSTP loop between the TLS stream and
+//!   the session's [`crate::dataplane::SessionPort`].
+//!
+//! [`Headend::serve`] accepts TCP connections and runs each in its own task: TLS
+//! handshake (bounded by [`HANDSHAKE_TIMEOUT`]), then HTTP requests on the keep-alive
+//! connection until a CONNECT turns it into a tunnel.
 
+mod auth;
+pub mod http;
 pub mod tls;
+mod tunnel;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use vpn_core::config::DeviceConfig;
+use vpn_core::mca::ChallengeStore;
+
+pub use auth::{LOGIN_FAILED, MAX_PENDING_LOGINS, MCA_REQUIRED, PENDING_LOGIN_LIFETIME};
+pub use tls::{NegotiatedTls, TlsSetupError};
+pub use tunnel::{MAX_BASE_MTU, MIN_SILENCE_LIMIT, TUNNEL_PATH};
+
+use crate::dataplane::Router;
+use crate::sessions::{MachineFingerprint, SessionDb};
+use http::{Request, Response, read_request};
+use tunnel::TunnelEnd;
+
+/// Longest TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Settings of the headend that are not in the device configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadendSettings {
+    /// `X-CSTP-Disconnected-Timeout`: how long a session waits for a lost client.
+    pub disconnected_timeout_secs: u32,
+}
+
+/// The headend: configuration, session database, data plane router and the state of
+/// logins in progress. Share it as `Arc<Headend>`.
+pub struct Headend {
+    config: watch::Receiver<Arc<DeviceConfig>>,
+    sessions: SessionDb,
+    router: Arc<Router>,
+    challenges: Mutex<ChallengeStore>,
+    pending_logins: Mutex<auth::PendingLogins>,
+    settings: HeadendSettings,
+    /// Hex SHA-1 of the identity certificate (`<server-cert-hash>`).
+    server_cert_sha1: String,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Headend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Headend")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Headend {
+    /// A headend serving the identity certificate of the configuration current now.
+    pub fn new(
+        config: watch::Receiver<Arc<DeviceConfig>>,
+        sessions: SessionDb,
+        router: Arc<Router>,
+        settings: HeadendSettings,
+    ) -> Result<Arc<Self>, TlsSetupError> {
+        let identity = config.borrow().headend.identity.clone();
+        let server_config = tls::server_config(&identity)?;
+        let server_cert_sha1 = vpn_core::pki::pem::certificates(&identity.certificate_chain_pem)
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .map(|leaf| {
+                hex::encode_upper(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                    leaf.as_ref(),
+                ))
+            })
+            .unwrap_or_default();
+        Ok(Arc::new(Self {
+            config,
+            sessions,
+            router,
+            challenges: Mutex::new(ChallengeStore::default()),
+            pending_logins: Mutex::new(auth::PendingLogins::default()),
+            settings,
+            server_cert_sha1,
+            acceptor: TlsAcceptor::from(server_config),
+        }))
+    }
+
+    /// Accepts connections on `listener` forever, one task per connection.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let headend = Arc::clone(&self);
+            tokio::spawn(async move {
+                headend.connection(tcp, peer).await;
+            });
+        }
+    }
+
+    async fn connection(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        let Ok(local) = tcp.local_addr() else {
+            return;
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::info!(target: "syslog", syslog_id = 725006, %peer, "Device failed SSL handshake with client outside:{peer}: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let tls = NegotiatedTls::of(stream.get_ref().1);
+        tracing::debug!(%peer, version = tls.version, cipher = %tls.cipher_suite, client_certificate = !tls.client_chain.is_empty(), "TLS established");
+        let connection = Arc::new(Connection { peer, local, tls });
+        self.requests(stream, connection).await;
+    }
+
+    /// Serves the requests of one TLS connection.
+    async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
+        self: Arc<Self>,
+        mut stream: S,
+        connection: Arc<Connection>,
+    ) {
+        let mut buffer = Vec::new();
+        loop {
+            let request = match read_request(&mut stream, &mut buffer).await {
+                Ok(Some(request)) => request,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(peer = %connection.peer, error = %e, "request not read");
+                    if let Some((status, reason)) = e.status() {
+                        let _ = Response::status_and_close(status, reason)
+                            .write_to(&mut stream)
+                            .await;
+                    }
+                    return;
+                }
+            };
+            match request.method.as_str() {
+                "POST" => {
+                    let response = self.post(&connection, request).await;
+                    if response.write_to(&mut stream).await.is_err() {
+                        return;
+                    }
+                }
+                "GET" => {
+                    if auth::legacy_get().write_to(&mut stream).await.is_err() {
+                        return;
+                    }
+                }
+                "CONNECT" => {
+                    self.tunnel(&mut stream, &connection, &request, &buffer)
+                        .await;
+                    return;
+                }
+                _ => {
+                    let _ = Response::status_and_close(405, "Method Not Allowed")
+                        .write_to(&mut stream)
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the authentication step on the blocking pool: chain validation and password
+    /// hashing are CPU work.
+    async fn post(self: &Arc<Self>, connection: &Arc<Connection>, request: Request) -> Response {
+        let headend = Arc::clone(self);
+        let connection = Arc::clone(connection);
+        let answer = tokio::task::spawn_blocking(move || {
+            auth::handle_post(
+                &headend,
+                &connection,
+                &request,
+                OffsetDateTime::now_utc(),
+                Instant::now(),
+            )
+        })
+        .await;
+        answer.unwrap_or_else(|_| Response::xml(vpn_core::aggauth::error_form(LOGIN_FAILED)))
+    }
+
+    async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        connection: &Connection,
+        request: &Request,
+        leftover: &[u8],
+    ) {
+        let admitted = match tunnel::admit(self, connection, request, OffsetDateTime::now_utc()) {
+            Ok(admitted) => admitted,
+            Err(response) => {
+                let _ = response.write_to(stream).await;
+                return;
+            }
+        };
+        let tunnel::Admitted {
+            response,
+            silence_limit,
+            mut attachment,
+            mut port,
+        } = admitted;
+        if tokio::io::AsyncWriteExt::write_all(stream, &response)
+            .await
+            .is_err()
+            || tokio::io::AsyncWriteExt::flush(stream).await.is_err()
+        {
+            self.sessions.detach(
+                attachment.index,
+                attachment.tunnel_number,
+                OffsetDateTime::now_utc(),
+            );
+            return;
+        }
+        let end =
+            tunnel::run_cstp(stream, leftover, &mut attachment, &mut port, silence_limit).await;
+        drop(port);
+        let now = OffsetDateTime::now_utc();
+        match end {
+            TunnelEnd::ClientDisconnect => {
+                self.sessions.logout(attachment.index, now);
+            }
+            TunnelEnd::ConnectionLost => {
+                tracing::info!(peer = %connection.peer, index = attachment.index, "tunnel connection lost; session waits for the client");
+                self.sessions
+                    .detach(attachment.index, attachment.tunnel_number, now);
+            }
+            TunnelEnd::Superseded | TunnelEnd::SessionEnded(_) => {}
+        }
+    }
+
+    fn config(&self) -> Arc<DeviceConfig> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    fn challenges(&self) -> MutexGuard<'_, ChallengeStore> {
+        self.challenges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pending_logins(&self) -> MutexGuard<'_, auth::PendingLogins> {
+        self.pending_logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One client TLS connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) tls: NegotiatedTls,
+}
+
+impl Connection {
+    /// The client (machine) certificate of the handshake.
+    fn machine_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.tls.client_chain.first()
+    }
+
+    fn machine_fingerprint(&self) -> Option<MachineFingerprint> {
+        self.machine_certificate()
+            .map(|der| MachineFingerprint::of_certificate_der(der.as_ref()))
+    }
+}

@@ -1,0 +1,400 @@
+//! `CONNECT /CSCOSSLC/tunnel`: the cookie check, the `X-CSTP-*` answer (protocol.md §4.3)
+//! and the CSTP loop over the same TLS stream.
+//!
+//! One frame is written per `write_all` + `flush`, so each frame is one TLS record as
+//! openconnect requires (§4.4). No DTLS: no `X-DTLS-*` header is sent, so the client
+//! keeps everything on CSTP.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use vpn_core::config::{DeviceConfig, GroupPolicy, SplitTunnelPolicy};
+use vpn_core::cstp::Frame;
+use vpn_core::cstp::{
+    FrameDecoder, FrameType, HEADER_LEN, MAX_PAYLOAD_LEN, Reason, encode_header, encode_to_vec,
+};
+
+use super::http::{Request, Response};
+use super::{Connection, Headend};
+use crate::dataplane::{SessionAddresses, SessionPort};
+use crate::sessions::{Attachment, EndReason, TlsTunnelSetup, TunnelStop};
+
+/// The only tunnel path AnyConnect clients use.
+pub const TUNNEL_PATH: &str = "/CSCOSSLC/tunnel";
+/// Largest link MTU announced (`X-CSTP-Base-MTU`).
+pub const MAX_BASE_MTU: u32 = 1500;
+
+/// What the session gave the tunnel: the answer to send and what the loop needs.
+pub(crate) struct Admitted {
+    pub(crate) response: Vec<u8>,
+    /// How long the client may stay silent before the connection counts as dead.
+    pub(crate) silence_limit: Duration,
+    pub(crate) attachment: Attachment,
+    pub(crate) port: SessionPort,
+}
+
+/// Checks the cookie of a CONNECT and attaches the tunnel; `Err` is the response to
+/// send before closing (401 for a refused cookie).
+pub(crate) fn admit(
+    headend: &Headend,
+    connection: &Connection,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Admitted, Response> {
+    if request.path != TUNNEL_PATH {
+        return Err(Response::status_and_close(404, "Not Found"));
+    }
+    let cookie = request.cookie("webvpn").unwrap_or_default();
+    let machine = connection.machine_fingerprint();
+    let index = match headend
+        .sessions
+        .authenticate_cookie(cookie, machine.as_ref(), now)
+    {
+        Ok(index) => index,
+        Err(e) => {
+            tracing::info!(peer = %connection.peer, error = %e, "CONNECT refused");
+            return Err(Response::status_and_close(401, "Unauthorized"));
+        }
+    };
+    let setup = TlsTunnelSetup {
+        cipher_suite: connection.tls.cipher_suite.clone(),
+        encapsulation: connection.tls.version.to_owned(),
+        tcp_src_port: connection.peer.port(),
+        tcp_dst_port: connection.local.port(),
+    };
+    let attachment = headend
+        .sessions
+        .attach(index, &setup, now)
+        .map_err(|_| Response::status_and_close(401, "Unauthorized"))?;
+    let Some(record) = headend.sessions.session(index) else {
+        return Err(Response::status_and_close(401, "Unauthorized"));
+    };
+    let config = headend.config();
+    let policy = config.group_policy(&record.group_policy);
+    let client_base_mtu = request
+        .header("x-cstp-base-mtu")
+        .and_then(|v| v.parse::<u32>().ok());
+    let response = connect_response(
+        &config,
+        policy,
+        attachment.assigned_ipv4,
+        attachment.assigned_ipv6,
+        client_base_mtu,
+        headend.settings.disconnected_timeout_secs,
+    );
+    let port = headend.router.attach(
+        SessionAddresses {
+            ipv4: attachment.assigned_ipv4,
+            ipv6: attachment.assigned_ipv6,
+        },
+        attachment.counters.clone(),
+    );
+    tracing::info!(
+        target: "syslog",
+        syslog_id = 722022,
+        "Group <{}> User <{}> IP <{}> TCP SVC connection established without compression",
+        record.group_policy,
+        record.username,
+        record.public_ip
+    );
+    Ok(Admitted {
+        response,
+        silence_limit: silence_limit(policy),
+        attachment,
+        port,
+    })
+}
+
+/// The `HTTP/1.1 200 CONNECTED` answer with the session's addresses and policy.
+pub(crate) fn connect_response(
+    config: &DeviceConfig,
+    policy: Option<&GroupPolicy>,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    client_base_mtu: Option<u32>,
+    disconnected_timeout_secs: u32,
+) -> Vec<u8> {
+    let default_policy;
+    let policy = match policy {
+        Some(policy) => policy,
+        None => {
+            default_policy = GroupPolicy::new("DfltGrpPolicy");
+            &default_policy
+        }
+    };
+    let mut out = String::from("HTTP/1.1 200 CONNECTED\r\n");
+    let mut header = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(out, "{name}: {value}\r\n");
+    };
+    header("X-CSTP-Version", &1);
+    if let Some(address) = ipv4 {
+        header("X-CSTP-Address", &address);
+        let mask = config
+            .ipv4_pools
+            .iter()
+            .find(|p| p.start <= address && address <= p.end)
+            .map_or(Ipv4Addr::new(255, 255, 255, 255), |p| p.mask);
+        header("X-CSTP-Netmask", &mask);
+    }
+    if let Some(address) = ipv6 {
+        let prefix = config
+            .ipv6_pools
+            .iter()
+            .find(|p| p.start <= address)
+            .map_or(128, |p| p.prefix_len);
+        header("X-CSTP-Address-IP6", &format!("{address}/{prefix}"));
+    }
+    for dns in &policy.dns_servers {
+        match dns {
+            IpAddr::V4(v4) => header("X-CSTP-DNS", v4),
+            IpAddr::V6(v6) => header("X-CSTP-DNS-IP6", v6),
+        }
+    }
+    if let Some(domain) = &policy.default_domain {
+        header("X-CSTP-Default-Domain", domain);
+    }
+    let split_header = match policy.split_tunnel_policy {
+        SplitTunnelPolicy::TunnelAll => None,
+        SplitTunnelPolicy::TunnelSpecified => Some("X-CSTP-Split-Include"),
+        SplitTunnelPolicy::ExcludeSpecified => Some("X-CSTP-Split-Exclude"),
+    };
+    if let Some(split_header) = split_header {
+        for network in &policy.split_tunnel_networks {
+            match network {
+                ipnet::IpNet::V4(net) => {
+                    header(
+                        split_header,
+                        &format!("{}/{}", net.network(), net.netmask()),
+                    );
+                }
+                ipnet::IpNet::V6(net) => {
+                    header(&format!("{split_header}-IP6"), &net.trunc());
+                }
+            }
+        }
+    }
+    if let Some(banner) = &policy.banner {
+        header("X-CSTP-Banner", &url_encode(banner));
+    }
+    if let Some(keepalive) = policy.keepalive_secs {
+        header("X-CSTP-Keepalive", &keepalive);
+    }
+    if let Some(dpd) = policy.client_dpd_secs {
+        header("X-CSTP-DPD", &dpd);
+    }
+    if let Some(idle) = policy.idle_timeout_minutes {
+        header("X-CSTP-Idle-Timeout", &(u64::from(idle) * 60));
+    }
+    header("X-CSTP-Disconnected-Timeout", &disconnected_timeout_secs);
+    if let Some(max) = policy.max_connect_time_minutes {
+        header("X-CSTP-Session-Timeout", &(u64::from(max) * 60));
+    }
+    header("X-CSTP-Rekey-Method", &"none");
+    let base_mtu = client_base_mtu
+        .unwrap_or(MAX_BASE_MTU)
+        .clamp(u32::from(policy.mtu), MAX_BASE_MTU);
+    header("X-CSTP-Base-MTU", &base_mtu);
+    header("X-CSTP-MTU", &policy.mtu);
+    header("X-CSTP-Tunnel-All-DNS", &"false");
+    header("X-CSTP-License", &"accept");
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Silence after which a client counts as dead: three of its keepalive/DPD intervals
+/// (it sends something at least that often), at least [`MIN_SILENCE_LIMIT`].
+pub(crate) fn silence_limit(policy: Option<&GroupPolicy>) -> Duration {
+    let interval = policy
+        .and_then(|p| p.keepalive_secs.into_iter().chain(p.client_dpd_secs).max())
+        .unwrap_or(100);
+    Duration::from_secs(u64::from(interval) * 3).max(MIN_SILENCE_LIMIT)
+}
+
+/// Shortest silence limit, however short the configured intervals.
+pub const MIN_SILENCE_LIMIT: Duration = Duration::from_secs(30);
+
+/// How the CSTP loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TunnelEnd {
+    /// The client sent DISCONNECT: log out.
+    ClientDisconnect,
+    /// The connection broke, closed or went silent: detach, the client may come back.
+    ConnectionLost,
+    /// Another CONNECT took the session over.
+    Superseded,
+    /// The session ended on our side.
+    SessionEnded(EndReason),
+}
+
+/// Runs the tunnel until it ends. `leftover` are bytes read after the CONNECT head;
+/// nothing received for `silence_limit` ends it as a lost connection.
+pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    leftover: &[u8],
+    attachment: &mut Attachment,
+    port: &mut SessionPort,
+    silence_limit: Duration,
+) -> TunnelEnd {
+    let mut last_heard = tokio::time::Instant::now();
+    let mut decoder = FrameDecoder::new();
+    let mut out: Vec<u8> = Vec::with_capacity(HEADER_LEN + MAX_PAYLOAD_LEN);
+    if decoder.push(leftover).is_err() {
+        return TunnelEnd::ConnectionLost;
+    }
+    loop {
+        // Handle every complete frame before reading more.
+        loop {
+            let action = match decoder.next_frame() {
+                Ok(Some(frame)) => on_frame(&frame, port, &mut out),
+                Ok(None) => break,
+                Err(e) if e.is_fatal() => {
+                    tracing::info!(error = %e, "CSTP stream broken");
+                    return TunnelEnd::ConnectionLost;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "CSTP frame skipped");
+                    continue;
+                }
+            };
+            match action {
+                FrameAction::None => {}
+                FrameAction::Reply => {
+                    if write_frame(stream, &out).await.is_err() {
+                        return TunnelEnd::ConnectionLost;
+                    }
+                }
+                FrameAction::Disconnect => {
+                    let _ = stream.shutdown().await;
+                    return TunnelEnd::ClientDisconnect;
+                }
+            }
+        }
+        tokio::select! {
+            read = stream.read(decoder.read_buffer()) => {
+                match read {
+                    Ok(0) | Err(_) => return TunnelEnd::ConnectionLost,
+                    Ok(n) => {
+                        decoder.commit_read(n);
+                        last_heard = tokio::time::Instant::now();
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(last_heard + silence_limit) => {
+                tracing::info!(?silence_limit, "client silent too long; connection counted as lost");
+                let _ = stream.shutdown().await;
+                return TunnelEnd::ConnectionLost;
+            }
+            packet = port.recv() => {
+                let Some(packet) = packet else {
+                    return TunnelEnd::SessionEnded(EndReason::AdminReset);
+                };
+                if packet.len() > MAX_PAYLOAD_LEN || packet.is_empty() {
+                    continue;
+                }
+                out.clear();
+                out.resize(HEADER_LEN, 0);
+                if encode_header(FrameType::Data, packet.len(), &mut out).is_err() {
+                    continue;
+                }
+                out.extend_from_slice(&packet);
+                if write_frame(stream, &out).await.is_err() {
+                    return TunnelEnd::ConnectionLost;
+                }
+                attachment.counters.record_tx(packet.len(), OffsetDateTime::now_utc());
+            }
+            changed = attachment.stop.changed() => {
+                let stop = if changed.is_err() {
+                    TunnelStop::SessionEnded(EndReason::AdminReset)
+                } else {
+                    *attachment.stop.borrow_and_update()
+                };
+                match stop {
+                    TunnelStop::Run => {}
+                    TunnelStop::Superseded => {
+                        let _ = stream.shutdown().await;
+                        return TunnelEnd::Superseded;
+                    }
+                    TunnelStop::SessionEnded(reason) => {
+                        out.clear();
+                        let frame = Frame::Disconnect(Reason::new(disconnect_text(reason)));
+                        if encode_to_vec(&frame, &mut out).is_ok() {
+                            let _ = write_frame(stream, &out).await;
+                        }
+                        let _ = stream.shutdown().await;
+                        return TunnelEnd::SessionEnded(reason);
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum FrameAction {
+    None,
+    /// `out` holds a frame to send.
+    Reply,
+    Disconnect,
+}
+
+fn on_frame(frame: &Frame<'_>, port: &SessionPort, out: &mut Vec<u8>) -> FrameAction {
+    match frame {
+        Frame::Data(packet) => {
+            if let Err(e) = port
+                .uplink()
+                .send(Bytes::copy_from_slice(packet), OffsetDateTime::now_utc())
+            {
+                tracing::debug!(error = %e, "uplink packet dropped");
+            }
+            FrameAction::None
+        }
+        Frame::DpdRequest(payload) => {
+            out.clear();
+            match encode_to_vec(&Frame::DpdResponse(payload), out) {
+                Ok(_) => FrameAction::Reply,
+                Err(_) => FrameAction::None,
+            }
+        }
+        Frame::Disconnect(reason) | Frame::Terminate(reason) => {
+            tracing::info!(reason = %reason.text_lossy(), "client disconnected");
+            FrameAction::Disconnect
+        }
+        Frame::DpdResponse(_) | Frame::Keepalive => FrameAction::None,
+    }
+}
+
+/// One frame, one write, one flush: one TLS record.
+async fn write_frame<S: AsyncWrite + Unpin>(stream: &mut S, frame: &[u8]) -> std::io::Result<()> {
+    stream.write_all(frame).await?;
+    stream.flush().await
+}
+
+/// The reason text of the DISCONNECT sent when the session ends on our side.
+fn disconnect_text(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::AdminReset => "Administrator reset",
+        EndReason::IdleTimeout => "Idle timeout",
+        EndReason::MaxTimeExceeded => "Maximum connect time exceeded",
+        EndReason::PortPreempted => "Port preempted",
+        EndReason::LostService | EndReason::UserRequested => "Session ended",
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (`X-CSTP-Banner`).
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,293 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::DuplexStream;
+use vpn_core::pool::PoolSet;
+use vpn_core::session::{AuthMode, ClientInfo};
+
+use super::*;
+use crate::dataplane::{Router, TunQueue};
+use crate::sessions::{NewSession, SessionDb, SessionDbSettings};
+use crate::testing::sample_config;
+
+fn policy() -> GroupPolicy {
+    let mut policy = GroupPolicy::new("GP-MCA");
+    policy.mtu = 1399;
+    policy.dns_servers = vec![
+        "192.168.77.53".parse().unwrap(),
+        "2001:db8::53".parse().unwrap(),
+    ];
+    policy.default_domain = Some("example.test".to_owned());
+    policy.split_tunnel_policy = SplitTunnelPolicy::TunnelSpecified;
+    policy.split_tunnel_networks = vec!["192.168.77.0/24".parse().unwrap()];
+    policy.banner = Some("Welcome to the test server".to_owned());
+    policy.max_connect_time_minutes = Some(60);
+    policy
+}
+
+#[test]
+fn connect_answer_has_case_exact_cstp_headers_and_no_dtls() {
+    let config = sample_config();
+    let answer = connect_response(
+        &config,
+        Some(&policy()),
+        Some(Ipv4Addr::new(10, 77, 0, 10)),
+        None,
+        Some(65535),
+        1800,
+    );
+    let text = String::from_utf8(answer).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 CONNECTED\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"));
+    for line in [
+        "X-CSTP-Version: 1",
+        "X-CSTP-Address: 10.77.0.10",
+        "X-CSTP-Netmask: 255.255.255.0",
+        "X-CSTP-DNS: 192.168.77.53",
+        "X-CSTP-DNS-IP6: 2001:db8::53",
+        "X-CSTP-Default-Domain: example.test",
+        "X-CSTP-Split-Include: 192.168.77.0/255.255.255.0",
+        "X-CSTP-Banner: Welcome%20to%20the%20test%20server",
+        "X-CSTP-Keepalive: 20",
+        "X-CSTP-DPD: 30",
+        "X-CSTP-Idle-Timeout: 1800",
+        "X-CSTP-Disconnected-Timeout: 1800",
+        "X-CSTP-Session-Timeout: 3600",
+        "X-CSTP-Rekey-Method: none",
+        "X-CSTP-Base-MTU: 1500",
+        "X-CSTP-MTU: 1399",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\r\n")),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains("X-DTLS"), "{text}");
+}
+
+#[test]
+fn tunnel_all_sends_no_split_routes_and_the_base_mtu_never_undercuts_the_tunnel_mtu() {
+    let config = sample_config();
+    let mut policy = policy();
+    policy.split_tunnel_policy = SplitTunnelPolicy::TunnelAll;
+    policy.max_connect_time_minutes = None;
+    let text = String::from_utf8(connect_response(
+        &config,
+        Some(&policy),
+        Some(Ipv4Addr::new(10, 77, 0, 11)),
+        None,
+        Some(1000),
+        60,
+    ))
+    .unwrap();
+    assert!(!text.contains("Split-"), "{text}");
+    assert!(!text.contains("Session-Timeout"), "{text}");
+    assert!(text.contains("X-CSTP-Base-MTU: 1399\r\n"), "{text}");
+}
+
+struct Tunnel {
+    sessions: SessionDb,
+    router: Arc<Router>,
+    tun: TunQueue,
+    index: u32,
+    client: DuplexStream,
+    task: tokio::task::JoinHandle<TunnelEnd>,
+}
+
+fn packet_from(source: Ipv4Addr, destination: Ipv4Addr) -> Vec<u8> {
+    let mut packet = vec![0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    packet.extend_from_slice(&source.octets());
+    packet.extend_from_slice(&destination.octets());
+    packet.extend_from_slice(&[0; 8]);
+    packet
+}
+
+const CLIENT_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
+const HEADEND_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+
+fn start_tunnel() -> Tunnel {
+    start_tunnel_with(Duration::from_secs(60))
+}
+
+fn start_tunnel_with(silence_limit: Duration) -> Tunnel {
+    let config = sample_config();
+    let sessions = SessionDb::new(
+        PoolSet::from_device_config(&config).unwrap(),
+        SessionDbSettings::default(),
+    );
+    let now = OffsetDateTime::now_utc();
+    let grant = sessions
+        .login(
+            NewSession {
+                username: "client.example.com".to_owned(),
+                tunnel_group: "RAVPN-MCA".to_owned(),
+                group_policy: "GP-MCA".to_owned(),
+                ipv4_pools: vec!["POOL4".to_owned()],
+                ipv6_pools: Vec::new(),
+                public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+                tcp_src_port: 50000,
+                tcp_dst_port: 443,
+                auth_mode: AuthMode::MultipleCertificate,
+                client: ClientInfo {
+                    os: "linux-64".to_owned(),
+                    os_version: None,
+                    client_type: "AnyConnect".to_owned(),
+                    version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
+                },
+                machine_fingerprint: None,
+                machine_certificate: None,
+                user_certificate: None,
+                username_derivation: String::new(),
+                idle_timeout_minutes: None,
+                max_connect_time_minutes: None,
+                simultaneous_logins: 1,
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(grant.assigned_ipv4, Some(CLIENT_ADDRESS));
+    let mut attachment = sessions
+        .attach(
+            grant.index,
+            &TlsTunnelSetup {
+                cipher_suite: "TLS_AES_256_GCM_SHA384".to_owned(),
+                encapsulation: "TLSv1.3".to_owned(),
+                tcp_src_port: 50001,
+                tcp_dst_port: 443,
+            },
+            now,
+        )
+        .unwrap();
+    let (router, tun) = Router::new(16, 16);
+    let mut port = router.attach(
+        SessionAddresses {
+            ipv4: attachment.assigned_ipv4,
+            ipv6: None,
+        },
+        attachment.counters.clone(),
+    );
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    let task = tokio::spawn(async move {
+        run_cstp(&mut server, &[], &mut attachment, &mut port, silence_limit).await
+    });
+    Tunnel {
+        sessions,
+        router,
+        tun,
+        index: grant.index,
+        client,
+        task,
+    }
+}
+
+async fn send(client: &mut DuplexStream, frame: &Frame<'_>) {
+    let mut bytes = Vec::new();
+    encode_to_vec(frame, &mut bytes).unwrap();
+    client.write_all(&bytes).await.unwrap();
+}
+
+/// Reads one frame: (type byte, payload).
+async fn receive(client: &mut DuplexStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; HEADER_LEN];
+    client.read_exact(&mut header).await.unwrap();
+    assert_eq!(&header[..4], b"STF\x01");
+    assert_eq!(header[7], 0);
+    let len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+    let mut payload = vec![0; len];
+    client.read_exact(&mut payload).await.unwrap();
+    (header[6], payload)
+}
+
+#[tokio::test]
+async fn dpd_is_answered_data_flows_both_ways_and_a_client_disconnect_ends_the_tunnel() {
+    let mut t = start_tunnel();
+    send(&mut t.client, &Frame::DpdRequest(b"probe")).await;
+    assert_eq!(receive(&mut t.client).await, (0x04, b"probe".to_vec()));
+
+    send(&mut t.client, &Frame::Keepalive).await;
+    let uplink = packet_from(CLIENT_ADDRESS, HEADEND_ADDRESS);
+    send(&mut t.client, &Frame::Data(&uplink)).await;
+    let received = tokio::time::timeout(std::time::Duration::from_secs(5), t.tun.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(received.as_ref(), uplink.as_slice());
+
+    let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    assert_eq!(
+        t.router.dispatch(Bytes::from(downlink.clone())),
+        crate::dataplane::Dispatch::Queued
+    );
+    assert_eq!(receive(&mut t.client).await, (0x00, downlink.clone()));
+
+    send(
+        &mut t.client,
+        &Frame::Disconnect(Reason::new("Aborted by caller")),
+    )
+    .await;
+    assert_eq!(t.task.await.unwrap(), TunnelEnd::ClientDisconnect);
+    let record = t.sessions.session(t.index).unwrap();
+    let counters = record.ssl.unwrap().counters;
+    assert_eq!((counters.pkts_tx, counters.pkts_rx), (1, 1));
+    assert_eq!(counters.bytes_tx, downlink.len() as u64);
+}
+
+#[tokio::test]
+async fn administrator_logoff_sends_a_disconnect_with_its_reason_then_closes() {
+    let mut t = start_tunnel();
+    let ended = t
+        .sessions
+        .logoff(&vpn_core::cli::LogoffTarget::All, OffsetDateTime::now_utc());
+    assert_eq!(ended, 1);
+    let (frame_type, payload) = receive(&mut t.client).await;
+    assert_eq!(frame_type, 0x05);
+    assert_eq!(payload[0], 0xb0);
+    assert_eq!(&payload[1..], b"Administrator reset");
+    assert_eq!(
+        t.task.await.unwrap(),
+        TunnelEnd::SessionEnded(EndReason::AdminReset)
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_or_a_broken_stream_is_a_lost_connection() {
+    let t = start_tunnel();
+    drop(t.client);
+    assert_eq!(t.task.await.unwrap(), TunnelEnd::ConnectionLost);
+
+    let mut t = start_tunnel();
+    t.client.write_all(b"GARBAGE!").await.unwrap();
+    assert_eq!(t.task.await.unwrap(), TunnelEnd::ConnectionLost);
+}
+
+#[test]
+fn banner_is_percent_encoded_except_unreserved_characters() {
+    assert_eq!(
+        url_encode("Hi, all: ünï-1.0_~"),
+        "Hi%2C%20all%3A%20%C3%BCn%C3%AF-1.0_~"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_client_is_counted_as_lost() {
+    let t = start_tunnel_with(Duration::from_millis(200));
+    let end = tokio::time::timeout(Duration::from_secs(5), t.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, TunnelEnd::ConnectionLost);
+    drop(t.client);
+}
+
+#[test]
+fn silence_limit_is_three_client_intervals_but_never_below_the_minimum() {
+    let mut policy = GroupPolicy::new("GP");
+    policy.keepalive_secs = Some(20);
+    policy.client_dpd_secs = Some(30);
+    assert_eq!(silence_limit(Some(&policy)), Duration::from_secs(90));
+    policy.keepalive_secs = None;
+    policy.client_dpd_secs = Some(5);
+    assert_eq!(silence_limit(Some(&policy)), MIN_SILENCE_LIMIT);
+    assert_eq!(silence_limit(None), Duration::from_secs(300));
+}

@@ -21,6 +21,20 @@ const OPENCONNECT: &str = "/usr/sbin/openconnect";
 const AGENT_ADDRESS: &str = "10.99.0.1";
 const CLIENT_ADDRESS: &str = "10.99.0.2";
 const PORT: u16 = 8443;
+/// LOCAL password of `client.example.com` for the certificate + AAA profile.
+const AAA_PASSWORD: &str = "s3cret-pass";
+
+/// An argon2id PHC hash with cheap parameters (the cost is not under test).
+fn password_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(8, 1, 1, None).unwrap();
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::from_b64("b3BlbmNvbm5lY3QtdGVzdA").unwrap();
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
 
 /// A network namespace removed when dropped, even if the test fails.
 struct Netns(String);
@@ -170,7 +184,21 @@ fn fixture() -> Fixture {
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
             "group_aliases": [{ "name": "RAVPN-MultiCert", "enabled": true }]
+        }, {
+            "name": "RAVPN-MultiCert-AAA",
+            "group_policy": "GP-MultiCert",
+            "ipv4_pools": ["POOL-MCA"],
+            "aaa": {
+                "authentication_method": "AAA_AND_CLIENT_CERTIFICATE",
+                "enable_multiple_certificate_authentication": true,
+                "username_from_certificate_source": "SECOND_CERTIFICATE",
+                "prefill_username": true,
+                "hide_username": true
+            },
+            "trustpoints": ["MACHINE-CA", "USER-CA"],
+            "group_aliases": [{ "name": "RAVPN-MultiCert-AAA", "enabled": true }]
         }],
+        "local_users": [{ "name": "client.example.com", "password_hash": password_hash(AAA_PASSWORD) }],
         "group_policies": [{
             "name": "GP-MultiCert",
             "banner": "Welcome to the MCA test",
@@ -352,14 +380,24 @@ impl Lab {
 }
 
 /// Runs `command` with `x` on stdin (for `--passwd-on-stdin`) and waits for it.
-fn run_with_stdin(mut command: Command) -> Output {
+fn run_with_stdin(command: Command) -> Output {
+    run_with_password(command, "x")
+}
+
+/// Runs `command` with `password` on stdin and waits for it.
+fn run_with_password(mut command: Command, password: &str) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -733,6 +771,40 @@ fn without_a_group_in_the_url_the_client_picks_the_profile_from_the_offered_list
     let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
     assert!(
         detail.contains("Tunnel Group : RAVPN-MultiCert"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn mca_then_a_local_password_logs_in_as_the_user_certificate_name() {
+    let lab = Lab::start("p");
+    let args = ["--authenticate", "--usergroup", "RAVPN-MultiCert-AAA"];
+    let wrong = run_with_password(
+        lab.openconnect_without_group(Some(&lab.fixture.user), &args),
+        "wrong",
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Login failed."), "{stderr}");
+
+    let output = run_with_password(
+        lab.openconnect_without_group(Some(&lab.fixture.user), &args),
+        AAA_PASSWORD,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}\nagent:\n{}",
+        lab.agent_log()
+    );
+    assert!(!lab.agent_log().contains(AAA_PASSWORD));
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Username     : client.example.com"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Auth Mode    : Multiple-certificate and userPassword"),
         "{detail}"
     );
 }

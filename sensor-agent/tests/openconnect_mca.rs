@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert};
+use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert, TestKeyType};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
 const OPENCONNECT: &str = "/usr/sbin/openconnect";
@@ -125,8 +125,12 @@ fn fixture() -> Fixture {
     let machine = machine_ca
         .issue(&LeafOptions::client("machine.example.com"))
         .unwrap();
+    // An RSA user key (PKCS#1 v1.5 MCA signature) next to the ECDSA machine key.
     let user = user_ca
-        .issue(&LeafOptions::client("client.example.com"))
+        .issue(&LeafOptions {
+            key_type: TestKeyType::Rsa2048,
+            ..LeafOptions::client("client.example.com")
+        })
         .unwrap();
     let rogue_user = TestCa::root("Test User CA")
         .unwrap()
@@ -425,6 +429,7 @@ fn openconnect_authenticates_with_machine_and_user_certificates() {
     assert!(stdout.contains(&format!("CONNECT_URL='https://localhost:{PORT}/")));
     assert!(stderr.contains("Using secondary certificate 'client.example.com'"));
     assert!(stderr.contains("XML POST enabled"), "{stderr}");
+    eprintln!("{stderr}");
     // The cookie is shown once; the log never carries it.
     assert!(!lab.agent_log().contains(token));
 

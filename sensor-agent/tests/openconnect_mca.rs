@@ -813,3 +813,36 @@ fn mca_then_a_local_password_logs_in_as_the_user_certificate_name() {
         "{detail}"
     );
 }
+
+#[test]
+fn without_a_machine_certificate_the_client_is_asked_for_one_and_then_refused() {
+    let lab = Lab::start("m");
+    let mut command = lab.openconnect(Some(&lab.fixture.user), &["--authenticate"]);
+    // Same command, minus `-c machine.pem -k machine.key`.
+    let args: Vec<std::ffi::OsString> = command.get_args().map(ToOwned::to_owned).collect();
+    let mut without = Command::new(command.get_program());
+    let mut skip = 0;
+    for arg in &args {
+        if skip > 0 {
+            skip -= 1;
+        } else if arg == "-c" || arg == "-k" {
+            skip = 1;
+        } else {
+            without.arg(arg);
+        }
+    }
+    command = without;
+    let output = run_with_stdin(command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Server requested SSL client certificate; none was configured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Failed to complete authentication"),
+        "{stderr}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+}

@@ -14,13 +14,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert};
+use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert, TestKeyType};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
 const OPENCONNECT: &str = "/usr/sbin/openconnect";
 const AGENT_ADDRESS: &str = "10.99.0.1";
 const CLIENT_ADDRESS: &str = "10.99.0.2";
 const PORT: u16 = 8443;
+/// LOCAL password of `client.example.com` for the certificate + AAA profile.
+const AAA_PASSWORD: &str = "s3cret-pass";
+
+/// An argon2id PHC hash with cheap parameters (the cost is not under test).
+fn password_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(8, 1, 1, None).unwrap();
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::from_b64("b3BlbmNvbm5lY3QtdGVzdA").unwrap();
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
 
 /// A network namespace removed when dropped, even if the test fails.
 struct Netns(String);
@@ -111,8 +125,12 @@ fn fixture() -> Fixture {
     let machine = machine_ca
         .issue(&LeafOptions::client("machine.example.com"))
         .unwrap();
+    // An RSA user key (PKCS#1 v1.5 MCA signature) next to the ECDSA machine key.
     let user = user_ca
-        .issue(&LeafOptions::client("client.example.com"))
+        .issue(&LeafOptions {
+            key_type: TestKeyType::Rsa2048,
+            ..LeafOptions::client("client.example.com")
+        })
         .unwrap();
     let rogue_user = TestCa::root("Test User CA")
         .unwrap()
@@ -170,7 +188,21 @@ fn fixture() -> Fixture {
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
             "group_aliases": [{ "name": "RAVPN-MultiCert", "enabled": true }]
+        }, {
+            "name": "RAVPN-MultiCert-AAA",
+            "group_policy": "GP-MultiCert",
+            "ipv4_pools": ["POOL-MCA"],
+            "aaa": {
+                "authentication_method": "AAA_AND_CLIENT_CERTIFICATE",
+                "enable_multiple_certificate_authentication": true,
+                "username_from_certificate_source": "SECOND_CERTIFICATE",
+                "prefill_username": true,
+                "hide_username": true
+            },
+            "trustpoints": ["MACHINE-CA", "USER-CA"],
+            "group_aliases": [{ "name": "RAVPN-MultiCert-AAA", "enabled": true }]
         }],
+        "local_users": [{ "name": "client.example.com", "password_hash": password_hash(AAA_PASSWORD) }],
         "group_policies": [{
             "name": "GP-MultiCert",
             "banner": "Welcome to the MCA test",
@@ -352,14 +384,24 @@ impl Lab {
 }
 
 /// Runs `command` with `x` on stdin (for `--passwd-on-stdin`) and waits for it.
-fn run_with_stdin(mut command: Command) -> Output {
+fn run_with_stdin(command: Command) -> Output {
+    run_with_password(command, "x")
+}
+
+/// Runs `command` with `password` on stdin and waits for it.
+fn run_with_password(mut command: Command, password: &str) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -387,6 +429,7 @@ fn openconnect_authenticates_with_machine_and_user_certificates() {
     assert!(stdout.contains(&format!("CONNECT_URL='https://localhost:{PORT}/")));
     assert!(stderr.contains("Using secondary certificate 'client.example.com'"));
     assert!(stderr.contains("XML POST enabled"), "{stderr}");
+    eprintln!("{stderr}");
     // The cookie is shown once; the log never carries it.
     assert!(!lab.agent_log().contains(token));
 
@@ -735,4 +778,71 @@ fn without_a_group_in_the_url_the_client_picks_the_profile_from_the_offered_list
         detail.contains("Tunnel Group : RAVPN-MultiCert"),
         "{detail}"
     );
+}
+
+#[test]
+fn mca_then_a_local_password_logs_in_as_the_user_certificate_name() {
+    let lab = Lab::start("p");
+    let args = ["--authenticate", "--usergroup", "RAVPN-MultiCert-AAA"];
+    let wrong = run_with_password(
+        lab.openconnect_without_group(Some(&lab.fixture.user), &args),
+        "wrong",
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Login failed."), "{stderr}");
+
+    let output = run_with_password(
+        lab.openconnect_without_group(Some(&lab.fixture.user), &args),
+        AAA_PASSWORD,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}\nagent:\n{}",
+        lab.agent_log()
+    );
+    assert!(!lab.agent_log().contains(AAA_PASSWORD));
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Username     : client.example.com"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Auth Mode    : Multiple-certificate and userPassword"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn without_a_machine_certificate_the_client_is_asked_for_one_and_then_refused() {
+    let lab = Lab::start("m");
+    let mut command = lab.openconnect(Some(&lab.fixture.user), &["--authenticate"]);
+    // Same command, minus `-c machine.pem -k machine.key`.
+    let args: Vec<std::ffi::OsString> = command.get_args().map(ToOwned::to_owned).collect();
+    let mut without = Command::new(command.get_program());
+    let mut skip = 0;
+    for arg in &args {
+        if skip > 0 {
+            skip -= 1;
+        } else if arg == "-c" || arg == "-k" {
+            skip = 1;
+        } else {
+            without.arg(arg);
+        }
+    }
+    command = without;
+    let output = run_with_stdin(command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Server requested SSL client certificate; none was configured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Failed to complete authentication"),
+        "{stderr}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
 }

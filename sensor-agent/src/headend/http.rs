@@ -338,6 +338,30 @@ mod tests {
         assert!(results[0].as_ref().unwrap_err().contains("middle"));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_sending_times_out() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client
+            .write_all(b"POST / HTTP/1.1\r\nHost: x")
+            .await
+            .unwrap();
+        let mut buffer = Vec::new();
+        let error = read_request(&mut server, &mut buffer).await.unwrap_err();
+        assert!(
+            matches!(error, RequestError::Timeout(t) if t == READ_TIMEOUT),
+            "{error}"
+        );
+        assert_eq!(error.status(), None);
+        drop(client);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = parse_head(&bytes);
+        }
+    }
+
     #[test]
     fn response_header_names_keep_their_case() {
         let mut response = Response::xml(b"<x/>".to_vec());

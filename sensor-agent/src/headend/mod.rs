@@ -43,6 +43,8 @@ use tunnel::TunnelEnd;
 
 /// Longest TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most client connections served at once; further ones are closed on accept.
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Settings of the headend that are not in the device configuration.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,7 @@ impl Headend {
 
     /// Accepts connections on `listener` forever, one task per connection.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -117,9 +120,14 @@ impl Headend {
                     continue;
                 }
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                tracing::warn!(%peer, "{MAX_CONNECTIONS} connections open; connection refused");
+                continue;
+            };
             let headend = Arc::clone(&self);
             tokio::spawn(async move {
                 headend.connection(tcp, peer).await;
+                drop(slot);
             });
         }
     }

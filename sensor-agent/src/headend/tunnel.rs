@@ -144,7 +144,10 @@ pub(crate) fn connect_response(
         let prefix = config
             .ipv6_pools
             .iter()
-            .find(|p| p.start <= address)
+            .find(|p| {
+                let offset = u128::from(address).wrapping_sub(u128::from(p.start));
+                u128::from(p.start) <= u128::from(address) && offset < u128::from(p.count)
+            })
             .map_or(128, |p| p.prefix_len);
         header("X-CSTP-Address-IP6", &format!("{address}/{prefix}"));
     }

@@ -291,3 +291,36 @@ fn silence_limit_is_three_client_intervals_but_never_below_the_minimum() {
     assert_eq!(silence_limit(Some(&policy)), MIN_SILENCE_LIMIT);
     assert_eq!(silence_limit(None), Duration::from_secs(300));
 }
+
+#[test]
+fn an_ipv6_address_is_announced_with_the_prefix_of_its_pool() {
+    let mut config = sample_config();
+    config.ipv6_pools = vec![
+        vpn_core::config::Ipv6Pool {
+            name: "LOW".to_owned(),
+            start: "2001:db8:1::10".parse().unwrap(),
+            prefix_len: 64,
+            count: 16,
+        },
+        vpn_core::config::Ipv6Pool {
+            name: "HIGH".to_owned(),
+            start: "2001:db8:2::10".parse().unwrap(),
+            prefix_len: 120,
+            count: 16,
+        },
+    ];
+    let text = String::from_utf8(connect_response(
+        &config,
+        None,
+        None,
+        Some("2001:db8:2::11".parse().unwrap()),
+        None,
+        60,
+    ))
+    .unwrap();
+    assert!(
+        text.contains("X-CSTP-Address-IP6: 2001:db8:2::11/120\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("X-CSTP-Address:"), "{text}");
+}

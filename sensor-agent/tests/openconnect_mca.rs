@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert, TestKeyType};
+use vpn_core::pki::testpki::{DEFAULT_NOT_BEFORE, LeafOptions, TestCa, TestCert, TestKeyType};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
 const OPENCONNECT: &str = "/usr/sbin/openconnect";
@@ -106,6 +106,12 @@ struct Fixture {
     user: (PathBuf, PathBuf),
     /// A user certificate from a CA no trustpoint holds.
     rogue_user: (PathBuf, PathBuf),
+    /// A user certificate of the trusted user CA whose validity ended in 2025.
+    expired_user: (PathBuf, PathBuf),
+    /// `user.pem` with the key of another RSA certificate of the same CA.
+    user_with_other_key: (PathBuf, PathBuf),
+    /// The user certificate and key, the certificate's issuer signature altered.
+    forged_user: (PathBuf, PathBuf),
     config: PathBuf,
     socket: PathBuf,
 }
@@ -118,12 +124,38 @@ fn write_pair(dir: &Path, name: &str, cert: &TestCert) -> (PathBuf, PathBuf) {
     (cert_path, key_path)
 }
 
+/// Writes `forged-user.pem`: `cert_der` with the last byte of its issuer signature
+/// flipped (the DER stays well-formed, the signature no longer verifies). rcgen cannot
+/// sign badly, so the openssl CLI turns the DER into PEM.
+fn forge_issuer_signature(dir: &Path, cert_der: &[u8]) -> PathBuf {
+    let mut forged = cert_der.to_vec();
+    *forged.last_mut().unwrap() ^= 0x01;
+    let der_path = dir.join("forged-user.der");
+    let pem_path = dir.join("forged-user.pem");
+    std::fs::write(&der_path, forged).unwrap();
+    run(&[
+        "openssl",
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        der_path.to_str().unwrap(),
+        "-out",
+        pem_path.to_str().unwrap(),
+    ]);
+    pem_path
+}
+
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let machine_ca = TestCa::root("Test Machine CA").unwrap();
     let user_ca = TestCa::root("Test User CA").unwrap();
     let machine = machine_ca
-        .issue(&LeafOptions::client("machine.example.com"))
+        .issue(
+            &LeafOptions::client("machine.example.com")
+                .with_attribute(&[2, 5, 4, 11], "Laptops")
+                .with_attribute(&[2, 5, 4, 10], "Example Corp"),
+        )
         .unwrap();
     // An RSA user key (PKCS#1 v1.5 MCA signature) next to the ECDSA machine key.
     let user = user_ca
@@ -135,6 +167,19 @@ fn fixture() -> Fixture {
     let rogue_user = TestCa::root("Test User CA")
         .unwrap()
         .issue(&LeafOptions::client("client.example.com"))
+        .unwrap();
+    let expired_user = user_ca
+        .issue(&LeafOptions {
+            // 2025-01-01 to 2025-06-01: long over when the test runs.
+            not_after: DEFAULT_NOT_BEFORE + time::Duration::days(151),
+            ..LeafOptions::client("client.example.com")
+        })
+        .unwrap();
+    let other_user = user_ca
+        .issue(&LeafOptions {
+            key_type: TestKeyType::Rsa2048,
+            ..LeafOptions::client("other.example.com")
+        })
         .unwrap();
 
     // The headend's identity: `localhost`, issued by a server CA the client trusts.
@@ -162,7 +207,14 @@ fn fixture() -> Fixture {
     std::fs::write(&ca_pem, server_ca.pem()).unwrap();
     let machine_files = write_pair(dir.path(), "machine", &machine);
     let user_files = write_pair(dir.path(), "user", &user);
+    let user_files_cert = user_files.0.clone();
+    let forged_files = (
+        forge_issuer_signature(dir.path(), &user.cert_der),
+        user_files.1.clone(),
+    );
     let rogue_files = write_pair(dir.path(), "rogue-user", &rogue_user);
+    let expired_files = write_pair(dir.path(), "expired-user", &expired_user);
+    let other_files = write_pair(dir.path(), "other-user", &other_user);
 
     let config = serde_json::json!({
         "schema_version": 1,
@@ -201,6 +253,29 @@ fn fixture() -> Fixture {
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
             "group_aliases": [{ "name": "RAVPN-MultiCert-AAA", "enabled": true }]
+        }, {
+            "name": "RAVPN-FirstCert",
+            "group_policy": "GP-MultiCert",
+            "ipv4_pools": ["POOL-MCA"],
+            "aaa": {
+                "authentication_method": "CLIENT_CERTIFICATE_ONLY",
+                "enable_multiple_certificate_authentication": true,
+                "username_from_certificate_source": "FIRST_CERTIFICATE"
+            },
+            "trustpoints": ["MACHINE-CA", "USER-CA"],
+            "group_aliases": [{ "name": "RAVPN-FirstCert", "enabled": true }]
+        }, {
+            "name": "RAVPN-EntireDN",
+            "group_policy": "GP-MultiCert",
+            "ipv4_pools": ["POOL-MCA"],
+            "aaa": {
+                "authentication_method": "CLIENT_CERTIFICATE_ONLY",
+                "enable_multiple_certificate_authentication": true,
+                "username_from_certificate_source": "FIRST_CERTIFICATE",
+                "username_mapping": { "mode": "ENTIRE_DN" }
+            },
+            "trustpoints": ["MACHINE-CA", "USER-CA"],
+            "group_aliases": [{ "name": "RAVPN-EntireDN", "enabled": true }]
         }],
         "local_users": [{ "name": "client.example.com", "password_hash": password_hash(AAA_PASSWORD) }],
         "group_policies": [{
@@ -231,6 +306,9 @@ fn fixture() -> Fixture {
         machine: machine_files,
         user: user_files,
         rogue_user: rogue_files,
+        expired_user: expired_files,
+        user_with_other_key: (user_files_cert, other_files.1),
+        forged_user: forged_files,
         config: config_path,
         socket,
         dir,
@@ -845,4 +923,88 @@ fn without_a_machine_certificate_the_client_is_asked_for_one_and_then_refused() 
     );
     let summary = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
     assert!(!summary.contains("client.example.com"), "{summary}");
+}
+
+/// Runs `openconnect --authenticate` with `user` as the MCA certificate and key, and
+/// checks what the user sees: exit code 1, the server's certificate error, no session.
+/// Returns openconnect's stderr and the agent log.
+fn refused_login(lab: &Lab, user: &(PathBuf, PathBuf)) -> (String, String) {
+    let output = run_with_stdin(lab.openconnect(Some(user), &["--authenticate"]));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let log = lab.agent_log();
+    let report = format!("openconnect stderr:\n{stderr}\nagent:\n{log}");
+    eprintln!("{report}");
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("COOKIE="),
+        "{report}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(
+        !summary.contains("Username"),
+        "no session expected:\n{summary}"
+    );
+    (stderr, log)
+}
+
+#[test]
+fn an_expired_user_certificate_is_refused_with_the_expiry_in_the_log() {
+    let lab = Lab::start("e");
+    let (stderr, log) = refused_login(&lab, &lab.fixture.expired_user);
+    assert!(
+        stderr.contains("Server reported certificate error"),
+        "{stderr}"
+    );
+    assert!(log.contains("Certificate chain failed validation"), "{log}");
+    assert!(log.contains("expired on 2025-06-01"), "{log}");
+}
+
+/// openconnect 9.01 checks the pair itself: with `--mca-key` not matching
+/// `--mca-certificate` it stops before answering the MCA challenge, so the headend never
+/// sees a signature from the wrong key (the vpn-core and headend unit tests cover that
+/// refusal). The server-side refusal of a bad signature is shown end to end by
+/// [`a_user_certificate_whose_issuer_signature_is_bad_is_refused`].
+#[test]
+fn openconnect_refuses_to_sign_with_a_key_that_does_not_match_the_user_certificate() {
+    let lab = Lab::start("w");
+    let (stderr, log) = refused_login(&lab, &lab.fixture.user_with_other_key);
+    assert!(
+        stderr.contains("No secondary certificate found to match private key"),
+        "{stderr}"
+    );
+    assert!(
+        !log.contains("Multiple certificate authentication"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_user_certificate_whose_issuer_signature_is_bad_is_refused() {
+    let lab = Lab::start("f");
+    let (stderr, log) = refused_login(&lab, &lab.fixture.forged_user);
+    assert!(
+        stderr.contains("Using secondary certificate 'client.example.com'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Server reported certificate error"),
+        "{stderr}"
+    );
+    assert!(log.contains("Certificate chain failed validation"), "{log}");
+    assert!(log.contains("do not verify"), "{log}");
+}
+
+#[test]
+fn the_machine_certificate_as_user_certificate_is_refused() {
+    let lab = Lab::start("s");
+    let machine = lab.fixture.machine.clone();
+    let (stderr, log) = refused_login(&lab, &machine);
+    assert!(
+        stderr.contains("Server reported certificate error"),
+        "{stderr}"
+    );
+    assert!(
+        log.contains("the user certificate is the machine certificate"),
+        "{log}"
+    );
 }

@@ -533,6 +533,10 @@ struct RunningClient {
     process: Process,
     stdout: PathBuf,
     stderr: PathBuf,
+    /// The vpnc-script's `$reason` log.
+    events: PathBuf,
+    /// The vpnc-script's environment at connect.
+    env: PathBuf,
 }
 
 impl RunningClient {
@@ -563,18 +567,18 @@ impl RunningClient {
 }
 
 impl Lab {
-    /// Starts openconnect with a test vpnc-script and waits until the script has
-    /// configured the tunnel device.
-    fn connect_tunnel(&self) -> RunningClient {
-        let lab = self;
-        let dir = lab.fixture.dir.path();
-        let events = dir.join("script-events");
-        let script = dir.join("vpnc-script.sh");
+    /// Writes the test vpnc-script for tunnel device `tun` (protocol.md section 6.2): it
+    /// logs each `$reason` to `script-events-<tun>` and, on connect, saves its
+    /// environment to `connect-<tun>.env` and configures the device.
+    fn vpnc_script(&self, tun: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let dir = self.fixture.dir.path();
+        let events = dir.join(format!("script-events-{tun}"));
+        let env = dir.join(format!("connect-{tun}.env"));
+        let script = dir.join(format!("vpnc-script-{tun}.sh"));
         std::fs::write(
             &script,
             format!(
                 r#"#!/bin/sh
-    # Minimal vpnc-script for the test: protocol.md section 6.2.
     echo "$reason" >> {events}
     if [ "$reason" = connect ]; then
       env > {env}
@@ -592,25 +596,45 @@ impl Lab {
     exit 0
     "#,
                 events = events.display(),
-                env = dir.join("connect.env").display()
+                env = env.display()
             ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
+        (script, events, env)
+    }
 
-        let stdout_path = dir.join("openconnect.out");
-        let stderr_path = dir.join("openconnect.err");
-        let mut command = lab.openconnect(
-            Some(&lab.fixture.user),
-            &[
-                "-i",
-                "octest0",
-                "--script",
-                script.to_str().unwrap(),
-                "--no-dtls",
-            ],
+    /// Starts openconnect (MCA login and tunnel) on device `octest0` and waits until the
+    /// vpnc-script has configured it.
+    fn connect_tunnel(&self) -> RunningClient {
+        let mut client = self.spawn_tunnel(
+            "octest0",
+            |script| {
+                self.openconnect(
+                    Some(&self.fixture.user),
+                    &["-i", "octest0", "--script", script, "--no-dtls"],
+                )
+            },
+            "x\n",
         );
+        client.wait_configured(self, Duration::from_secs(30));
+        client
+    }
+
+    /// Spawns the openconnect `command(script path)` for tunnel device `tun` with `stdin`
+    /// written to it; does not wait.
+    fn spawn_tunnel(
+        &self,
+        tun: &str,
+        command: impl FnOnce(&str) -> Command,
+        stdin: &str,
+    ) -> RunningClient {
+        let (script, events, env) = self.vpnc_script(tun);
+        let dir = self.fixture.dir.path();
+        let stdout_path = dir.join(format!("openconnect-{tun}.out"));
+        let stderr_path = dir.join(format!("openconnect-{tun}.err"));
+        let mut command = command(script.to_str().unwrap());
         command
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&stdout_path).unwrap())
@@ -619,6 +643,8 @@ impl Lab {
             process: Process(command.spawn().unwrap()),
             stdout: stdout_path,
             stderr: stderr_path,
+            events,
+            env,
         };
         openconnect
             .process
@@ -626,28 +652,39 @@ impl Lab {
             .stdin
             .take()
             .unwrap()
-            .write_all(b"x\n")
+            .write_all(stdin.as_bytes())
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let logged = std::fs::read_to_string(&events).unwrap_or_default();
-            if logged.contains("configured") {
-                break;
-            }
-            if let Some(status) = openconnect.process.0.try_wait().unwrap() {
-                panic!(
-                    "{}",
-                    openconnect.report(lab, &format!("openconnect exited with {status}"))
-                );
-            }
+        openconnect
+    }
+}
+
+impl RunningClient {
+    /// Whether the vpnc-script has configured the tunnel device; panics if openconnect
+    /// exited before that.
+    fn is_configured(&mut self, lab: &Lab) -> bool {
+        let logged = std::fs::read_to_string(&self.events).unwrap_or_default();
+        if logged.contains("configured") {
+            return true;
+        }
+        if let Some(status) = self.process.0.try_wait().unwrap() {
+            panic!(
+                "{}",
+                self.report(lab, &format!("openconnect exited with {status}"))
+            );
+        }
+        false
+    }
+
+    fn wait_configured(&mut self, lab: &Lab, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.is_configured(lab) {
             assert!(
                 Instant::now() < deadline,
                 "{}",
-                openconnect.report(lab, "tunnel never came up")
+                self.report(lab, "tunnel never came up")
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        openconnect
     }
 }
 
@@ -655,8 +692,7 @@ impl Lab {
 fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_auth() {
     let lab = Lab::start("t");
     let mut openconnect = lab.connect_tunnel();
-    let dir = lab.fixture.dir.path();
-    let env = std::fs::read_to_string(dir.join("connect.env")).unwrap();
+    let env = std::fs::read_to_string(&openconnect.env).unwrap();
     assert!(env.contains("INTERNAL_IP4_ADDRESS=192.168.77.10"), "{env}");
     assert!(env.contains("INTERNAL_IP4_MTU=1399"), "{env}");
     assert!(env.contains("CISCO_SPLIT_INC_0_ADDR=192.168.77.0"), "{env}");
@@ -793,7 +829,7 @@ fn a_user_certificate_from_an_untrusted_ca_is_refused_and_no_session_starts() {
 fn openconnect_reconnects_with_its_cookie_and_keeps_its_address() {
     let lab = Lab::start("u");
     let mut openconnect = lab.connect_tunnel();
-    let events = lab.fixture.dir.path().join("script-events");
+    let events = openconnect.events.clone();
     run(&["kill", "-USR2", &openconnect.process.0.id().to_string()]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -1007,4 +1043,111 @@ fn the_machine_certificate_as_user_certificate_is_refused() {
         log.contains("the user certificate is the machine certificate"),
         "{log}"
     );
+}
+
+/// The value of `NAME='value'` in the output of `openconnect --authenticate`.
+fn shell_value<'o>(stdout: &'o str, name: &str) -> &'o str {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix("='"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no {name}= line in:\n{stdout}"))
+}
+
+impl Lab {
+    /// Phase 1 of protocol.md section 6.3: `openconnect --authenticate`; its COOKIE and
+    /// CONNECT_URL.
+    fn authenticate(&self) -> (String, String) {
+        let output =
+            run_with_stdin(self.openconnect(Some(&self.fixture.user), &["--authenticate"]));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}\nagent:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.agent_log()
+        );
+        (
+            shell_value(&stdout, "COOKIE").to_owned(),
+            shell_value(&stdout, "CONNECT_URL").to_owned(),
+        )
+    }
+
+    /// Phase 2: openconnect with the cookie on stdin and the machine certificate (the
+    /// cookie is bound to it), tunnel on device `tun`.
+    fn connect_with_cookie(&self, tun: &str, cookie: &str, url: &str) -> RunningClient {
+        let f = &self.fixture;
+        self.spawn_tunnel(
+            tun,
+            |script| {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", &self.client.0, OPENCONNECT])
+                    .args(["--protocol=anyconnect", "--non-inter", "--cookie-on-stdin"])
+                    .arg("-c")
+                    .arg(&f.machine.0)
+                    .arg("-k")
+                    .arg(&f.machine.1)
+                    .arg("--cafile")
+                    .arg(&f.ca_pem)
+                    .arg(format!("--resolve=localhost:{AGENT_ADDRESS}"))
+                    .args(["-i", tun, "--script", script, "--no-dtls", url]);
+                command
+            },
+            &format!("{cookie}\n"),
+        )
+    }
+
+    /// Pings the headend's tunnel address from the client namespace through device `tun`.
+    fn ping_through(&self, tun: &str, count: u32) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.client.0, "ping", "-n", "-I", tun])
+            .args(["-c", &count.to_string(), "-W", "2", "192.168.77.1"])
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn after_an_administrator_logoff_the_sessions_cookie_is_rejected() {
+    let lab = Lab::start("c");
+    let (cookie, url) = lab.authenticate();
+    assert_eq!(url, format!("https://localhost:{PORT}/"));
+    let mut tunnel = lab.connect_with_cookie("octest0", &cookie, &url);
+    tunnel.wait_configured(&lab, Duration::from_secs(30));
+    let ping = lab.ping_through("octest0", 2);
+    assert!(
+        ping.status.success(),
+        "{}",
+        tunnel.report(&lab, "ping failed")
+    );
+
+    let logoff = lab.operator(&[
+        "vpn-sessiondb",
+        "logoff",
+        "name",
+        "client.example.com",
+        "noconfirm",
+    ]);
+    assert!(logoff.contains("logged off : 1"), "{logoff}");
+    let status = tunnel.wait(&lab, Duration::from_secs(10));
+    let report = tunnel.report(&lab, &format!("openconnect exit {status}"));
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Received server disconnect: b0 'Administrator reset'"),
+        "{report}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+
+    // The same cookie again: the headend no longer knows it.
+    let mut again = lab.connect_with_cookie("octest1", &cookie, &url);
+    let status = again.wait(&lab, Duration::from_secs(20));
+    let report = again.report(&lab, &format!("openconnect exit {status}"));
+    eprintln!("{report}");
+    assert_eq!(status.code(), Some(2), "{report}");
+    assert!(report.contains("Cookie was rejected by server"), "{report}");
+    assert!(report.contains("401 Unauthorized"), "{report}");
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
 }

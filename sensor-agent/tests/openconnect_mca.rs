@@ -260,7 +260,8 @@ fn fixture() -> Fixture {
             "aaa": {
                 "authentication_method": "CLIENT_CERTIFICATE_ONLY",
                 "enable_multiple_certificate_authentication": true,
-                "username_from_certificate_source": "FIRST_CERTIFICATE"
+                "username_from_certificate_source": "FIRST_CERTIFICATE",
+                "username_mapping": { "mode": "SPECIFIC_FIELD", "primary": "CN", "secondary": null }
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
             "group_aliases": [{ "name": "RAVPN-FirstCert", "enabled": true }]
@@ -1150,4 +1151,53 @@ fn after_an_administrator_logoff_the_sessions_cookie_is_rejected() {
     assert!(report.contains("401 Unauthorized"), "{report}");
     let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
     assert!(!summary.contains("client.example.com"), "{summary}");
+}
+
+impl Lab {
+    /// Logs in to connection profile `group` with both certificates; the session detail.
+    fn login_detail(&self, group: &str) -> String {
+        let output = run_with_stdin(self.openconnect_without_group(
+            Some(&self.fixture.user),
+            &["--authenticate", "--usergroup", group],
+        ));
+        assert!(
+            output.status.success(),
+            "{}\nagent:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.agent_log()
+        );
+        self.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"])
+    }
+}
+
+#[test]
+fn username_from_the_first_certificate_is_the_machine_certificates_cn() {
+    let lab = Lab::start("1");
+    let detail = lab.login_detail("RAVPN-FirstCert");
+    eprintln!("{detail}");
+    assert!(
+        detail.contains("Username     : machine.example.com "),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Tunnel Group : RAVPN-FirstCert"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Auth Mode    : Multiple-certificate"),
+        "{detail}"
+    );
+    assert!(!detail.contains("client.example.com"), "{detail}");
+}
+
+#[test]
+fn username_from_the_entire_dn_is_the_machine_certificates_subject() {
+    let lab = Lab::start("d");
+    let detail = lab.login_detail("RAVPN-EntireDN");
+    eprintln!("{detail}");
+    assert!(
+        detail.contains("Username     : CN=machine.example.com,OU=Laptops,O=Example Corp"),
+        "{detail}"
+    );
+    assert!(detail.contains("Tunnel Group : RAVPN-EntireDN"), "{detail}");
 }

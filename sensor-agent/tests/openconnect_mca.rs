@@ -286,7 +286,8 @@ fn fixture() -> Fixture {
             "default_domain": "example.test",
             "split_tunnel_policy": "TUNNEL_SPECIFIED",
             "split_tunnel_networks": ["192.168.77.0/24"],
-            "mtu": 1399
+            "mtu": 1399,
+            "simultaneous_logins": 25
         }],
         "ipv4_pools": [{
             "name": "POOL-MCA",
@@ -1200,4 +1201,92 @@ fn username_from_the_entire_dn_is_the_machine_certificates_subject() {
         "{detail}"
     );
     assert!(detail.contains("Tunnel Group : RAVPN-EntireDN"), "{detail}");
+}
+
+/// How many openconnect clients [`twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic`] runs.
+const CLIENTS: usize = 20;
+
+#[test]
+fn twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic() {
+    let lab = Lab::start("n");
+    // Twenty tunnels in one namespace: replies arrive on a device that is not the one
+    // the split route names, so strict reverse-path filtering would drop them.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.client.0,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+    ]);
+    let tuns: Vec<String> = (0..CLIENTS).map(|i| format!("ocm{i}")).collect();
+    // Dropping `clients` kills every openconnect, whatever happens below.
+    let mut clients: Vec<RunningClient> = tuns
+        .iter()
+        .map(|tun| {
+            lab.spawn_tunnel(
+                tun,
+                |script| {
+                    lab.openconnect(
+                        Some(&lab.fixture.user),
+                        &["-i", tun, "--script", script, "--no-dtls"],
+                    )
+                },
+                "x\n",
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for client in &mut clients {
+        let left = deadline.saturating_duration_since(Instant::now());
+        client.wait_configured(&lab, left);
+    }
+
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    let assigned: std::collections::BTreeSet<&str> = summary
+        .lines()
+        .filter_map(|l| l.strip_prefix("Assigned IP  : "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(assigned.len(), CLIENTS, "{summary}");
+    assert!(
+        assigned.iter().all(|ip| ip.starts_with("192.168.77.")),
+        "{summary}"
+    );
+
+    for (tun, client) in tuns.iter().zip(&clients) {
+        let env = std::fs::read_to_string(&client.env).unwrap();
+        let address = env
+            .lines()
+            .find_map(|l| l.strip_prefix("INTERNAL_IP4_ADDRESS="))
+            .unwrap();
+        assert!(
+            assigned.contains(address),
+            "{tun}: {address} not in\n{summary}"
+        );
+        let ping = lab.ping_through(tun, 1);
+        assert!(
+            ping.status.success(),
+            "{}",
+            client.report(
+                &lab,
+                &format!(
+                    "ping through {tun} ({address}) failed: {}",
+                    String::from_utf8_lossy(&ping.stdout)
+                )
+            )
+        );
+    }
+    // Each session, not just one, counted its echo request.
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    let received: Vec<u64> = summary
+        .lines()
+        .filter_map(|l| l.split_once("Bytes Rx     : "))
+        .map(|(_, n)| n.trim().parse().unwrap())
+        .collect();
+    assert_eq!(received.len(), CLIENTS, "{summary}");
+    assert!(received.iter().all(|&bytes| bytes >= 84), "{summary}");
 }

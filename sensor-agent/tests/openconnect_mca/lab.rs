@@ -284,6 +284,7 @@ pub(crate) fn fixture() -> Fixture {
             "split_tunnel_policy": "TUNNEL_SPECIFIED",
             "split_tunnel_networks": ["192.168.77.0/24"],
             "mtu": 1399,
+            // The twenty clients of the load test share one user certificate.
             "simultaneous_logins": 25
         }],
         "ipv4_pools": [{

@@ -199,6 +199,12 @@ fn after_an_administrator_logoff_the_sessions_cookie_is_rejected() {
     assert_eq!(status.code(), Some(2), "{report}");
     assert!(report.contains("Cookie was rejected by server"), "{report}");
     assert!(report.contains("401 Unauthorized"), "{report}");
+    let log = lab.agent_log();
+    assert!(log.contains("Reason: Admin Reset"), "{log}");
+    assert!(
+        log.contains("CONNECT refused") && log.contains("no session has this cookie"),
+        "{log}"
+    );
     let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
     assert!(!summary.contains("client.example.com"), "{summary}");
 }

@@ -104,8 +104,10 @@ fn an_expired_user_certificate_is_refused_with_the_expiry_in_the_log() {
 
 /// openconnect 9.01 checks the pair itself: with `--mca-key` not matching
 /// `--mca-certificate` it stops before answering the MCA challenge, so the headend never
-/// sees a signature from the wrong key (the vpn-core and headend unit tests cover that
-/// refusal). The server-side refusal of a bad signature is shown end to end by
+/// sees a signature from the wrong key. The headend's refusal of such a reply is tested
+/// with a hand-made reply in `headend::auth::tests::
+/// mca_reply_signed_with_another_key_is_refused_and_the_right_key_logs_in`; the refusal
+/// of a bad signature with the real client is
 /// [`a_user_certificate_whose_issuer_signature_is_bad_is_refused`].
 #[test]
 fn openconnect_refuses_to_sign_with_a_key_that_does_not_match_the_user_certificate() {

@@ -51,12 +51,22 @@ struct World {
     sessions: SessionDb,
     machine: TestCert,
     rogue: TestCert,
+    /// A user certificate of the trusted CA, for MCA replies.
+    user: TestCert,
+    /// Another certificate of the same CA: its key is not the user's.
+    other: TestCert,
 }
 
 fn world(edit: impl FnOnce(&mut DeviceConfig)) -> World {
     let machine_ca = TestCa::root("Test Machine CA").unwrap();
     let machine = machine_ca
         .issue(&LeafOptions::client("machine.example.com"))
+        .unwrap();
+    let user = machine_ca
+        .issue(&LeafOptions::client("client.example.com"))
+        .unwrap();
+    let other = machine_ca
+        .issue(&LeafOptions::client("other.example.com"))
         .unwrap();
     let rogue = TestCa::root("Rogue CA")
         .unwrap()
@@ -125,6 +135,8 @@ fn world(edit: impl FnOnce(&mut DeviceConfig)) -> World {
         sessions,
         machine,
         rogue,
+        user,
+        other,
     }
 }
 
@@ -173,6 +185,64 @@ fn password_reply(form: &str, username: Option<&str>, password: &str) -> String 
         .unwrap_or_default();
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config-auth client=\"vpn\" type=\"auth-reply\" aggregate-auth-version=\"2\"><version who=\"vpn\">v9.01-3</version><device-id>linux-64</device-id><opaque is-for=\"sg\"><tunnel-group>{group}</tunnel-group><aggauth-handle>{handle}</aggauth-handle></opaque><auth>{username}<password>{password}</password></auth></config-auth>"
+    )
+}
+
+/// Runs the openssl CLI (rcgen cannot build PKCS#7 bags or sign arbitrary bytes) in
+/// `dir`; its stdout.
+fn openssl(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The MCA auth-reply openconnect would send for `challenge`: `bag_cert` in a PKCS#7
+/// bag and a SHA-256 signature of the challenge body made with `signing_key_pem`.
+fn mca_reply(challenge: &str, bag_cert: &TestCert, signing_key_pem: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("user.pem"), &bag_cert.cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), signing_key_pem).unwrap();
+    std::fs::write(dir.path().join("body"), challenge).unwrap();
+    let bag = openssl(
+        dir.path(),
+        &[
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            "user.pem",
+            "-outform",
+            "DER",
+        ],
+        b"",
+    );
+    let signature = openssl(
+        dir.path(),
+        &["dgst", "-sha256", "-sign", "key.pem", "body"],
+        b"",
+    );
+    let base64 =
+        |bytes: &[u8]| String::from_utf8(openssl(dir.path(), &["base64", "-A"], bytes)).unwrap();
+    let start = challenge.find("<opaque").unwrap();
+    let end = challenge.find("</opaque>").unwrap() + "</opaque>".len();
+    let opaque = &challenge[start..end];
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config-auth client=\"vpn\" type=\"auth-reply\" aggregate-auth-version=\"2\"><version who=\"vpn\">v9.01-3</version><device-id>linux-64</device-id><capabilities><auth-method>multiple-cert</auth-method></capabilities><session-token/><session-id/>{opaque}<auth><client-cert-chain cert-store=\"1M\"><client-cert-sent-via-protocol/></client-cert-chain><client-cert-chain cert-store=\"1U\"><client-cert cert-format=\"pkcs7\">{}</client-cert><client-cert-auth-signature hash-algorithm-chosen=\"sha256\">{}</client-cert-auth-signature></client-cert-chain></auth></config-auth>",
+        base64(&bag),
+        base64(&signature)
     )
 }
 
@@ -289,6 +359,45 @@ fn mca_profile_asks_for_the_machine_certificate_then_requires_multiple_cert() {
     assert!(body.contains("<multiple-client-cert-request>"), "{body}");
     assert!(body.contains("<cert-authenticated></cert-authenticated>"));
     assert_eq!(world.headend.challenges().len(), 1);
+}
+
+#[test]
+fn mca_reply_signed_with_another_key_is_refused_and_the_right_key_logs_in() {
+    let world = world(|_| {});
+    let conn = connection(Some(&world.machine));
+    let challenge = |world: &World| {
+        let (_, body) = answer(world, &conn, &post("/RAVPN-MCA", init("RAVPN-MCA", true)));
+        assert!(body.contains("<multiple-client-cert-request>"), "{body}");
+        body
+    };
+
+    // openconnect refuses to sign with a key that does not match the certificate, so
+    // only a hand-made reply can show the headend's side.
+    let body = challenge(&world);
+    let forged = mca_reply(&body, &world.user, &world.other.key_pem);
+    let (_, refused) = answer(&world, &conn, &post("/RAVPN-MCA", forged));
+    assert!(
+        refused.contains(CERTIFICATE_VALIDATION_FAILURE),
+        "{refused}"
+    );
+    assert!(world.sessions.sessions().is_empty());
+    // The challenge was used up by the refused reply.
+    let replay = mca_reply(&body, &world.user, &world.user.key_pem);
+    let (_, replayed) = answer(&world, &conn, &post("/RAVPN-MCA", replay));
+    assert!(
+        replayed.contains(CERTIFICATE_VALIDATION_FAILURE),
+        "{replayed}"
+    );
+    assert!(world.sessions.sessions().is_empty());
+
+    let body = challenge(&world);
+    let signed = mca_reply(&body, &world.user, &world.user.key_pem);
+    let (_, done) = answer(&world, &conn, &post("/RAVPN-MCA", signed));
+    assert!(done.contains("type=\"complete\""), "{done}");
+    let sessions = world.sessions.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].username, "client.example.com");
+    assert_eq!(sessions[0].auth_mode, AuthMode::MultipleCertificate);
 }
 
 #[test]

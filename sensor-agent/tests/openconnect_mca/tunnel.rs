@@ -1,0 +1,298 @@
+//! Tunnels: traffic, logoff, reconnect, the cookie after logoff, and many clients at once.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::lab::*;
+
+#[test]
+fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_auth() {
+    let lab = Lab::start("t");
+    let mut openconnect = lab.connect_tunnel();
+    let env = std::fs::read_to_string(&openconnect.env).unwrap();
+    assert!(env.contains("INTERNAL_IP4_ADDRESS=192.168.77.10"), "{env}");
+    assert!(env.contains("INTERNAL_IP4_MTU=1399"), "{env}");
+    assert!(env.contains("CISCO_SPLIT_INC_0_ADDR=192.168.77.0"), "{env}");
+
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client.0,
+            "ping",
+            "-c",
+            "3",
+            "-W",
+            "2",
+            "192.168.77.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        openconnect.report(
+            &lab,
+            &format!(
+                "ping through the tunnel failed: {}",
+                String::from_utf8_lossy(&ping.stdout)
+            )
+        )
+    );
+
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Username     : client.example.com"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Auth Mode    : Multiple-certificate"),
+        "{detail}"
+    );
+    assert!(detail.contains("192.168.77.10"), "{detail}");
+    eprintln!("{detail}");
+    // Three echo requests in, three replies out, counted on the SSL tunnel.
+    let count = |label: &str| -> u64 {
+        let (_, after) = detail.split_once(label).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(count("Pkts Tx      :") >= 3, "{detail}");
+    assert!(count("Bytes Rx     :") >= 3 * 84, "{detail}");
+
+    // SIGINT: openconnect sends DISCONNECT, the agent logs the session out.
+    run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "{}",
+        openconnect.report(&lab, &format!("openconnect exit {status}"))
+    );
+    let out = std::fs::read_to_string(&openconnect.stdout).unwrap();
+    eprintln!("{out}");
+    assert!(
+        out.contains("Got CONNECT response: HTTP/1.1 200 CONNECTED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Configured as 192.168.77.10, with SSL connected and DTLS disabled"),
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let summary = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+        if !summary.contains("client.example.com") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "session still listed after logout: {summary}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        lab.agent_log().contains("Reason: User Requested"),
+        "{}",
+        lab.agent_log()
+    );
+}
+
+#[test]
+fn administrator_logoff_disconnects_openconnect_with_the_reason() {
+    let lab = Lab::start("k");
+    let mut openconnect = lab.connect_tunnel();
+    let logoff = lab.operator(&["vpn-sessiondb", "logoff", "all", "noconfirm"]);
+    assert!(logoff.contains("1"), "{logoff}");
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    let report = openconnect.report(&lab, &format!("openconnect exit {status}"));
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Received server disconnect: b0 'Administrator reset'"),
+        "{report}"
+    );
+    assert!(lab.agent_log().contains("Reason: Admin Reset"), "{report}");
+}
+
+#[test]
+fn openconnect_reconnects_with_its_cookie_and_keeps_its_address() {
+    let lab = Lab::start("u");
+    let mut openconnect = lab.connect_tunnel();
+    let events = openconnect.events.clone();
+    run(&["kill", "-USR2", &openconnect.process.0.id().to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logged = std::fs::read_to_string(&events).unwrap_or_default();
+        if logged.lines().any(|l| l == "reconnect") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            openconnect.report(&lab, "no reconnect")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client.0,
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "2",
+            "192.168.77.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        openconnect.report(&lab, "ping after the reconnect failed")
+    );
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(detail.contains("Assigned IP  : 192.168.77.10"), "{detail}");
+    // The reconnect is a new SSL tunnel of the same session.
+    assert!(detail.contains("Tunnel ID    : 1.3"), "{detail}");
+    run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    assert!(status.success(), "{}", openconnect.report(&lab, "exit"));
+}
+
+#[test]
+fn after_an_administrator_logoff_the_sessions_cookie_is_rejected() {
+    let lab = Lab::start("c");
+    let (cookie, url) = lab.authenticate();
+    assert_eq!(url, format!("https://localhost:{PORT}/"));
+    let mut tunnel = lab.connect_with_cookie("octest0", &cookie, &url);
+    tunnel.wait_configured(&lab, Duration::from_secs(30));
+    let ping = lab.ping_through("octest0", 2);
+    assert!(
+        ping.status.success(),
+        "{}",
+        tunnel.report(&lab, "ping failed")
+    );
+
+    let logoff = lab.operator(&[
+        "vpn-sessiondb",
+        "logoff",
+        "name",
+        "client.example.com",
+        "noconfirm",
+    ]);
+    assert!(logoff.contains("logged off : 1"), "{logoff}");
+    let status = tunnel.wait(&lab, Duration::from_secs(10));
+    let report = tunnel.report(&lab, &format!("openconnect exit {status}"));
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Received server disconnect: b0 'Administrator reset'"),
+        "{report}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+
+    // The same cookie again: the headend no longer knows it.
+    let mut again = lab.connect_with_cookie("octest1", &cookie, &url);
+    let status = again.wait(&lab, Duration::from_secs(20));
+    let report = again.report(&lab, &format!("openconnect exit {status}"));
+    eprintln!("{report}");
+    assert_eq!(status.code(), Some(2), "{report}");
+    assert!(report.contains("Cookie was rejected by server"), "{report}");
+    assert!(report.contains("401 Unauthorized"), "{report}");
+    let log = lab.agent_log();
+    assert!(log.contains("Reason: Admin Reset"), "{log}");
+    assert!(
+        log.contains("CONNECT refused") && log.contains("no session has this cookie"),
+        "{log}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+}
+
+/// How many openconnect clients [`twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic`] runs.
+const CLIENTS: usize = 20;
+
+#[test]
+fn twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic() {
+    let lab = Lab::start("n");
+    // Twenty tunnels in one namespace: replies arrive on a device that is not the one
+    // the split route names, so strict reverse-path filtering would drop them.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.client.0,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+    ]);
+    let tuns: Vec<String> = (0..CLIENTS).map(|i| format!("ocm{i}")).collect();
+    // Dropping `clients` kills every openconnect, whatever happens below.
+    let mut clients: Vec<RunningClient> = tuns
+        .iter()
+        .map(|tun| {
+            lab.spawn_tunnel(
+                tun,
+                |script| {
+                    lab.openconnect(
+                        Some(&lab.fixture.user),
+                        &["-i", tun, "--script", script, "--no-dtls"],
+                    )
+                },
+                "x\n",
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for client in &mut clients {
+        let left = deadline.saturating_duration_since(Instant::now());
+        client.wait_configured(&lab, left);
+    }
+
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    let assigned: std::collections::BTreeSet<&str> = summary
+        .lines()
+        .filter_map(|l| l.strip_prefix("Assigned IP  : "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(assigned.len(), CLIENTS, "{summary}");
+    assert!(
+        assigned.iter().all(|ip| ip.starts_with("192.168.77.")),
+        "{summary}"
+    );
+
+    for (tun, client) in tuns.iter().zip(&clients) {
+        let env = std::fs::read_to_string(&client.env).unwrap();
+        let address = env
+            .lines()
+            .find_map(|l| l.strip_prefix("INTERNAL_IP4_ADDRESS="))
+            .unwrap();
+        assert!(
+            assigned.contains(address),
+            "{tun}: {address} not in\n{summary}"
+        );
+        let ping = lab.ping_through(tun, 1);
+        assert!(
+            ping.status.success(),
+            "{}",
+            client.report(
+                &lab,
+                &format!(
+                    "ping through {tun} ({address}) failed: {}",
+                    String::from_utf8_lossy(&ping.stdout)
+                )
+            )
+        );
+    }
+    // Each session, not just one, counted its echo request.
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    let received: Vec<u64> = summary
+        .lines()
+        .filter_map(|l| l.split_once("Bytes Rx     : "))
+        .map(|(_, n)| n.trim().parse().unwrap())
+        .collect();
+    assert_eq!(received.len(), CLIENTS, "{summary}");
+    assert!(received.iter().all(|&bytes| bytes >= 84), "{summary}");
+}

@@ -258,7 +258,7 @@ pub(crate) fn fixture() -> Fixture {
                 "authentication_method": "CLIENT_CERTIFICATE_ONLY",
                 "enable_multiple_certificate_authentication": true,
                 "username_from_certificate_source": "FIRST_CERTIFICATE",
-                "username_mapping": { "mode": "SPECIFIC_FIELD", "primary": "CN", "secondary": null }
+                "username_mapping": { "mode": "SPECIFIC_FIELD", "primary": "CN", "secondary": "OU" }
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
             "group_aliases": [{ "name": "RAVPN-FirstCert", "enabled": true }]

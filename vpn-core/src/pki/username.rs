@@ -1,15 +1,13 @@
 //! Username from a client certificate: FTD `username-from-certificate`.
 //!
-//! * Specific field: the first value of the primary attribute (trimmed). When a
-//!   secondary attribute is configured **and present**, the username is the primary
-//!   value immediately followed by the secondary value, no separator
-//!   ([`SECONDARY_SEPARATOR`]); when the secondary is absent the username is the primary
-//!   alone (the seed: `CN=client.cisco.com`, no OU, default `CN OU` → `client.cisco.com`).
-//!   Source: the ASA command reference describes `secondary-attr` only as an
-//!   "additional attribute used with the primary attribute to derive the username";
-//!   no stored public document states the joining rule, so the concatenation is our
-//!   assumption, kept in one constant. The primary missing is an error, never an empty
-//!   username.
+//! * Specific field: the first value of the primary attribute (trimmed). The secondary
+//!   attribute is a fallback, used only when the certificate has no primary attribute;
+//!   it is never appended. Source: Cisco ASA 5500 Series Configuration Guide using ASDM,
+//!   "Configuring AAA Servers and the Local Database", section "Using Certificates": the
+//!   ASA uses the primary DN field and, "if the primary DN field is not present in the
+//!   certificate", the secondary one (example: primary EA, secondary CN gives the
+//!   e-mail address). The seed agrees: default `CN OU` on `CN=client.cisco.com` gives
+//!   `client.cisco.com`. Neither attribute present is an error, never an empty username.
 //! * Entire DN: RDNs in certificate order, `TOKEN=value` joined by `,` (multi-valued
 //!   RDNs joined by `+`), tokens as FTD prints them (`C`, `CN`, `EA`, …, dotted OID for
 //!   others), values escaped as in RFC 4514 (`\,` `\+` `\"` `\\` `\<` `\>` `\;` `\=`).
@@ -25,8 +23,6 @@ use x509_parser::x509::AttributeTypeAndValue;
 use crate::config::{CertificateField, UsernameMapping};
 use crate::pki::certificate_info::{self, CertificateInfoError};
 
-/// Joins the primary and the secondary value.
-pub const SECONDARY_SEPARATOR: &str = "";
 /// The longest username we derive.
 pub const MAX_USERNAME_CHARS: usize = 256;
 
@@ -47,9 +43,14 @@ pub struct MappedUsername {
 pub enum UsernameError {
     #[error("cannot read the certificate: {0}")]
     Certificate(#[from] CertificateInfoError),
-    #[error("the certificate '{subject}' has no {field} to use as username")]
+    #[error(
+        "the certificate '{subject}' has no {field}{} to use as username",
+        fallback.map(|f| format!(" (nor the fallback {f})")).unwrap_or_default()
+    )]
     MissingField {
         field: &'static str,
+        /// The secondary field, tried when the primary is absent.
+        fallback: Option<&'static str>,
         subject: String,
     },
     #[error("the {field} of certificate '{subject}' is empty")]
@@ -89,32 +90,34 @@ pub fn map_username(
             fields: Vec::new(),
         },
         UsernameMapping::SpecificField { primary, secondary } => {
-            let first = field_value(&cert, primary, &subject)?.ok_or_else(|| {
-                UsernameError::MissingField {
-                    field: primary.cli_token(),
-                    subject: subject.clone(),
+            let (field, value) = match field_value(&cert, primary, &subject)? {
+                Some(value) => (primary, value),
+                None => {
+                    let fallback = match secondary {
+                        Some(field) => field_value(&cert, field, &subject)?.map(|v| (field, v)),
+                        None => None,
+                    };
+                    fallback.ok_or_else(|| UsernameError::MissingField {
+                        field: primary.cli_token(),
+                        fallback: secondary.map(CertificateField::cli_token),
+                        subject: subject.clone(),
+                    })?
                 }
-            })?;
-            let mut fields = vec![(primary, first.clone())];
-            let mut username = first;
-            let mut derivation = format!("{} of {}", primary.cli_token(), origin(primary));
-            if let Some(secondary) = secondary
-                && let Some(second) = field_value(&cert, secondary, &subject)?
-            {
-                username.push_str(SECONDARY_SEPARATOR);
-                username.push_str(&second);
-                derivation = format!(
-                    "{} and {} of {}",
-                    primary.cli_token(),
-                    secondary.cli_token(),
-                    origin(secondary)
-                );
-                fields.push((secondary, second));
-            }
+            };
+            let derivation = if field == primary {
+                format!("{} of {}", field.cli_token(), origin(field))
+            } else {
+                format!(
+                    "{} of {} (the certificate has no {})",
+                    field.cli_token(),
+                    origin(field),
+                    primary.cli_token()
+                )
+            };
             MappedUsername {
-                username,
+                username: value.clone(),
                 derivation,
-                fields,
+                fields: vec![(field, value)],
             }
         }
     };

@@ -49,12 +49,40 @@ fn seed_certificate_without_ou_maps_to_cn_alone() {
 }
 
 #[test]
-fn present_secondary_is_appended_to_primary() {
+fn present_primary_wins_and_the_secondary_is_not_appended() {
+    // Regression: CN + OU used to be concatenated ("aliceSales"); the ASA uses the
+    // primary field alone and the secondary only when the primary is absent.
     let der = everything_leaf();
     let mapped = map_username(&der, &UsernameMapping::default()).unwrap();
-    assert_eq!(mapped.username, "aliceSales");
-    assert_eq!(mapped.derivation, "CN and OU of subject");
-    assert_eq!(mapped.fields.len(), 2);
+    assert_eq!(mapped.username, "alice");
+    assert_eq!(mapped.derivation, "CN of subject");
+    assert_eq!(mapped.fields.len(), 1);
+}
+
+#[test]
+fn secondary_is_used_when_the_primary_is_absent() {
+    let ca = TestCa::root("Fallback Root").unwrap();
+    let leaf = ca.issue(&LeafOptions::client("erin")).unwrap();
+    let mapped = map_username(
+        &leaf.cert_der,
+        &mapping(CertificateField::Upn, Some(CertificateField::Cn)),
+    )
+    .unwrap();
+    assert_eq!(mapped.username, "erin");
+    assert_eq!(
+        mapped.derivation,
+        "CN of subject (the certificate has no UPN)"
+    );
+
+    let err = map_username(
+        &leaf.cert_der,
+        &mapping(CertificateField::Upn, Some(CertificateField::Ou)),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the certificate 'CN=erin' has no UPN (nor the fallback OU) to use as username"
+    );
 }
 
 #[test]
@@ -104,6 +132,7 @@ fn missing_primary_field_is_an_error_not_an_empty_username() {
         err,
         UsernameError::MissingField {
             field: "UPN",
+            fallback: None,
             subject: "CN=carol".to_owned()
         }
     );

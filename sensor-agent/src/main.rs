@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Operation {
-    /// Run the sensor: data plane and control socket (needs root / CAP_NET_ADMIN).
+    /// Run the sensor: AnyConnect headend, data plane and control socket (needs root / CAP_NET_ADMIN).
     Run(RunArgs),
     /// `show running-config [section [name]]`, `show vpn-sessiondb [summary | [detail] anyconnect [filter ...]]`.
     Show {

@@ -1,5 +1,6 @@
 //! The lab every test runs in: certificates and agent configuration (the fixture),
-//! two network namespaces joined by a veth pair, the agent, and openconnect commands.
+//! three network namespaces (client, sensor, and an inside host behind the sensor)
+//! joined by veth pairs, the agent, and openconnect commands.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,18 @@ pub(crate) const AGENT_ADDRESS: &str = "10.99.0.1";
 pub(crate) const CLIENT_ADDRESS: &str = "10.99.0.2";
 
 pub(crate) const PORT: u16 = 8443;
+
+/// The sensor's address on the inside network, the inside host's gateway.
+pub(crate) const INSIDE_GATEWAY: &str = "10.100.0.1";
+
+/// A host on the inside network behind the sensor, reached through the tunnel.
+pub(crate) const INSIDE_HOST: &str = "10.100.0.2";
+
+/// The inside network, pushed to clients as a split-include network.
+pub(crate) const INSIDE_NETWORK: &str = "10.100.0.0/24";
+
+/// The address pool's network, routed back to the sensor by the inside host.
+pub(crate) const POOL_NETWORK: &str = "192.168.77.0/24";
 
 /// LOCAL password of `client.example.com` for the certificate + AAA profile.
 pub(crate) const AAA_PASSWORD: &str = "s3cret-pass";
@@ -282,7 +295,7 @@ pub(crate) fn fixture() -> Fixture {
             "dns_servers": ["192.168.77.53"],
             "default_domain": "example.test",
             "split_tunnel_policy": "TUNNEL_SPECIFIED",
-            "split_tunnel_networks": ["192.168.77.0/24"],
+            "split_tunnel_networks": [POOL_NETWORK, INSIDE_NETWORK],
             "mtu": 1399,
             // The twenty clients of the load test share one user certificate.
             "simultaneous_logins": 25
@@ -315,12 +328,17 @@ pub(crate) fn fixture() -> Fixture {
     }
 }
 
-/// The agent in namespace `server`, openconnect's side in `client`, joined by a veth pair.
+/// The agent in namespace `server`, openconnect's side in `client`, joined by a veth
+/// pair; the host `inside` behind the sensor on a second veth pair, the sensor
+/// forwarding between its TUN device and the inside network.
 pub(crate) struct Lab {
     pub(crate) fixture: Fixture,
     // Field order: the agent stops before its namespace goes.
     pub(crate) _agent: Process,
     pub(crate) client: Netns,
+    pub(crate) inside: Netns,
+    /// The inside host's end of the veth pair to the sensor.
+    pub(crate) inside_device: String,
     pub(crate) _server: Netns,
 }
 
@@ -330,8 +348,11 @@ impl Lab {
         let id = std::process::id();
         let server = Netns::create(format!("oc-s{tag}-{id}"));
         let client = Netns::create(format!("oc-c{tag}-{id}"));
+        let inside = Netns::create(format!("oc-i{tag}-{id}"));
         let veth_server = format!("vs{tag}{}", id % 100_000);
         let veth_client = format!("vc{tag}{}", id % 100_000);
+        let veth_gateway = format!("vg{tag}{}", id % 100_000);
+        let veth_inside = format!("vi{tag}{}", id % 100_000);
         run(&[
             "ip",
             "link",
@@ -363,6 +384,7 @@ impl Lab {
             ]);
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
         }
+        join_inside_network(&server, &veth_gateway, &inside, &veth_inside);
         let fixture = fixture();
         let log = std::fs::File::create(fixture.dir.path().join("agent.log")).unwrap();
         let mut agent = Process(
@@ -401,6 +423,8 @@ impl Lab {
             fixture,
             _agent: agent,
             client,
+            inside,
+            inside_device: veth_inside,
             _server: server,
         }
     }
@@ -459,6 +483,63 @@ impl Lab {
         assert!(output.status.success(), "{output:?}");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
+}
+
+/// Joins the inside host's namespace to the sensor's by a veth pair (`gateway_device`
+/// on the sensor, `inside_device` on the host), makes the sensor forward IPv4, and
+/// routes the address pool back from the host to the sensor.
+fn join_inside_network(server: &Netns, gateway_device: &str, inside: &Netns, inside_device: &str) {
+    run(&[
+        "ip",
+        "link",
+        "add",
+        gateway_device,
+        "netns",
+        &server.0,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        inside_device,
+        "netns",
+        &inside.0,
+    ]);
+    for (ns, dev, address) in [
+        (&server.0, gateway_device, INSIDE_GATEWAY),
+        (&inside.0, inside_device, INSIDE_HOST),
+    ] {
+        run(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            dev,
+        ]);
+        run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+    }
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &server.0,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_forward=1",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &inside.0,
+        "route",
+        "add",
+        POOL_NETWORK,
+        "via",
+        INSIDE_GATEWAY,
+    ]);
 }
 
 /// Runs `command` with `x` on stdin (for `--passwd-on-stdin`) and waits for it.
@@ -703,5 +784,58 @@ impl Lab {
             .args(["-c", &count.to_string(), "-W", "2", "192.168.77.1"])
             .output()
             .unwrap()
+    }
+}
+
+impl Lab {
+    /// Pings `address` from the inside host's namespace.
+    pub(crate) fn ping_from_inside(&self, address: &str, count: u32) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.inside.0, "ping", "-n"])
+            .args(["-c", &count.to_string(), "-W", "2", address])
+            .output()
+            .unwrap()
+    }
+
+    /// Packets the inside host's interface to the sensor has received
+    /// (`ip -s -j link show`).
+    pub(crate) fn inside_rx_packets(&self) -> u64 {
+        let output = run(&[
+            "ip",
+            "-n",
+            &self.inside.0,
+            "-s",
+            "-j",
+            "link",
+            "show",
+            "dev",
+            &self.inside_device,
+        ]);
+        let links: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        links[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no rx packet counter in {links}"))
+    }
+
+    /// ICMP echo requests the inside host has answered (`Icmp: OutEchoReps` of its
+    /// namespace's `/proc/net/snmp`).
+    pub(crate) fn inside_echo_replies(&self) -> u64 {
+        let output = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.inside.0,
+            "cat",
+            "/proc/net/snmp",
+        ]);
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut icmp = text.lines().filter(|l| l.starts_with("Icmp:"));
+        let (names, values) = (icmp.next().unwrap(), icmp.next().unwrap());
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "OutEchoReps")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or_else(|| panic!("no Icmp OutEchoReps in:\n{text}"))
     }
 }

@@ -12,7 +12,27 @@ fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_a
     let env = std::fs::read_to_string(&openconnect.env).unwrap();
     assert!(env.contains("INTERNAL_IP4_ADDRESS=192.168.77.10"), "{env}");
     assert!(env.contains("INTERNAL_IP4_MTU=1399"), "{env}");
-    assert!(env.contains("CISCO_SPLIT_INC_0_ADDR=192.168.77.0"), "{env}");
+    // The pool's network and the network behind the sensor are split-include routes.
+    let value = |name: String| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in:\n{env}"))
+    };
+    let includes: std::collections::BTreeSet<String> =
+        (0..value("CISCO_SPLIT_INC".into()).parse().unwrap())
+            .map(|i: usize| {
+                format!(
+                    "{}/{}",
+                    value(format!("CISCO_SPLIT_INC_{i}_ADDR")),
+                    value(format!("CISCO_SPLIT_INC_{i}_MASKLEN"))
+                )
+            })
+            .collect();
+    assert_eq!(
+        includes,
+        [POOL_NETWORK, INSIDE_NETWORK].map(String::from).into(),
+        "{env}"
+    );
 
     let ping = Command::new("ip")
         .args([
@@ -59,6 +79,59 @@ fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_a
     assert!(count("Pkts Tx      :") >= 3, "{detail}");
     assert!(count("Bytes Rx     :") >= 3 * 84, "{detail}");
 
+    // A host behind the sensor, reached through the tunnel and the sensor's forwarding.
+    let rx_before = lab.inside_rx_packets();
+    let replies_before = lab.inside_echo_replies();
+    let ssl_before = ssl_tunnel_bytes(&detail);
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &lab.client.0, "ping", "-n"])
+        .args(["-c", "3", "-W", "2", INSIDE_HOST])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        openconnect.report(
+            &lab,
+            &format!(
+                "ping to {INSIDE_HOST} behind the sensor failed: {}",
+                String::from_utf8_lossy(&ping.stdout)
+            )
+        )
+    );
+    // The inside host received the echo requests and answered each of them.
+    let rx_after = lab.inside_rx_packets();
+    assert!(
+        rx_after >= rx_before + 3,
+        "inside host received {rx_before} then {rx_after} packets"
+    );
+    let replies_after = lab.inside_echo_replies();
+    assert!(
+        replies_after >= replies_before + 3,
+        "inside host answered {replies_before} then {replies_after} echo requests"
+    );
+    // The requests and replies crossed the SSL tunnel: the headend drops any packet whose
+    // source is not the session's assigned address, so these came from 192.168.77.10.
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    let ssl_after = ssl_tunnel_bytes(&detail);
+    assert!(
+        ssl_after.0 >= ssl_before.0 + 3 * 84 && ssl_after.1 >= ssl_before.1 + 3 * 84,
+        "SSL-Tunnel bytes (tx, rx) {ssl_before:?} then {ssl_after:?}:\n{detail}"
+    );
+    // The inside host reaches the client's assigned address back through the tunnel.
+    let back = lab.ping_from_inside("192.168.77.10", 2);
+    assert!(
+        back.status.success(),
+        "{}",
+        openconnect.report(
+            &lab,
+            &format!(
+                "ping from the inside host to 192.168.77.10 failed: {}",
+                String::from_utf8_lossy(&back.stdout)
+            )
+        )
+    );
+
     // SIGINT: openconnect sends DISCONNECT, the agent logs the session out.
     run(&["kill", "-INT", &openconnect.process.0.id().to_string()]);
     let status = openconnect.wait(&lab, Duration::from_secs(10));
@@ -94,6 +167,18 @@ fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_a
         "{}",
         lab.agent_log()
     );
+}
+
+/// `(Bytes Tx, Bytes Rx)` of the SSL-Tunnel block of `show vpn-sessiondb detail anyconnect`.
+fn ssl_tunnel_bytes(detail: &str) -> (u64, u64) {
+    let (_, block) = detail
+        .split_once("\nSSL-Tunnel:\n")
+        .unwrap_or_else(|| panic!("no SSL-Tunnel block in:\n{detail}"));
+    let count = |label: &str| -> u64 {
+        let (_, after) = block.split_once(label).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (count("Bytes Tx     :"), count("Bytes Rx     :"))
 }
 
 #[test]

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e::netns::Netns;
+
 const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
 
 const CONFIG: &str = r#"{
@@ -26,33 +28,6 @@ const CONFIG: &str = r#"{
   "group_policies": [{ "name": "GP-MCA", "mtu": 1390 }],
   "ipv4_pools": [{ "name": "POOL4", "start": "10.66.0.10", "end": "10.66.0.20", "mask": "255.255.255.0" }]
 }"#;
-
-/// A network namespace removed when dropped, even if the test fails.
-struct Netns(String);
-
-impl Netns {
-    fn create() -> Self {
-        let name = format!("sa-bin-{}", std::process::id());
-        let output = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("iproute2 `ip` must be installed");
-        assert!(
-            output.status.success(),
-            "cannot create network namespace {name} (the test needs root): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
-}
 
 /// The agent process, interrupted and reaped when dropped.
 struct Agent(Child);
@@ -108,7 +83,7 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn running_agent_serves_show_and_logoff_and_cleans_up_on_interrupt() {
-    let netns = Netns::create();
+    let netns = Netns::create("sa-bin");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("device.json");
     std::fs::write(&config, CONFIG).unwrap();
@@ -116,7 +91,7 @@ fn running_agent_serves_show_and_logoff_and_cleans_up_on_interrupt() {
 
     let mut agent = Agent(
         Command::new("ip")
-            .args(["netns", "exec", &netns.0, AGENT, "--control-socket"])
+            .args(["netns", "exec", netns.name(), AGENT, "--control-socket"])
             .arg(&socket)
             .args([
                 "run",
@@ -165,7 +140,7 @@ fn running_agent_serves_show_and_logoff_and_cleans_up_on_interrupt() {
 
     // The TUN device exists inside the namespace with the group policy MTU.
     let link = Command::new("ip")
-        .args(["-n", &netns.0, "-j", "link", "show", "dev", "satun9"])
+        .args(["-n", netns.name(), "-j", "link", "show", "dev", "satun9"])
         .output()
         .unwrap();
     let link: serde_json::Value = serde_json::from_slice(&link.stdout).unwrap();

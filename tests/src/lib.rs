@@ -1,1 +1,4 @@
-//! Shared fixtures for the cross-process tests in `tests/tests/` (network namespaces, PostgreSQL, clients).
+//! Shared fixtures for the cross-process tests: network namespaces the tests create
+//! and always remove.
+
+pub mod netns;

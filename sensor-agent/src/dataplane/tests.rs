@@ -1,10 +1,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use e2e::netns::Netns;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -180,85 +180,50 @@ fn dropping_a_superseded_port_keeps_the_route_of_the_reconnected_tunnel() {
     assert_eq!(router.dispatch(packet), Dispatch::NoRoute);
 }
 
-/// A network namespace that exists for the life of the value, removed even when the
-/// test fails.
-struct Netns {
-    name: String,
+/// `ip -j ARGS` inside the namespace, parsed.
+fn ip_json(netns: &Netns, args: &[&str]) -> serde_json::Value {
+    let output = Command::new("ip")
+        .args(["-n", netns.name(), "-j"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.stdout.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
-impl Netns {
-    fn create() -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "sa-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let output = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("iproute2 `ip` must be installed for the data plane tests");
-        assert!(
-            output.status.success(),
-            "cannot create network namespace {name} (the test needs root): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> serde_json::Value {
-        let output = Command::new("ip")
-            .args(["-n", &self.name, "-j"])
-            .args(args)
-            .output()
+/// Runs `body` on a thread that has entered the namespace, on its own runtime, so
+/// the TUN device, its ioctls and the `ip` commands of the data plane all happen
+/// inside the namespace.
+fn run_in<F, Fut>(netns: &Netns, body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let path = format!("/var/run/netns/{}", netns.name());
+    let handle = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if output.stdout.iter().all(u8::is_ascii_whitespace) {
-            return serde_json::Value::Null;
-        }
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    /// Runs `body` on a thread that has entered the namespace, on its own runtime, so
-    /// the TUN device, its ioctls and the `ip` commands of the data plane all happen
-    /// inside the namespace.
-    fn run<F, Fut>(&self, body: F)
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = ()>,
-    {
-        let path = format!("/var/run/netns/{}", self.name);
-        let handle = std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).unwrap();
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(body());
-        });
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
+        runtime.block_on(body());
+    });
+    if let Err(panic) = handle.join() {
+        std::panic::resume_unwind(panic);
     }
 }
 
 #[test]
 fn tun_device_in_a_namespace_has_its_mtu_address_and_routes_and_answers_ping_through_the_router() {
-    let netns = Netns::create();
-    netns.ip(&["link", "set", "lo", "up"]);
+    let netns = Netns::create("sa-test");
     let worker_settings = TunSettings {
         name: "satun0".to_owned(),
         mtu: 1399,
@@ -280,12 +245,12 @@ fn tun_device_in_a_namespace_has_its_mtu_address_and_routes_and_answers_ping_thr
         let netns = &netns;
         let inspector = scope.spawn(move || {
             started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-            let links = netns.ip(&["addr", "show", "dev", "satun0"]);
-            let routes = netns.ip(&["route", "show"]);
+            let links = ip_json(netns, &["addr", "show", "dev", "satun0"]);
+            let routes = ip_json(netns, &["route", "show"]);
             finish_tx.send(()).unwrap();
             (links, routes)
         });
-        netns.run(move || async move {
+        run_in(netns, move || async move {
             let dataplane = Dataplane::start(&worker_settings, router, queue).unwrap();
             assert_eq!(dataplane.mtu().unwrap(), 1399);
             let mut port = dataplane.router().attach(

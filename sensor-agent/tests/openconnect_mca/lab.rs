@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e::netns::Netns;
 use vpn_core::pki::testpki::{DEFAULT_NOT_BEFORE, LeafOptions, TestCa, TestCert, TestKeyType};
 
 pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
@@ -44,33 +45,6 @@ pub(crate) fn password_hash(password: &str) -> String {
         .hash_password(password.as_bytes(), &salt)
         .unwrap()
         .to_string()
-}
-
-/// A network namespace removed when dropped, even if the test fails.
-pub(crate) struct Netns(pub(crate) String);
-
-impl Netns {
-    pub(crate) fn create(name: String) -> Self {
-        let output = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("iproute2 `ip` must be installed");
-        assert!(
-            output.status.success(),
-            "cannot create network namespace {name} (the test needs root): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        run(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        Self(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
 }
 
 /// A child process killed and reaped when dropped.
@@ -346,9 +320,9 @@ impl Lab {
     pub(crate) fn start(tag: &str) -> Self {
         check_prerequisites();
         let id = std::process::id();
-        let server = Netns::create(format!("oc-s{tag}-{id}"));
-        let client = Netns::create(format!("oc-c{tag}-{id}"));
-        let inside = Netns::create(format!("oc-i{tag}-{id}"));
+        let server = Netns::create(&format!("oc-s{tag}"));
+        let client = Netns::create(&format!("oc-c{tag}"));
+        let inside = Netns::create(&format!("oc-i{tag}"));
         let veth_server = format!("vs{tag}{}", id % 100_000);
         let veth_client = format!("vc{tag}{}", id % 100_000);
         let veth_gateway = format!("vg{tag}{}", id % 100_000);
@@ -359,18 +333,18 @@ impl Lab {
             "add",
             &veth_server,
             "netns",
-            &server.0,
+            server.name(),
             "type",
             "veth",
             "peer",
             "name",
             &veth_client,
             "netns",
-            &client.0,
+            client.name(),
         ]);
         for (ns, dev, address) in [
-            (&server.0, &veth_server, AGENT_ADDRESS),
-            (&client.0, &veth_client, CLIENT_ADDRESS),
+            (server.name(), &veth_server, AGENT_ADDRESS),
+            (client.name(), &veth_client, CLIENT_ADDRESS),
         ] {
             run(&[
                 "ip",
@@ -389,7 +363,7 @@ impl Lab {
         let log = std::fs::File::create(fixture.dir.path().join("agent.log")).unwrap();
         let mut agent = Process(
             Command::new("ip")
-                .args(["netns", "exec", &server.0, AGENT, "--control-socket"])
+                .args(["netns", "exec", server.name(), AGENT, "--control-socket"])
                 .arg(&fixture.socket)
                 .args([
                     "run",
@@ -450,7 +424,7 @@ impl Lab {
         let f = &self.fixture;
         let mut command = Command::new("ip");
         command
-            .args(["netns", "exec", &self.client.0, OPENCONNECT])
+            .args(["netns", "exec", self.client.name(), OPENCONNECT])
             .args(["--protocol=anyconnect", "--non-inter", "--passwd-on-stdin"])
             .arg("-c")
             .arg(&f.machine.0)
@@ -495,18 +469,18 @@ fn join_inside_network(server: &Netns, gateway_device: &str, inside: &Netns, ins
         "add",
         gateway_device,
         "netns",
-        &server.0,
+        server.name(),
         "type",
         "veth",
         "peer",
         "name",
         inside_device,
         "netns",
-        &inside.0,
+        inside.name(),
     ]);
     for (ns, dev, address) in [
-        (&server.0, gateway_device, INSIDE_GATEWAY),
-        (&inside.0, inside_device, INSIDE_HOST),
+        (server.name(), gateway_device, INSIDE_GATEWAY),
+        (inside.name(), inside_device, INSIDE_HOST),
     ] {
         run(&[
             "ip",
@@ -524,7 +498,7 @@ fn join_inside_network(server: &Netns, gateway_device: &str, inside: &Netns, ins
         "ip",
         "netns",
         "exec",
-        &server.0,
+        server.name(),
         "sysctl",
         "-q",
         "-w",
@@ -533,7 +507,7 @@ fn join_inside_network(server: &Netns, gateway_device: &str, inside: &Netns, ins
     run(&[
         "ip",
         "-n",
-        &inside.0,
+        inside.name(),
         "route",
         "add",
         POOL_NETWORK,
@@ -761,7 +735,7 @@ impl Lab {
             |script| {
                 let mut command = Command::new("ip");
                 command
-                    .args(["netns", "exec", &self.client.0, OPENCONNECT])
+                    .args(["netns", "exec", self.client.name(), OPENCONNECT])
                     .args(["--protocol=anyconnect", "--non-inter", "--cookie-on-stdin"])
                     .arg("-c")
                     .arg(&f.machine.0)
@@ -780,7 +754,7 @@ impl Lab {
     /// Pings the headend's tunnel address from the client namespace through device `tun`.
     pub(crate) fn ping_through(&self, tun: &str, count: u32) -> Output {
         Command::new("ip")
-            .args(["netns", "exec", &self.client.0, "ping", "-n", "-I", tun])
+            .args(["netns", "exec", self.client.name(), "ping", "-n", "-I", tun])
             .args(["-c", &count.to_string(), "-W", "2", "192.168.77.1"])
             .output()
             .unwrap()
@@ -791,7 +765,7 @@ impl Lab {
     /// Pings `address` from the inside host's namespace.
     pub(crate) fn ping_from_inside(&self, address: &str, count: u32) -> Output {
         Command::new("ip")
-            .args(["netns", "exec", &self.inside.0, "ping", "-n"])
+            .args(["netns", "exec", self.inside.name(), "ping", "-n"])
             .args(["-c", &count.to_string(), "-W", "2", address])
             .output()
             .unwrap()
@@ -803,7 +777,7 @@ impl Lab {
         let output = run(&[
             "ip",
             "-n",
-            &self.inside.0,
+            self.inside.name(),
             "-s",
             "-j",
             "link",
@@ -824,7 +798,7 @@ impl Lab {
             "ip",
             "netns",
             "exec",
-            &self.inside.0,
+            self.inside.name(),
             "cat",
             "/proc/net/snmp",
         ]);

@@ -38,7 +38,7 @@ fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_a
         .args([
             "netns",
             "exec",
-            &lab.client.0,
+            lab.client.name(),
             "ping",
             "-c",
             "3",
@@ -84,7 +84,7 @@ fn openconnect_tunnel_carries_pings_and_the_session_shows_multiple_certificate_a
     let replies_before = lab.inside_echo_replies();
     let ssl_before = ssl_tunnel_bytes(&detail);
     let ping = Command::new("ip")
-        .args(["netns", "exec", &lab.client.0, "ping", "-n"])
+        .args(["netns", "exec", lab.client.name(), "ping", "-n"])
         .args(["-c", "3", "-W", "2", INSIDE_HOST])
         .output()
         .unwrap();
@@ -220,7 +220,7 @@ fn openconnect_reconnects_with_its_cookie_and_keeps_its_address() {
         .args([
             "netns",
             "exec",
-            &lab.client.0,
+            lab.client.name(),
             "ping",
             "-c",
             "2",
@@ -306,7 +306,7 @@ fn twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic() {
         "ip",
         "netns",
         "exec",
-        &lab.client.0,
+        lab.client.name(),
         "sysctl",
         "-q",
         "-w",

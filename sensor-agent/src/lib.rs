@@ -32,6 +32,7 @@
 
 pub mod cli;
 pub mod config_file;
+pub mod config_store;
 pub mod control;
 pub mod dataplane;
 pub mod headend;

@@ -452,6 +452,27 @@ impl SessionDb {
         matching.len()
     }
 
+    /// Ends every session whose record matches `predicate`, for `reason`; returns
+    /// their indexes (a deploy ends sessions their connection profile no longer admits).
+    pub fn end_where(
+        &self,
+        predicate: impl Fn(&SessionRecord) -> bool,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Vec<u32> {
+        let mut state = self.lock();
+        let matching: Vec<u32> = state
+            .sessions
+            .values()
+            .filter(|s| predicate(&s.record))
+            .map(|s| s.record.index)
+            .collect();
+        for index in &matching {
+            state.end(*index, reason, now);
+        }
+        matching
+    }
+
     /// Ends sessions past their maximum connect time, idle timeout or disconnected
     /// timeout; returns what ended and why. Run it periodically.
     pub fn expire(&self, now: OffsetDateTime) -> Vec<(u32, EndReason)> {

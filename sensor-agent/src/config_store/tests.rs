@@ -1,0 +1,441 @@
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use time::macros::datetime;
+use vpn_core::config::Trustpoint;
+use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
+use vpn_core::session::{AuthMode, ClientInfo};
+
+use super::*;
+use crate::sessions::{NewSession, SessionDbSettings};
+use crate::testing::{SAMPLE_CONFIG_JSON, sample_config};
+
+const NOW: OffsetDateTime = datetime!(2026-11-26 10:00:00 UTC);
+
+/// The sample configuration made deployable: a generated headend identity and a
+/// client CA trustpoint on its profile (generated once per test binary).
+fn sample_value() -> Value {
+    static VALID: OnceLock<Value> = OnceLock::new();
+    VALID
+        .get_or_init(|| {
+            let ca = TestCa::root("Test Client CA").unwrap();
+            let server_ca = TestCa::root("Test Server CA").unwrap();
+            let identity = server_ca
+                .issue(&LeafOptions {
+                    eku: vec![TestEku::ServerAuth],
+                    ..LeafOptions::client("localhost")
+                })
+                .unwrap();
+            let mut value: Value = serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap();
+            value["headend"]["identity"]["certificate_chain_pem"] =
+                json!(format!("{}{}", identity.cert_pem, server_ca.cert.cert_pem));
+            value["headend"]["identity"]["private_key_pem"] = json!(identity.key_pem);
+            value["trustpoints"] =
+                json!([{ "name": "CLIENT-CA", "ca_certificates_pem": ca.cert.cert_pem }]);
+            value["connection_profiles"][0]["trustpoints"] = json!(["CLIENT-CA"]);
+            value
+        })
+        .clone()
+}
+
+/// The sample configuration at `version`, changed by `edit`.
+fn document(version: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut value = sample_value();
+    value["version"] = json!(version);
+    edit(&mut value);
+    serde_json::to_vec(&value).unwrap()
+}
+
+fn with_second_profile(value: &mut Value) {
+    let mut second = value["connection_profiles"][0].clone();
+    second["name"] = json!("RAVPN-SALES");
+    value["connection_profiles"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+                files.insert(path, Vec::new());
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn an_empty_data_directory_has_no_running_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ConfigStore::open(dir.path()).unwrap();
+    assert!(store.running().is_none());
+    assert!(store.history().is_empty());
+}
+
+#[test]
+fn an_applied_configuration_answers_version_hash_transcript_and_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    let bytes = document(3, |_| {});
+    let outcome = store.apply(&bytes, None, NOW).unwrap();
+    let expected = DeviceConfig::from_json(&bytes).unwrap();
+    assert_eq!(outcome.version, 3);
+    assert_eq!(outcome.hash, expected.content_hash());
+    assert!(
+        outcome
+            .transcript
+            .iter()
+            .any(|line| line == "tunnel-group RAVPN-MCA type remote-access"),
+        "{:?}",
+        outcome.transcript
+    );
+    assert_eq!(store.running().unwrap().content_hash(), outcome.hash);
+    let on_disk = std::fs::read(dir.path().join("running.json")).unwrap();
+    assert_eq!(DeviceConfig::from_json(&on_disk).unwrap(), expected);
+    assert_eq!(store.history(), vec![3]);
+}
+
+#[test]
+fn a_restarted_store_comes_back_with_the_last_applied_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    store.apply(&document(3, |_| {}), None, NOW).unwrap();
+    let last = store
+        .apply(&document(4, with_second_profile), None, NOW)
+        .unwrap();
+    drop(store);
+    let restarted = ConfigStore::open(dir.path()).unwrap();
+    let running = restarted.running().unwrap();
+    assert_eq!(running.version, 4);
+    assert_eq!(running.content_hash(), last.hash);
+    assert!(running.connection_profile("RAVPN-SALES").is_some());
+}
+
+#[test]
+fn refused_configurations_leave_memory_and_disk_exactly_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    let applied = store.apply(&document(5, |_| {}), None, NOW).unwrap();
+    let before = snapshot(dir.path());
+    let other_device = Uuid::from_u128(0x1234);
+
+    let refusals: Vec<(&str, Vec<u8>, Option<Uuid>)> = vec![
+        ("older", document(4, with_second_profile), None),
+        ("same version", document(5, with_second_profile), None),
+        (
+            "other device",
+            document(6, |v| v["device_id"] = json!(other_device.to_string())),
+            None,
+        ),
+        ("not this device", document(6, |_| {}), Some(other_device)),
+        (
+            "invalid",
+            document(6, |v| {
+                v["connection_profiles"][0]["group_policy"] = json!("NOPE")
+            }),
+            None,
+        ),
+        ("unreadable", b"{\"schema_version\": 1,".to_vec(), None),
+    ];
+    for (what, bytes, device) in refusals {
+        let error = store.apply(&bytes, device, NOW).unwrap_err();
+        match what {
+            "older" | "same version" => assert!(matches!(error, ApplyError::NotNewer { .. })),
+            "other device" | "not this device" => {
+                assert!(matches!(error, ApplyError::OtherDevice { .. }));
+            }
+            "invalid" => assert!(matches!(error, ApplyError::Invalid(_))),
+            _ => assert!(matches!(error, ApplyError::Parse(_))),
+        }
+        assert_eq!(
+            store.running().unwrap().content_hash(),
+            applied.hash,
+            "{what}"
+        );
+        assert_eq!(snapshot(dir.path()), before, "{what}");
+    }
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_every_problem_and_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    let bytes = document(6, |v| {
+        v["connection_profiles"][0]["group_policy"] = json!("NOPE");
+        v["connection_profiles"][0]["ipv4_pools"] = json!(["NOPOOL"]);
+    });
+    let error = store.apply(&bytes, None, NOW).unwrap_err();
+    let ApplyError::Invalid(problems) = &error else {
+        panic!("{error}");
+    };
+    assert!(problems.len() >= 2, "{problems:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("$.connection_profiles[0].group_policy"),
+        "{message}"
+    );
+    assert!(
+        message.contains("$.connection_profiles[0].ipv4_pools[0]"),
+        "{message}"
+    );
+    assert!(store.running().is_none());
+    assert!(!dir.path().join("running.json").exists());
+}
+
+#[test]
+fn history_keeps_only_the_last_ten_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    for version in 1..=13 {
+        store.apply(&document(version, |_| {}), None, NOW).unwrap();
+    }
+    assert_eq!(store.history(), (4..=13).collect::<Vec<u64>>());
+    let kept = store.history_config(4).unwrap();
+    assert_eq!(DeviceConfig::from_json(&kept).unwrap().version, 4);
+    assert!(store.history_config(3).is_none());
+}
+
+#[test]
+fn leftovers_of_an_interrupted_apply_are_ignored_and_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    let applied = store.apply(&document(7, |_| {}), None, NOW).unwrap();
+    drop(store);
+    // A half-written new running.json and a stale history temp file, as a process
+    // killed before its renames leaves them.
+    let partial = dir.path().join(".tmp-running.json.4242");
+    std::fs::write(&partial, &document(8, with_second_profile)[..40]).unwrap();
+    let stale = dir.path().join("history").join(".tmp-8.json.4242");
+    std::fs::write(&stale, document(8, with_second_profile)).unwrap();
+
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    assert_eq!(store.running().unwrap().content_hash(), applied.hash);
+    assert!(!partial.exists());
+    assert!(!stale.exists());
+    assert_eq!(store.history(), vec![7]);
+    // And the next apply works as usual.
+    assert_eq!(
+        store
+            .apply(&document(8, |_| {}), None, NOW)
+            .unwrap()
+            .version,
+        8
+    );
+}
+
+#[test]
+fn a_corrupt_running_file_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("running.json"), b"{").unwrap();
+    let error = ConfigStore::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }));
+    assert!(error.to_string().contains("running.json"));
+}
+
+fn session(username: &str, profile: &str) -> NewSession {
+    NewSession {
+        username: username.to_owned(),
+        tunnel_group: profile.to_owned(),
+        group_policy: "GP-MCA".to_owned(),
+        ipv4_pools: vec!["POOL4".to_owned()],
+        ipv6_pools: Vec::new(),
+        public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+        tcp_src_port: 50529,
+        tcp_dst_port: 443,
+        auth_mode: AuthMode::MultipleCertificate,
+        client: ClientInfo {
+            os: "linux-64".to_owned(),
+            os_version: None,
+            client_type: "AnyConnect".to_owned(),
+            version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
+        },
+        machine_fingerprint: None,
+        machine_certificate: None,
+        user_certificate: None,
+        username_derivation: "CN of the second certificate".to_owned(),
+        idle_timeout_minutes: None,
+        max_connect_time_minutes: None,
+        simultaneous_logins: 3,
+    }
+}
+
+/// A deployer running version 3 with two profiles, alice on RAVPN-MCA and bob on
+/// RAVPN-SALES.
+fn running_agent(
+    dir: &Path,
+) -> (
+    Deployer,
+    SessionDb,
+    watch::Receiver<Arc<DeviceConfig>>,
+    u32,
+    u32,
+) {
+    let mut store = ConfigStore::open(dir).unwrap();
+    store
+        .apply(&document(3, with_second_profile), None, NOW)
+        .unwrap();
+    let running = Arc::clone(store.running().unwrap());
+    let sessions = SessionDb::new(
+        PoolSet::from_device_config(&running).unwrap(),
+        SessionDbSettings::default(),
+    );
+    let alice = sessions
+        .login(session("alice", "RAVPN-MCA"), NOW)
+        .unwrap()
+        .index;
+    let bob = sessions
+        .login(session("bob", "RAVPN-SALES"), NOW)
+        .unwrap()
+        .index;
+    let (sender, receiver) = watch::channel(running);
+    (
+        Deployer::new(store, sender, sessions.clone()),
+        sessions,
+        receiver,
+        alice,
+        bob,
+    )
+}
+
+fn live_users(sessions: &SessionDb) -> Vec<String> {
+    sessions
+        .sessions()
+        .into_iter()
+        .map(|s| s.username)
+        .collect()
+}
+
+#[test]
+fn a_redeploy_keeps_sessions_of_untouched_profiles_and_ends_those_of_removed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, sessions, receiver, _alice, bob) = running_agent(dir.path());
+    // Version 4 drops RAVPN-SALES and lowers the group policy's MTU: alice's profile
+    // is untouched.
+    let outcome = deployer
+        .deploy(
+            &document(4, |v| v["group_policies"][0]["mtu"] = json!(1300)),
+            None,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(outcome.applied.version, 4);
+    assert_eq!(outcome.ended_sessions, vec![bob]);
+    assert_eq!(live_users(&sessions), vec!["alice".to_owned()]);
+    // The headend's channel carries the new configuration.
+    assert_eq!(receiver.borrow().version, 4);
+    assert!(
+        receiver
+            .borrow()
+            .connection_profile("RAVPN-SALES")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_redeploy_that_changes_a_profile_s_authentication_ends_its_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, sessions, _receiver, alice, _bob) = running_agent(dir.path());
+    let outcome = deployer
+        .deploy(
+            &document(4, |v| {
+                with_second_profile(v);
+                v["connection_profiles"][0]["aaa"]["enable_multiple_certificate_authentication"] =
+                    json!(false);
+            }),
+            None,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(outcome.ended_sessions, vec![alice]);
+    assert_eq!(live_users(&sessions), vec!["bob".to_owned()]);
+}
+
+#[test]
+fn a_redeploy_that_moves_the_pool_away_ends_sessions_whose_address_left_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, sessions, _receiver, alice, bob) = running_agent(dir.path());
+    let outcome = deployer
+        .deploy(
+            &document(4, |v| {
+                with_second_profile(v);
+                v["ipv4_pools"][0]["start"] = json!("10.77.0.50");
+                v["ipv4_pools"][0]["end"] = json!("10.77.0.60");
+            }),
+            None,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(outcome.ended_sessions, vec![alice, bob]);
+    assert!(live_users(&sessions).is_empty());
+}
+
+#[test]
+fn a_refused_deploy_changes_neither_the_headend_nor_the_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, sessions, receiver, _alice, _bob) = running_agent(dir.path());
+    let before = snapshot(dir.path());
+    let error = deployer
+        .deploy(&document(3, |_| {}), None, NOW)
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        ApplyError::NotNewer {
+            running: 3,
+            offered: 3
+        }
+    ));
+    assert_eq!(
+        live_users(&sessions),
+        vec!["alice".to_owned(), "bob".to_owned()]
+    );
+    assert_eq!(receiver.borrow().version, 3);
+    assert!(!receiver.has_changed().unwrap());
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+fn trustpoint(name: &str, pem: &str) -> Trustpoint {
+    serde_json::from_value(json!({ "name": name, "ca_certificates_pem": pem })).unwrap()
+}
+
+#[test]
+fn a_profile_admits_its_sessions_only_while_its_trust_is_unchanged() {
+    let mut old = sample_config();
+    old.trustpoints = vec![trustpoint("ROOT-A", "pem a"), trustpoint("ROOT-B", "pem b")];
+    old.connection_profiles[0].trustpoints = vec!["ROOT-A".to_owned()];
+    assert!(profile_still_admits(&old, &old.clone(), "RAVPN-MCA"));
+
+    let mut other_trustpoint_changed = old.clone();
+    other_trustpoint_changed.trustpoints[1] = trustpoint("ROOT-B", "pem b2");
+    assert!(profile_still_admits(
+        &old,
+        &other_trustpoint_changed,
+        "RAVPN-MCA"
+    ));
+
+    let mut list_changed = old.clone();
+    list_changed.connection_profiles[0].trustpoints = vec!["ROOT-B".to_owned()];
+    assert!(!profile_still_admits(&old, &list_changed, "RAVPN-MCA"));
+
+    let mut certificate_changed = old.clone();
+    certificate_changed.trustpoints[0] = trustpoint("ROOT-A", "pem a2");
+    assert!(!profile_still_admits(
+        &old,
+        &certificate_changed,
+        "RAVPN-MCA"
+    ));
+
+    let mut removed = old.clone();
+    removed.connection_profiles.clear();
+    assert!(!profile_still_admits(&old, &removed, "RAVPN-MCA"));
+}

@@ -32,6 +32,16 @@ pub enum LoadConfigError {
 /// Checks size, schema version and shape (`DeviceConfig::from_json`). Semantic validation
 /// (`DeviceConfig::validate`) runs where the document is applied, with the clock at hand.
 pub fn load_config(path: &Path) -> Result<DeviceConfig, LoadConfigError> {
+    let bytes = read_config_bytes(path)?;
+    DeviceConfig::from_json(&bytes).map_err(|source| LoadConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The bytes of a configuration file, at most [`MAX_CONFIG_BYTES`], for
+/// [`crate::config_store::ConfigStore::apply`].
+pub fn read_config_bytes(path: &Path) -> Result<Vec<u8>, LoadConfigError> {
     let read_error = |source| LoadConfigError::Read {
         path: path.to_owned(),
         source,
@@ -46,10 +56,7 @@ pub fn load_config(path: &Path) -> Result<DeviceConfig, LoadConfigError> {
             path: path.to_owned(),
         });
     }
-    DeviceConfig::from_json(&bytes).map_err(|source| LoadConfigError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(bytes)
 }
 
 #[cfg(test)]

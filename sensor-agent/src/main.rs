@@ -11,14 +11,16 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ipnet::{Ipv4Net, Ipv6Net};
 use sensor_agent::cli::{confirmation_prompt, is_confirmation, parse_words};
+use sensor_agent::config_file::read_config_bytes;
+use sensor_agent::config_store::{ConfigStore, DEFAULT_DATA_DIR, Deployer};
 use sensor_agent::control::{self, ControlContext, DEFAULT_CONTROL_SOCKET};
 use sensor_agent::dataplane::{
     DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_NAME, DEFAULT_TUN_QUEUE, Dataplane, Router, TunSettings,
 };
 use sensor_agent::headend::{Headend, HeadendSettings};
-use sensor_agent::load_config;
 use sensor_agent::sessions::{SessionDb, SessionDbSettings};
 use time::OffsetDateTime;
+use vpn_core::config::DeviceConfig;
 use vpn_core::pool::PoolSet;
 
 #[derive(Debug, Parser)]
@@ -50,9 +52,14 @@ enum Operation {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Device configuration (JSON) to run.
+    /// Where the applied configuration and its history are kept; the agent starts with
+    /// the last applied one.
+    #[arg(long, env = "SENSOR_AGENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// A device configuration (JSON) to apply at start (labs): it goes through the same
+    /// checks as a deploy and must be newer than the running one unless identical.
     #[arg(long, env = "SENSOR_AGENT_CONFIG")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Name of the TUN device.
     #[arg(long, env = "SENSOR_AGENT_TUN_NAME", default_value = DEFAULT_TUN_NAME)]
     tun_name: String,
@@ -145,7 +152,7 @@ fn run(socket: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
-    let config = load_config(&args.config)?;
+    let (store, config) = startup_config(&args)?;
     let pools = PoolSet::from_device_config(&config).context("address pools")?;
     let sessions = SessionDb::new(
         pools,
@@ -168,7 +175,9 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
         .certificate_chain_pem
         .trim()
         .is_empty();
-    let (_config_updates, config) = tokio::sync::watch::channel(Arc::new(config));
+    let (config_updates, config) = tokio::sync::watch::channel(config);
+    // Deploys (manager push, local apply) go through here; kept for the agent's life.
+    let _deployer = Deployer::new(store, config_updates, sessions.clone());
     let headend_task = if has_identity {
         let headend = Headend::new(
             config.clone(),
@@ -208,6 +217,37 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     let _ = control_task.await;
     drop(dataplane);
     Ok(())
+}
+
+/// Opens the data directory, applies `--config` if given (skipped when identical to
+/// the running configuration), and returns the store with the configuration to run.
+fn startup_config(args: &RunArgs) -> anyhow::Result<(ConfigStore, Arc<DeviceConfig>)> {
+    let mut store = ConfigStore::open(&args.data_dir)?;
+    if let Some(path) = &args.config {
+        let bytes = read_config_bytes(path)?;
+        let offered_hash = DeviceConfig::from_json(&bytes)
+            .ok()
+            .map(|config| config.content_hash());
+        let running_hash = store.running().map(|config| config.content_hash());
+        if offered_hash.is_some() && offered_hash == running_hash {
+            tracing::info!(config = %path.display(), "configuration already running");
+        } else {
+            let outcome = store
+                .apply(&bytes, None, OffsetDateTime::now_utc())
+                .with_context(|| format!("cannot apply {}", path.display()))?;
+            for warning in &outcome.warnings {
+                tracing::warn!(%warning, "configuration warning");
+            }
+            tracing::info!(version = outcome.version, hash = %outcome.hash, "configuration applied");
+        }
+    }
+    let Some(config) = store.running().map(Arc::clone) else {
+        anyhow::bail!(
+            "no configuration has been applied in {}; start once with --config FILE",
+            args.data_dir.display()
+        );
+    };
+    Ok((store, config))
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM.

@@ -376,6 +376,8 @@ impl Lab {
                     "--config",
                 ])
                 .arg(&fixture.config)
+                .arg("--data-dir")
+                .arg(fixture.dir.path().join("data"))
                 .env("RUST_LOG", "info,sensor_agent=debug")
                 .stdout(Stdio::null())
                 .stderr(log)

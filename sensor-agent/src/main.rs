@@ -48,6 +48,15 @@ enum Operation {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// `configure apply FILE`: deploy a configuration file to the running agent.
+    #[command(subcommand)]
+    Configure(ConfigureOperation),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigureOperation {
+    /// Apply FILE (read by the agent) as a deploy: checked, written, sessions reconciled.
+    Apply { file: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +104,9 @@ fn main() -> ExitCode {
         Operation::VpnSessionDb { words } => {
             operator_command(&cli.control_socket, "vpn-sessiondb", words)
         }
+        Operation::Configure(ConfigureOperation::Apply { file }) => {
+            configure_apply(&cli.control_socket, &file)
+        }
     };
     match result {
         Ok(code) => code,
@@ -134,6 +146,29 @@ fn operator_command(socket: &Path, first: &str, rest: Vec<String>) -> anyhow::Re
     stdout.write_all(answer.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the running agent to apply `file`; prints its transcript or its refusal.
+fn configure_apply(socket: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+    let path =
+        std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let request = control::LocalRequest::ConfigureApply { path };
+    match runtime.block_on(control::send_local_request(socket, &request)) {
+        Ok(answer) => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(answer.as_bytes())?;
+            stdout.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(control::ControlError::Refused(reason)) => {
+            eprintln!("ERROR: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn run(socket: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -177,7 +212,7 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
         .is_empty();
     let (config_updates, config) = tokio::sync::watch::channel(config);
     // Deploys (manager push, local apply) go through here; kept for the agent's life.
-    let _deployer = Deployer::new(store, config_updates, sessions.clone());
+    let deployer = Arc::new(Deployer::new(store, config_updates, sessions.clone()));
     let headend_task = if has_identity {
         let headend = Headend::new(
             config.clone(),
@@ -203,6 +238,7 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     let context = ControlContext {
         config,
         sessions: sessions.clone(),
+        deployer: Some(deployer),
     };
     let control_task = tokio::spawn(server.serve(context));
     let housekeeping = tokio::spawn(housekeeping(sessions));

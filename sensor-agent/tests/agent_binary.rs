@@ -350,3 +350,77 @@ fn agent_killed_in_the_middle_of_an_apply_comes_back_with_the_previous_configura
         .count();
     assert_eq!(leftovers, 0);
 }
+
+#[test]
+fn configure_apply_deploys_to_the_running_agent_and_refuses_what_it_must() {
+    let netns = Netns::create("sa-apply");
+    let dir = tempfile::tempdir().unwrap();
+    let version_one = deployable_config();
+    let config = dir.path().join("device.json");
+    std::fs::write(&config, &version_one).unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("control.sock");
+    let mut agent = start_agent(
+        &netns,
+        &socket,
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+    );
+
+    let mut version_two: serde_json::Value = serde_json::from_str(&version_one).unwrap();
+    version_two["version"] = serde_json::json!(2);
+    version_two["ipv4_pools"][0]["start"] = serde_json::json!("10.66.0.30");
+    version_two["ipv4_pools"][0]["end"] = serde_json::json!("10.66.0.40");
+    let two = dir.path().join("two.json");
+    std::fs::write(&two, version_two.to_string()).unwrap();
+    let applied = operator(&socket, &["configure", "apply", two.to_str().unwrap()]);
+    assert!(applied.status.success(), "{applied:?}");
+    let text = stdout(&applied);
+    assert!(
+        text.contains("ip local pool POOL4 10.66.0.30-10.66.0.40 mask 255.255.255.0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INFO: configuration version 2 applied"),
+        "{text}"
+    );
+    let pools = operator(&socket, &["sh", "run", "ip", "local", "pool"]);
+    assert_eq!(
+        stdout(&pools),
+        "ip local pool POOL4 10.66.0.30-10.66.0.40 mask 255.255.255.0\n"
+    );
+
+    let again = operator(&socket, &["configure", "apply", two.to_str().unwrap()]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(
+        stderr.contains("version 2 is not newer than the running version 2"),
+        "{stderr}"
+    );
+
+    let mut invalid = version_two.clone();
+    invalid["version"] = serde_json::json!(3);
+    invalid["connection_profiles"][0]["group_policy"] = serde_json::json!("NOPE");
+    let three = dir.path().join("three.json");
+    std::fs::write(&three, invalid.to_string()).unwrap();
+    let refused = operator(&socket, &["configure", "apply", three.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        stderr.contains("$.connection_profiles[0].group_policy"),
+        "{stderr}"
+    );
+    let pools = operator(&socket, &["sh", "run", "ip", "local", "pool"]);
+    assert!(stdout(&pools).contains("10.66.0.30-10.66.0.40"));
+    assert!(agent.interrupt().success());
+
+    // The restarted agent runs version 2.
+    assert_eq!(
+        ConfigStore::open(&data).unwrap().running().unwrap().version,
+        2
+    );
+}

@@ -18,7 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use vpn_core::cli::Command;
 
-pub use server::{ControlContext, ControlServer, bind_control_socket, execute};
+pub use server::{
+    ControlContext, ControlServer, LocalRequest, bind_control_socket, execute, execute_local,
+};
 
 /// Where the agent listens unless told otherwise.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/sensor-agent/control.sock";
@@ -63,7 +65,18 @@ pub enum ControlError {
 
 /// Sends `command` to the agent listening on `path` and returns its answer text.
 pub async fn send_command(path: &Path, command: &Command) -> Result<String, ControlError> {
-    let mut line = serde_json::to_vec(command)?;
+    send_line(path, serde_json::to_vec(command)?).await
+}
+
+/// Sends a [`LocalRequest`] (e.g. `configure apply FILE`) and returns the answer text.
+pub async fn send_local_request(
+    path: &Path,
+    request: &LocalRequest,
+) -> Result<String, ControlError> {
+    send_line(path, serde_json::to_vec(request)?).await
+}
+
+async fn send_line(path: &Path, mut line: Vec<u8>) -> Result<String, ControlError> {
     line.push(b'\n');
     let io_error = |source: io::Error| classify(path, source);
     let exchange = async {

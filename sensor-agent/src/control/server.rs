@@ -5,6 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -13,6 +14,8 @@ use vpn_core::cli::{Command, DeviceState, NO_ACTIVE_SESSIONS, logoff_result, sho
 use vpn_core::config::DeviceConfig;
 
 use super::{ControlError, ERROR_PREFIX, IO_TIMEOUT, MAX_REQUEST_BYTES};
+use crate::config_file::read_config_bytes;
+use crate::config_store::Deployer;
 use crate::sessions::SessionDb;
 
 /// Most bytes of an oversized request read and discarded before answering.
@@ -24,6 +27,73 @@ pub struct ControlContext {
     /// The running configuration; a deploy sends a new one.
     pub config: watch::Receiver<Arc<DeviceConfig>>,
     pub sessions: SessionDb,
+    /// Applies configurations (`sensor-agent configure apply FILE`); `None` refuses them.
+    pub deployer: Option<Arc<Deployer>>,
+}
+
+/// Requests of the local operator that are not FTD CLI commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LocalRequest {
+    /// Apply the configuration file at `path` (read by the agent) as a deploy.
+    ConfigureApply { path: PathBuf },
+}
+
+/// What one request line asks for.
+#[derive(Debug)]
+enum Request {
+    Command(Command),
+    Local(LocalRequest),
+}
+
+/// `configure apply FILE`: the deploy's answer, or `ERROR: ` with every cause.
+pub fn execute_local(
+    context: &ControlContext,
+    request: &LocalRequest,
+    now: OffsetDateTime,
+) -> String {
+    let LocalRequest::ConfigureApply { path } = request;
+    let Some(deployer) = &context.deployer else {
+        return format!("{ERROR_PREFIX}this agent does not accept deploys\n");
+    };
+    let result = read_config_bytes(path)
+        .map_err(|e| error_chain(&e))
+        .and_then(|bytes| {
+            deployer
+                .deploy(&bytes, None, now)
+                .map_err(|e| error_chain(&e))
+        });
+    match result {
+        Err(reason) => format!("{ERROR_PREFIX}{reason}\n"),
+        Ok(outcome) => {
+            let mut answer = String::new();
+            for line in &outcome.applied.transcript {
+                answer.push_str(line);
+                answer.push('\n');
+            }
+            for warning in &outcome.applied.warnings {
+                answer.push_str(&format!("WARNING: {warning}\n"));
+            }
+            answer.push_str(&format!(
+                "INFO: configuration version {} applied (hash {}); {} session(s) ended\n",
+                outcome.applied.version,
+                outcome.applied.hash,
+                outcome.ended_sessions.len()
+            ));
+            answer
+        }
+    }
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Runs one command and returns the text the operator sees.
@@ -145,9 +215,13 @@ async fn handle(
         match request {
             Err(_) => format!("{ERROR_PREFIX}request not received within {IO_TIMEOUT:?}\n"),
             Ok(Err(reason)) => format!("{ERROR_PREFIX}{reason}\n"),
-            Ok(Ok(command)) => {
+            Ok(Ok(Request::Command(command))) => {
                 tracing::info!(?command, uid, "control command");
                 execute(context, &command, OffsetDateTime::now_utc())
+            }
+            Ok(Ok(Request::Local(request))) => {
+                tracing::info!(?request, uid, "control request");
+                execute_local(context, &request, OffsetDateTime::now_utc())
             }
         }
     };
@@ -159,7 +233,7 @@ async fn handle(
     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "answer not taken in time"))?
 }
 
-async fn read_request(stream: &mut UnixStream) -> Result<Command, String> {
+async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
     let mut line = Vec::new();
     let limit = MAX_REQUEST_BYTES as u64 + 1;
     BufReader::new((&mut *stream).take(limit))
@@ -173,5 +247,10 @@ async fn read_request(stream: &mut UnixStream) -> Result<Command, String> {
         let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
         return Err(format!("request longer than {MAX_REQUEST_BYTES} bytes"));
     }
-    serde_json::from_slice(&line).map_err(|e| format!("invalid command: {e}"))
+    match serde_json::from_slice(&line) {
+        Ok(command) => Ok(Request::Command(command)),
+        Err(command_error) => serde_json::from_slice(&line)
+            .map(Request::Local)
+            .map_err(|_| format!("invalid command: {command_error}")),
+    }
 }

@@ -56,6 +56,7 @@ fn context(users: &[&str]) -> ControlContext {
     ControlContext {
         config,
         sessions: db,
+        deployer: None,
     }
 }
 

@@ -381,3 +381,60 @@ fn twenty_openconnect_clients_get_distinct_addresses_and_each_passes_traffic() {
     assert_eq!(received.len(), CLIENTS, "{summary}");
     assert!(received.iter().all(|&bytes| bytes >= 84), "{summary}");
 }
+
+/// The lab's configuration with `version` and without the connection profile `removed`.
+fn redeployed_config(lab: &Lab, version: u64, removed: &str) -> std::path::PathBuf {
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&lab.fixture.config).unwrap()).unwrap();
+    config["version"] = serde_json::json!(version);
+    config["connection_profiles"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|profile| profile["name"] != removed);
+    let path = lab
+        .fixture
+        .dir
+        .path()
+        .join(format!("device-{version}.json"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_redeploy_keeps_a_connected_client_unless_its_profile_is_removed() {
+    let lab = Lab::start("v");
+    let mut openconnect = lab.connect_tunnel();
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Tunnel Group : RAVPN-MultiCert\n")
+            || detail.contains("Tunnel Group : RAVPN-MultiCert "),
+        "{detail}"
+    );
+
+    // Another profile goes away: the session and the tunnel stay.
+    let other = redeployed_config(&lab, 8, "RAVPN-EntireDN");
+    let applied = lab.operator(&["configure", "apply", other.to_str().unwrap()]);
+    assert!(applied.contains("0 session(s) ended"), "{applied}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        openconnect.process.0.try_wait().unwrap().is_none(),
+        "{}",
+        openconnect.report(&lab, "openconnect exited after an unrelated redeploy")
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(summary.contains("client.example.com"), "{summary}");
+
+    // Its own profile goes away: the agent resets the session and openconnect exits.
+    let own = redeployed_config(&lab, 9, "RAVPN-MultiCert");
+    let applied = lab.operator(&["configure", "apply", own.to_str().unwrap()]);
+    assert!(applied.contains("1 session(s) ended"), "{applied}");
+    let status = openconnect.wait(&lab, Duration::from_secs(10));
+    let report = openconnect.report(&lab, &format!("openconnect exit {status}"));
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Received server disconnect: b0 'Administrator reset'"),
+        "{report}"
+    );
+    let summary = lab.operator(&["show", "vpn-sessiondb", "anyconnect"]);
+    assert!(!summary.contains("client.example.com"), "{summary}");
+}

@@ -29,6 +29,7 @@ use vpn_core::cli::running_config;
 use vpn_core::config::{ConfigError, ConfigProblem, DeviceConfig};
 use vpn_core::pool::{PoolError, PoolSet};
 
+use crate::dataplane::TunSettings;
 use crate::sessions::{EndReason, SessionDb};
 
 /// How many applied versions `history/` keeps.
@@ -135,6 +136,15 @@ impl ConfigStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io(&running_path)(e)),
         };
+        // A history copy newer than running.json is from an apply killed before its
+        // rename: that version never ran.
+        let running_version = running.as_ref().map_or(0, |config| config.version);
+        for version in history_versions(&history) {
+            if version > running_version {
+                let path = history.join(format!("{version}.json"));
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
         Ok(Self {
             dir: data_dir.to_owned(),
             running,
@@ -231,6 +241,9 @@ pub struct DeployOutcome {
     /// Sessions ended because their address left every pool or their connection
     /// profile no longer admits them (`Admin Reset`).
     pub ended_sessions: Vec<u32>,
+    /// Parts of the new configuration the running agent only picks up when it
+    /// restarts (the headend's identity and port, the TUN device's MTU and routes).
+    pub pending_restart: Vec<String>,
 }
 
 /// Applies configurations to the running agent: store, headend, sessions.
@@ -272,6 +285,7 @@ impl Deployer {
             return Ok(DeployOutcome {
                 applied,
                 ended_sessions: Vec::new(),
+                pending_restart: Vec::new(),
             });
         };
         let old = self.config.send_replace(Arc::clone(&new));
@@ -304,6 +318,7 @@ impl Deployer {
         Ok(DeployOutcome {
             applied,
             ended_sessions,
+            pending_restart: changes_needing_restart(&old, &new),
         })
     }
 }
@@ -324,6 +339,26 @@ pub fn profile_still_admits(old: &DeviceConfig, new: &DeviceConfig, profile: &st
             .trustpoints
             .iter()
             .all(|name| old.trustpoint(name) == new.trustpoint(name))
+}
+
+/// What differs between `old` and `new` that only a restart of the agent applies.
+pub fn changes_needing_restart(old: &DeviceConfig, new: &DeviceConfig) -> Vec<String> {
+    let mut pending = Vec::new();
+    if old.headend != new.headend {
+        pending.push("the headend settings (identity certificate, ports)".to_owned());
+    }
+    let tun = |config: &DeviceConfig| TunSettings::for_config(config, "", None, None);
+    let (before, after) = (tun(old), tun(new));
+    if before.mtu != after.mtu {
+        pending.push(format!(
+            "the TUN device MTU ({} -> {})",
+            before.mtu, after.mtu
+        ));
+    }
+    if before.routes != after.routes {
+        pending.push("the address pool routes on the TUN device".to_owned());
+    }
+    pending
 }
 
 /// Renders every problem on its own line.

@@ -219,8 +219,13 @@ fn leftovers_of_an_interrupted_apply_are_ignored_and_removed_at_start() {
     let stale = dir.path().join("history").join(".tmp-8.json.4242");
     std::fs::write(&stale, document(8, with_second_profile)).unwrap();
 
+    // Killed between its history copy and running.json: version 8 never ran.
+    let unrun = dir.path().join("history").join("8.json");
+    std::fs::write(&unrun, document(8, with_second_profile)).unwrap();
+
     let mut store = ConfigStore::open(dir.path()).unwrap();
     assert_eq!(store.running().unwrap().content_hash(), applied.hash);
+    assert!(!unrun.exists());
     assert!(!partial.exists());
     assert!(!stale.exists());
     assert_eq!(store.history(), vec![7]);
@@ -332,6 +337,10 @@ fn a_redeploy_keeps_sessions_of_untouched_profiles_and_ends_those_of_removed_one
     assert_eq!(outcome.applied.version, 4);
     assert_eq!(outcome.ended_sessions, vec![bob]);
     assert_eq!(live_users(&sessions), vec!["alice".to_owned()]);
+    assert_eq!(
+        outcome.pending_restart,
+        vec!["the TUN device MTU (1399 -> 1300)".to_owned()]
+    );
     // The headend's channel carries the new configuration.
     assert_eq!(receiver.borrow().version, 4);
     assert!(
@@ -378,6 +387,12 @@ fn a_redeploy_that_moves_the_pool_away_ends_sessions_whose_address_left_it() {
         .unwrap();
     assert_eq!(outcome.ended_sessions, vec![alice, bob]);
     assert!(live_users(&sessions).is_empty());
+    // Still inside 10.77.0.0/24: the TUN route stays as it is.
+    assert!(
+        outcome.pending_restart.is_empty(),
+        "{:?}",
+        outcome.pending_restart
+    );
 }
 
 #[test]

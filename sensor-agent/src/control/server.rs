@@ -74,6 +74,11 @@ pub fn execute_local(
             for warning in &outcome.applied.warnings {
                 answer.push_str(&format!("WARNING: {warning}\n"));
             }
+            for change in &outcome.pending_restart {
+                answer.push_str(&format!(
+                    "WARNING: {change}: takes effect when the agent restarts\n"
+                ));
+            }
             answer.push_str(&format!(
                 "INFO: configuration version {} applied (hash {}); {} session(s) ended\n",
                 outcome.applied.version,

@@ -5,9 +5,10 @@
 //! The management channel comes next; DTLS is not implemented (CSTP only).
 //!
 //! ```text
-//! sensor-agent run --config /etc/sensor-agent/device.json [--listen 0.0.0.0]
-//!                  [--tun-name vpn-sensor0] [--tun-ipv4 10.77.0.1/24]
+//! sensor-agent run [--data-dir /var/lib/sensor-agent] [--config device.json]
+//!                  [--listen 0.0.0.0] [--tun-name vpn-sensor0] [--tun-ipv4 10.77.0.1/24]
 //!                  [--headend-address 198.51.100.1]
+//! sensor-agent configure apply device-v2.json
 //! sensor-agent show running-config tunnel-group
 //! sensor-agent show vpn-sessiondb detail anyconnect filter name alice
 //! sensor-agent vpn-sessiondb logoff name alice noconfirm
@@ -17,6 +18,14 @@
 //! iproute2's `ip` for the pool routes. Every flag has a `SENSOR_AGENT_*` variable. The
 //! headend listens on `--listen` at the configuration's `headend.ssl_port`; without an
 //! identity certificate in the configuration it is not started.
+//!
+//! Configuration: [`config_store::ConfigStore`] keeps the applied configuration in the
+//! data directory (`running.json`, `history/<version>.json`) and the agent starts with
+//! it; `--config FILE` applies FILE at start (labs). A deploy
+//! ([`config_store::Deployer::deploy`], e.g. from `configure apply`) must be newer and
+//! for this device and pass `DeviceConfig::validate`; it is written atomically, sent
+//! to the headend, and ends the sessions whose pool address or connection profile
+//! (authentication, trustpoints) it no longer admits.
 //!
 //! How the headend uses this crate:
 //! 1. after authentication, [`sessions::SessionDb::login`] gives the cookie and addresses;

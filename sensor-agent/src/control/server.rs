@@ -226,7 +226,13 @@ async fn handle(
             }
             Ok(Ok(Request::Local(request))) => {
                 tracing::info!(?request, uid, "control request");
-                execute_local(context, &request, OffsetDateTime::now_utc())
+                // Reading the file and the fsyncs of the apply block: off the runtime.
+                let context = context.clone();
+                tokio::task::spawn_blocking(move || {
+                    execute_local(&context, &request, OffsetDateTime::now_utc())
+                })
+                .await
+                .unwrap_or_else(|e| format!("{ERROR_PREFIX}the apply task failed: {e}\n"))
             }
         }
     };

@@ -1,12 +1,10 @@
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use time::macros::datetime;
 use vpn_core::config::Trustpoint;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
-use vpn_core::session::{AuthMode, ClientInfo};
 
 use super::*;
 use crate::sessions::{NewSession, SessionDbSettings};
@@ -250,28 +248,9 @@ fn a_corrupt_running_file_is_reported_with_its_path() {
 
 fn session(username: &str, profile: &str) -> NewSession {
     NewSession {
-        username: username.to_owned(),
         tunnel_group: profile.to_owned(),
-        group_policy: "GP-MCA".to_owned(),
-        ipv4_pools: vec!["POOL4".to_owned()],
-        ipv6_pools: Vec::new(),
-        public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        tcp_src_port: 50529,
-        tcp_dst_port: 443,
-        auth_mode: AuthMode::MultipleCertificate,
-        client: ClientInfo {
-            os: "linux-64".to_owned(),
-            os_version: None,
-            client_type: "AnyConnect".to_owned(),
-            version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
-        },
-        machine_fingerprint: None,
-        machine_certificate: None,
-        user_certificate: None,
-        username_derivation: "CN of the second certificate".to_owned(),
         idle_timeout_minutes: None,
-        max_connect_time_minutes: None,
-        simultaneous_logins: 3,
+        ..crate::testing::new_session(username)
     }
 }
 

@@ -1,4 +1,3 @@
-use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,38 +7,10 @@ use tokio::net::UnixStream;
 use tokio::sync::watch;
 use vpn_core::cli::Command;
 use vpn_core::pool::PoolSet;
-use vpn_core::session::{AuthMode, ClientInfo};
 
 use super::*;
-use crate::sessions::{NewSession, SessionDb, SessionDbSettings, TlsTunnelSetup};
-use crate::testing::sample_config;
-
-fn new_session(username: &str) -> NewSession {
-    NewSession {
-        username: username.to_owned(),
-        tunnel_group: "RAVPN-MCA".to_owned(),
-        group_policy: "GP-MCA".to_owned(),
-        ipv4_pools: vec!["POOL4".to_owned()],
-        ipv6_pools: Vec::new(),
-        public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        tcp_src_port: 50529,
-        tcp_dst_port: 443,
-        auth_mode: AuthMode::MultipleCertificate,
-        client: ClientInfo {
-            os: "linux-64".to_owned(),
-            os_version: None,
-            client_type: "AnyConnect".to_owned(),
-            version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
-        },
-        machine_fingerprint: None,
-        machine_certificate: None,
-        user_certificate: None,
-        username_derivation: "CN of the second certificate".to_owned(),
-        idle_timeout_minutes: Some(30),
-        max_connect_time_minutes: None,
-        simultaneous_logins: 3,
-    }
-}
+use crate::sessions::{SessionDb, SessionDbSettings, TlsTunnelSetup};
+use crate::testing::{new_session, sample_config};
 
 /// A context with the sample config and sessions for `users`.
 fn context(users: &[&str]) -> ControlContext {

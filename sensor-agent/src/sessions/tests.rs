@@ -1,4 +1,4 @@
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use time::macros::datetime;
 use vpn_core::config::{Ipv4Pool, Ipv6Pool};
@@ -42,28 +42,9 @@ fn machine(byte: u8) -> MachineFingerprint {
 
 fn new_session(username: &str) -> NewSession {
     NewSession {
-        username: username.to_owned(),
-        tunnel_group: "RAVPN-MCA".to_owned(),
-        group_policy: "GP-MCA".to_owned(),
-        ipv4_pools: vec!["POOL4".to_owned()],
         ipv6_pools: vec!["POOL6".to_owned()],
-        public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        tcp_src_port: 50529,
-        tcp_dst_port: 443,
-        auth_mode: AuthMode::MultipleCertificate,
-        client: ClientInfo {
-            os: "linux-64".to_owned(),
-            os_version: None,
-            client_type: "AnyConnect".to_owned(),
-            version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
-        },
         machine_fingerprint: Some(machine(1)),
-        machine_certificate: None,
-        user_certificate: None,
-        username_derivation: "CN of the second certificate".to_owned(),
-        idle_timeout_minutes: Some(30),
-        max_connect_time_minutes: None,
-        simultaneous_logins: 3,
+        ..crate::testing::new_session(username)
     }
 }
 

@@ -1,10 +1,8 @@
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::DuplexStream;
 use vpn_core::pool::PoolSet;
-use vpn_core::session::{AuthMode, ClientInfo};
 
 use super::*;
 use crate::dataplane::{Router, TunQueue};
@@ -120,28 +118,11 @@ fn start_tunnel_with(silence_limit: Duration) -> Tunnel {
     let grant = sessions
         .login(
             NewSession {
-                username: "client.example.com".to_owned(),
-                tunnel_group: "RAVPN-MCA".to_owned(),
-                group_policy: "GP-MCA".to_owned(),
-                ipv4_pools: vec!["POOL4".to_owned()],
-                ipv6_pools: Vec::new(),
-                public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
                 tcp_src_port: 50000,
-                tcp_dst_port: 443,
-                auth_mode: AuthMode::MultipleCertificate,
-                client: ClientInfo {
-                    os: "linux-64".to_owned(),
-                    os_version: None,
-                    client_type: "AnyConnect".to_owned(),
-                    version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
-                },
-                machine_fingerprint: None,
-                machine_certificate: None,
-                user_certificate: None,
                 username_derivation: String::new(),
                 idle_timeout_minutes: None,
-                max_connect_time_minutes: None,
                 simultaneous_logins: 1,
+                ..crate::testing::new_session("client.example.com")
             },
             now,
         )

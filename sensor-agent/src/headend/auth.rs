@@ -21,7 +21,7 @@ use vpn_core::aggauth::server::{
 use vpn_core::aggauth::{AuthReply, ClientMessage, DeviceId, Init};
 use vpn_core::config::{AuthenticationServer, ConnectionProfile, DeviceConfig, UsernameSource};
 use vpn_core::mca::verify_reply;
-use vpn_core::pki::{CertificateInfo, TrustStore, ValidatedChain, map_username};
+use vpn_core::pki::{CertificateInfo, ValidatedChain, map_username};
 use vpn_core::session::{AuthMode, CertificateSummary, ClientInfo};
 
 use super::http::{Request, Response};
@@ -462,7 +462,7 @@ impl Step<'_> {
         profile: &ConnectionProfile,
         chain: &[CertificateDer<'static>],
     ) -> Option<ValidatedChain> {
-        let store = match TrustStore::for_profile(self.config, profile) {
+        let store = match self.headend.trust_store(self.config, profile) {
             Ok(store) => store,
             Err(e) => {
                 tracing::warn!(group = %profile.name, error = %e, "connection profile has no usable trustpoints");

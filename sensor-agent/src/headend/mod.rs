@@ -17,6 +17,7 @@
 mod auth;
 pub mod http;
 pub mod tls;
+mod trust_cache;
 mod tunnel;
 
 use std::net::SocketAddr;
@@ -29,8 +30,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use vpn_core::config::DeviceConfig;
+use vpn_core::config::{ConnectionProfile, DeviceConfig};
 use vpn_core::mca::ChallengeStore;
+use vpn_core::pki::{TrustStore, TrustStoreError};
 
 pub use auth::{LOGIN_FAILED, MAX_PENDING_LOGINS, MCA_REQUIRED, PENDING_LOGIN_LIFETIME};
 pub use tls::{NegotiatedTls, TlsSetupError};
@@ -61,6 +63,7 @@ pub struct Headend {
     router: Arc<Router>,
     challenges: Mutex<ChallengeStore>,
     pending_logins: Mutex<auth::PendingLogins>,
+    trust: Mutex<trust_cache::TrustCache>,
     settings: HeadendSettings,
     /// Hex SHA-1 of the identity certificate (`<server-cert-hash>`).
     server_cert_sha1: String,
@@ -101,6 +104,7 @@ impl Headend {
             router,
             challenges: Mutex::new(ChallengeStore::default()),
             pending_logins: Mutex::new(auth::PendingLogins::default()),
+            trust: Mutex::new(trust_cache::TrustCache::default()),
             settings,
             server_cert_sha1,
             acceptor: TlsAcceptor::from(server_config),
@@ -278,6 +282,18 @@ impl Headend {
         self.challenges
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The profile's parsed trust store, shared by every login under this config version.
+    fn trust_store(
+        &self,
+        config: &DeviceConfig,
+        profile: &ConnectionProfile,
+    ) -> Result<Arc<TrustStore>, TrustStoreError> {
+        self.trust
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .store(config, profile)
     }
 
     fn pending_logins(&self) -> MutexGuard<'_, auth::PendingLogins> {

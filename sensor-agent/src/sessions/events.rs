@@ -1,53 +1,9 @@
 //! A bounded log of session start and end events with a cursor, for the manager.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-
-use super::EndReason;
-
-/// One session event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionEvent {
-    /// Position in the log; consecutive, starting at 0 when the agent starts.
-    pub sequence: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub index: u32,
-    pub username: String,
-    pub tunnel_group: String,
-    pub kind: SessionEventKind,
-}
-
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum SessionEventKind {
-    Started {
-        public_ip: IpAddr,
-        assigned_ipv4: Option<Ipv4Addr>,
-        assigned_ipv6: Option<Ipv6Addr>,
-    },
-    Ended {
-        reason: EndReason,
-        duration_secs: i64,
-        bytes_tx: u64,
-        bytes_rx: u64,
-    },
-}
-
-/// A page of events read with [`SessionDb::events_since`](super::SessionDb::events_since).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventPage {
-    pub events: Vec<SessionEvent>,
-    /// The cursor to pass next time.
-    pub next_cursor: u64,
-    /// True when events between the given cursor and the first returned one were
-    /// dropped from the log (the reader was too slow, or the agent restarted).
-    pub lost: bool,
-}
+use vpn_core::session::{EventPage, SessionEvent, SessionEventKind};
 
 #[derive(Debug)]
 pub(crate) struct EventLog {

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 use vpn_core::cli::{LogoffTarget, SessionStats};
@@ -34,7 +33,7 @@ pub use cookie::{
     COOKIE_BYTES, COOKIE_HEX_LEN, CookieFormatError, CookieHash, MachineFingerprint, SessionCookie,
 };
 pub use counters::LiveCounters;
-pub use events::{EventPage, SessionEvent, SessionEventKind};
+pub use vpn_core::session::{EndReason, EventPage, SessionEvent, SessionEventKind};
 
 /// Settings of the database that do not come from a group policy.
 #[derive(Debug, Clone)]
@@ -102,39 +101,6 @@ pub struct LoginGrant {
     pub expires_at: Option<OffsetDateTime>,
     /// Older sessions of the same user logged off to respect the simultaneous-login limit.
     pub preempted: Vec<u32>,
-}
-
-/// Why a session ended, with FTD's wording (syslog 113019 `Reason:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EndReason {
-    /// The client sent a CSTP DISCONNECT (logout).
-    UserRequested,
-    /// No traffic for the group policy's idle timeout.
-    IdleTimeout,
-    /// `vpn-sessiondb logoff` or a terminate from the manager.
-    AdminReset,
-    /// The group policy's maximum connect time passed.
-    MaxTimeExceeded,
-    /// A newer login of the same user exceeded the simultaneous-login limit.
-    PortPreempted,
-    /// Detached longer than the disconnected timeout (the client never came back).
-    LostService,
-}
-
-impl EndReason {
-    /// The `Reason:` text of syslog 113019. `User Requested`, `Idle Timeout` and
-    /// `Admin Reset` are seen in real logs; the others follow ASA's message catalogue.
-    pub fn ftd_text(self) -> &'static str {
-        match self {
-            Self::UserRequested => "User Requested",
-            Self::IdleTimeout => "Idle Timeout",
-            Self::AdminReset => "Admin Reset",
-            Self::MaxTimeExceeded => "Max time exceeded",
-            Self::PortPreempted => "Port Preempted",
-            Self::LostService => "Lost Service",
-        }
-    }
 }
 
 /// What a tunnel task is told through [`Attachment::stop`].

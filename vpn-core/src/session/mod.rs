@@ -7,6 +7,7 @@
 //! [`crate::cli`] renders them as `show vpn-sessiondb` text.
 
 mod cipher;
+mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 use crate::config::{AaaSettings, AuthenticationMethod};
 
 pub use cipher::{CipherSuiteDescription, describe_cipher_suite};
+pub use events::{EndReason, EventPage, SessionEvent, SessionEventKind};
 
 /// The license line FTD prints for AnyConnect sessions.
 pub const LICENSE_ANYCONNECT_PREMIUM: &str = "AnyConnect Premium";

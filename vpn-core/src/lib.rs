@@ -5,6 +5,7 @@
 //! [`config::DeviceConfig`], the sensor runs it, and both render it with [`cli`].
 
 pub mod aggauth;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod cstp;

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use vpn_core::cli::Command;
 
+pub(crate) use server::error_chain;
 pub use server::{
     ControlContext, ControlServer, LocalRequest, bind_control_socket, execute, execute_local,
 };

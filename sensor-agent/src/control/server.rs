@@ -91,7 +91,7 @@ pub fn execute_local(
 }
 
 /// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -45,6 +45,7 @@ pub mod config_store;
 pub mod control;
 pub mod dataplane;
 pub mod headend;
+pub mod services;
 pub mod sessions;
 
 pub use config_file::load_config;

@@ -19,7 +19,8 @@ use tokio::net::UnixStream;
 use vpn_core::cli::Command;
 
 pub use server::{
-    ControlContext, ControlServer, LocalRequest, bind_control_socket, execute, execute_local,
+    ControlContext, ControlServer, LocalRequest, NOTHING_APPLIED, bind_control_socket, execute,
+    execute_local,
 };
 
 /// Where the agent listens unless told otherwise.

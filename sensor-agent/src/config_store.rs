@@ -81,7 +81,7 @@ pub enum ApplyError {
     #[error("the address pools cannot be set up")]
     Pools(#[source] PoolError),
     #[error(
-        "the headend cannot listen on {address} (headend.ssl_port {}): {source}",
+        "the headend cannot listen on {address} (headend.ssl_port {})",
         address.port()
     )]
     Listen {

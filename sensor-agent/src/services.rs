@@ -1,7 +1,7 @@
 //! The parts of the running agent a configuration drives: the headend (its listening
 //! port and the TLS identity it presents) and the TUN device (its MTU and the routes
 //! of the address pools). [`Services`] implements
-//! [`LiveServices`](crate::config_store::LiveServices), the seam through which a
+//! [`LiveServices`], the seam through which a
 //! deploy changes them live:
 //!
 //! * **prepare** does everything that can fail while clients still see the running

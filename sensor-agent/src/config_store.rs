@@ -14,11 +14,19 @@
 //! memory and disk exactly as they were.
 //!
 //! [`Deployer`] puts an applied configuration into the running agent: the headend's
-//! config watch channel, the session database's pools, and the sessions whose
-//! connection profile no longer admits them.
+//! config watch channel, the session database's pools, the sessions whose connection
+//! profile no longer admits them, and the [`LiveServices`] (headend listener and TLS
+//! identity, TUN device MTU and routes; see [`crate::services`]). A deploy is
+//! prepared first (everything that can fail: bind the new port, build the TLS server
+//! configuration, add the new routes), then written, then activated; a deploy that
+//! cannot be prepared is refused with memory and disk as they were.
+//!
+//! With nothing applied yet the agent runs [`nothing_applied`], a placeholder
+//! (version 0) that [`ConfigStore::running`] does not report.
 
 use std::fmt;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,10 +34,14 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vpn_core::cli::running_config;
-use vpn_core::config::{ConfigError, ConfigProblem, DeviceConfig};
+use vpn_core::config::{
+    ConfigError, ConfigProblem, DeviceConfig, Headend, IdentityCertificate, PrivateKeyPem,
+    SCHEMA_VERSION,
+};
 use vpn_core::pool::{PoolError, PoolSet};
 
-use crate::dataplane::TunSettings;
+use crate::dataplane::DataplaneError;
+use crate::headend::TlsSetupError;
 use crate::sessions::{EndReason, SessionDb};
 
 /// How many applied versions `history/` keeps.
@@ -68,12 +80,59 @@ pub enum ApplyError {
     Invalid(Vec<ConfigProblem>),
     #[error("the address pools cannot be set up")]
     Pools(#[source] PoolError),
+    #[error(
+        "the headend cannot listen on {address} (headend.ssl_port {})",
+        address.port()
+    )]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the headend cannot use the identity certificate")]
+    Identity(#[source] TlsSetupError),
+    #[error("the TUN device cannot be set up for the configuration")]
+    TunDevice(#[source] DataplaneError),
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The configuration the agent runs while none has been applied: version 0, nil
+/// device id, no profiles, pools or trustpoints, an empty identity (no headend).
+/// Any deploy of version 1 or newer replaces it.
+pub fn nothing_applied() -> DeviceConfig {
+    DeviceConfig {
+        schema_version: SCHEMA_VERSION,
+        version: 0,
+        device_id: Uuid::nil(),
+        headend: Headend {
+            access_interface: "outside".to_owned(),
+            ssl_port: 443,
+            dtls_enabled: true,
+            dtls_port: 443,
+            allow_profile_selection: true,
+            identity: IdentityCertificate {
+                trustpoint: String::new(),
+                certificate_chain_pem: String::new(),
+                private_key_pem: PrivateKeyPem(String::new()),
+            },
+        },
+        connection_profiles: Vec::new(),
+        group_policies: Vec::new(),
+        ipv4_pools: Vec::new(),
+        ipv6_pools: Vec::new(),
+        trustpoints: Vec::new(),
+        local_users: Vec::new(),
+    }
+}
+
+/// Whether `config` is the [`nothing_applied`] placeholder.
+pub fn is_nothing_applied(config: &DeviceConfig) -> bool {
+    config.version == 0
 }
 
 /// Why the data directory could not be opened.
@@ -197,11 +256,11 @@ impl ConfigStore {
                 offered: config.device_id,
             });
         }
-        if let Some(running) = &self.running
-            && config.version <= running.version
-        {
+        // Nothing applied counts as version 0 (the placeholder the agent runs).
+        let running_version = self.running.as_ref().map_or(0, |r| r.version);
+        if config.version <= running_version {
             return Err(ApplyError::NotNewer {
-                running: running.version,
+                running: running_version,
                 offered: config.version,
             });
         }
@@ -241,21 +300,41 @@ pub struct DeployOutcome {
     /// Sessions ended because their address left every pool or their connection
     /// profile no longer admits them (`Admin Reset`).
     pub ended_sessions: Vec<u32>,
-    /// Parts of the new configuration the running agent only picks up when it
-    /// restarts (the headend's identity and port, the TUN device's MTU and routes).
-    pub pending_restart: Vec<String>,
+    /// What the deploy changed in the running services, one line each (e.g. `the
+    /// headend listens on 0.0.0.0:8443`); empty when only the configuration changed.
+    pub changes: Vec<String>,
 }
 
-/// Applies configurations to the running agent: store, headend, sessions.
+/// The parts of the running agent a configuration drives besides the configuration
+/// channel and the session database (implemented by [`crate::services::Services`]).
+///
+/// A deploy calls [`Self::prepare`] before anything is written: it does every step that
+/// can fail, without changing what clients see, and refuses the deploy with a precise
+/// error if one fails. The store is then written and [`PreparedServices::activate`]
+/// makes the change live; dropping the prepared change instead undoes the preparation.
+pub trait LiveServices: Send + Sync + fmt::Debug {
+    fn prepare(&self, next: &DeviceConfig) -> Result<Box<dyn PreparedServices>, ApplyError>;
+}
+
+/// A change prepared by [`LiveServices::prepare`]; dropped without activation, it is
+/// undone.
+pub trait PreparedServices: Send {
+    /// Makes the change live; cannot fail. Returns what changed, one line each.
+    fn activate(self: Box<Self>) -> Vec<String>;
+}
+
+/// Applies configurations to the running agent: store, headend, sessions, services.
 #[derive(Debug)]
 pub struct Deployer {
     store: Mutex<ConfigStore>,
     config: watch::Sender<Arc<DeviceConfig>>,
     sessions: SessionDb,
+    services: Option<Arc<dyn LiveServices>>,
 }
 
 impl Deployer {
-    /// `config` is the channel the headend and the control socket read.
+    /// `config` is the channel the headend and the control socket read. Without
+    /// [`Self::with_services`], a deploy changes only the configuration and sessions.
     pub fn new(
         store: ConfigStore,
         config: watch::Sender<Arc<DeviceConfig>>,
@@ -265,11 +344,21 @@ impl Deployer {
             store: Mutex::new(store),
             config,
             sessions,
+            services: None,
         }
     }
 
-    /// Checks and writes the configuration, hands it to the headend, moves the
-    /// session database to its pools and ends the sessions it no longer admits.
+    /// Deploys also prepare and activate `services`.
+    #[must_use]
+    pub fn with_services(mut self, services: Arc<dyn LiveServices>) -> Self {
+        self.services = Some(services);
+        self
+    }
+
+    /// Checks the configuration and prepares the services for it, then writes it,
+    /// hands it to the headend, moves the session database to its pools, ends the
+    /// sessions it no longer admits and activates the prepared services. A refusal
+    /// leaves disk and memory as they were.
     pub fn deploy(
         &self,
         document: &[u8],
@@ -279,13 +368,18 @@ impl Deployer {
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         let checked = store.check(document, this_device, now)?;
         PoolSet::from_device_config(checked.config()).map_err(ApplyError::Pools)?;
+        let prepared = match &self.services {
+            Some(services) => Some(services.prepare(checked.config())?),
+            None => None,
+        };
+        // A failed write drops `prepared`, which undoes it.
         let applied = store.commit(checked)?;
         let Some(new) = store.running().map(Arc::clone) else {
             // `commit` just set it; nothing else to reconcile.
             return Ok(DeployOutcome {
                 applied,
                 ended_sessions: Vec::new(),
-                pending_restart: Vec::new(),
+                changes: prepared.map(|p| p.activate()).unwrap_or_default(),
             });
         };
         let old = self.config.send_replace(Arc::clone(&new));
@@ -309,16 +403,18 @@ impl Deployer {
         ));
         ended_sessions.sort_unstable();
         ended_sessions.dedup();
+        let changes = prepared.map(|p| p.activate()).unwrap_or_default();
         tracing::info!(
             version = applied.version,
             hash = %applied.hash,
             ended = ended_sessions.len(),
+            ?changes,
             "configuration applied"
         );
         Ok(DeployOutcome {
             applied,
             ended_sessions,
-            pending_restart: changes_needing_restart(&old, &new),
+            changes,
         })
     }
 }
@@ -339,26 +435,6 @@ pub fn profile_still_admits(old: &DeviceConfig, new: &DeviceConfig, profile: &st
             .trustpoints
             .iter()
             .all(|name| old.trustpoint(name) == new.trustpoint(name))
-}
-
-/// What differs between `old` and `new` that only a restart of the agent applies.
-pub fn changes_needing_restart(old: &DeviceConfig, new: &DeviceConfig) -> Vec<String> {
-    let mut pending = Vec::new();
-    if old.headend != new.headend {
-        pending.push("the headend settings (identity certificate, ports)".to_owned());
-    }
-    let tun = |config: &DeviceConfig| TunSettings::for_config(config, "", None, None);
-    let (before, after) = (tun(old), tun(new));
-    if before.mtu != after.mtu {
-        pending.push(format!(
-            "the TUN device MTU ({} -> {})",
-            before.mtu, after.mtu
-        ));
-    }
-    if before.routes != after.routes {
-        pending.push("the address pool routes on the TUN device".to_owned());
-    }
-    pending
 }
 
 /// Renders every problem on its own line.

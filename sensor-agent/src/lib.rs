@@ -16,16 +16,22 @@
 //!
 //! `run` needs root (or `CAP_NET_ADMIN` plus write access to the socket directory) and
 //! iproute2's `ip` for the pool routes. Every flag has a `SENSOR_AGENT_*` variable. The
-//! headend listens on `--listen` at the configuration's `headend.ssl_port`; without an
-//! identity certificate in the configuration it is not started.
+//! headend listens on `--listen` at the configuration's `headend.ssl_port` once the
+//! configuration has an identity certificate.
 //!
 //! Configuration: [`config_store::ConfigStore`] keeps the applied configuration in the
 //! data directory (`running.json`, `history/<version>.json`) and the agent starts with
-//! it; `--config FILE` applies FILE at start (labs). A deploy
+//! it; `--config FILE` applies FILE at start (labs). With nothing applied the agent
+//! still starts (control socket, TUN device without routes, no headend) and runs
+//! [`config_store::nothing_applied`] until the first deploy. A deploy
 //! ([`config_store::Deployer::deploy`], e.g. from `configure apply`) must be newer and
-//! for this device and pass `DeviceConfig::validate`; it is written atomically, sent
-//! to the headend, and ends the sessions whose pool address or connection profile
-//! (authentication, trustpoints) it no longer admits.
+//! for this device and pass `DeviceConfig::validate`; then [`services`] prepares it
+//! (binds a new `ssl_port`, builds the TLS configuration of a new identity, adds new
+//! pool routes, sets the TUN MTU) and only if that succeeds is it written atomically,
+//! sent to the headend and activated: new connections get the new identity and port,
+//! established tunnels go on, and the sessions whose pool address or connection
+//! profile (authentication, trustpoints) it no longer admits end. Nothing needs a
+//! restart.
 //!
 //! How the headend uses this crate:
 //! 1. after authentication, [`sessions::SessionDb::login`] gives the cookie and addresses;
@@ -46,6 +52,7 @@ pub mod control;
 pub mod dataplane;
 pub mod headend;
 pub mod manager;
+pub mod services;
 pub mod sessions;
 
 pub use config_file::load_config;

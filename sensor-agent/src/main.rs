@@ -2,7 +2,7 @@
 //! `vpn-sessiondb logoff ...`).
 
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,12 +12,15 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::{Ipv4Net, Ipv6Net};
 use sensor_agent::cli::{confirmation_prompt, is_confirmation, parse_words};
 use sensor_agent::config_file::read_config_bytes;
-use sensor_agent::config_store::{ConfigStore, DEFAULT_DATA_DIR, Deployer};
+use sensor_agent::config_store::{
+    ConfigStore, DEFAULT_DATA_DIR, Deployer, LiveServices, is_nothing_applied, nothing_applied,
+};
 use sensor_agent::control::{self, ControlContext, DEFAULT_CONTROL_SOCKET};
 use sensor_agent::dataplane::{
     DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_NAME, DEFAULT_TUN_QUEUE, Dataplane, Router, TunSettings,
 };
-use sensor_agent::headend::{Headend, HeadendSettings};
+use sensor_agent::headend::HeadendSettings;
+use sensor_agent::services::{ServiceParts, Services, TunDevice};
 use sensor_agent::sessions::{SessionDb, SessionDbSettings};
 use time::OffsetDateTime;
 use vpn_core::config::DeviceConfig;
@@ -62,7 +65,7 @@ enum ConfigureOperation {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Where the applied configuration and its history are kept; the agent starts with
-    /// the last applied one.
+    /// the last applied one, or with none (no headend) until a deploy brings one.
     #[arg(long, env = "SENSOR_AGENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// A device configuration (JSON) to apply at start (labs): it goes through the same
@@ -203,38 +206,43 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     let tun = TunSettings::for_config(&config, args.tun_name, args.tun_ipv4, args.tun_ipv6);
     let (router, queue) = Router::new(DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_QUEUE);
     let dataplane = Dataplane::start(&tun, Arc::clone(&router), queue)?;
-    let ssl_port = config.headend.ssl_port;
-    let has_identity = !config
-        .headend
-        .identity
-        .certificate_chain_pem
-        .trim()
-        .is_empty();
+    let device_name = dataplane.device_name().to_owned();
+    let nothing_applied = is_nothing_applied(&config);
     let (config_updates, config) = tokio::sync::watch::channel(config);
-    // Deploys (manager push, local apply) go through here; kept for the agent's life.
-    let deployer = Arc::new(Deployer::new(store, config_updates, sessions.clone()));
-    let headend_task = if has_identity {
-        let headend = Headend::new(
-            config.clone(),
-            sessions.clone(),
+    let services = Services::new(
+        ServiceParts {
+            config: config.clone(),
+            sessions: sessions.clone(),
             router,
-            HeadendSettings {
+            headend: HeadendSettings {
                 disconnected_timeout_secs: args.disconnected_timeout_secs,
             },
-        )
-        .context("headend TLS")?;
-        let address = SocketAddr::new(args.listen, ssl_port);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(%address, "AnyConnect headend listening");
-        Some(tokio::spawn(headend.serve(listener)))
-    } else {
+            listen: args.listen,
+            runtime: tokio::runtime::Handle::current(),
+        },
+        Some(TunDevice {
+            dataplane,
+            started_with: tun,
+        }),
+    );
+    let running = Arc::clone(&config.borrow());
+    services
+        .start(&running)
+        .context("cannot start the headend with the running configuration")?;
+    if nothing_applied {
+        tracing::info!(
+            "no configuration has been applied; waiting for one from the manager (or `sensor-agent configure apply FILE`)"
+        );
+    } else if services.headend_address().is_none() {
         tracing::warn!("the configuration has no identity certificate; the headend is not started");
-        None
-    };
+    }
+    // Deploys (manager push, local apply) go through here; kept for the agent's life.
+    let deployer = Arc::new(
+        Deployer::new(store, config_updates, sessions.clone())
+            .with_services(Arc::clone(&services) as Arc<dyn LiveServices>),
+    );
     let server = control::bind_control_socket(socket).await?;
-    tracing::info!(socket = %server.path().display(), device = dataplane.device_name(), "sensor-agent running");
+    tracing::info!(socket = %server.path().display(), device = %device_name, "sensor-agent running");
     let context = ControlContext {
         config,
         sessions: sessions.clone(),
@@ -247,16 +255,14 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     // Aborting the control task drops the server, which removes the socket file.
     control_task.abort();
     housekeeping.abort();
-    if let Some(task) = headend_task {
-        task.abort();
-    }
+    services.stop_accepting();
     let _ = control_task.await;
-    drop(dataplane);
     Ok(())
 }
 
 /// Opens the data directory, applies `--config` if given (skipped when identical to
-/// the running configuration), and returns the store with the configuration to run.
+/// the running configuration), and returns the store with the configuration to run:
+/// the last applied one, or the [`nothing_applied`] placeholder.
 fn startup_config(args: &RunArgs) -> anyhow::Result<(ConfigStore, Arc<DeviceConfig>)> {
     let mut store = ConfigStore::open(&args.data_dir)?;
     if let Some(path) = &args.config {
@@ -277,12 +283,9 @@ fn startup_config(args: &RunArgs) -> anyhow::Result<(ConfigStore, Arc<DeviceConf
             tracing::info!(version = outcome.version, hash = %outcome.hash, "configuration applied");
         }
     }
-    let Some(config) = store.running().map(Arc::clone) else {
-        anyhow::bail!(
-            "no configuration has been applied in {}; start once with --config FILE",
-            args.data_dir.display()
-        );
-    };
+    let config = store
+        .running()
+        .map_or_else(|| Arc::new(nothing_applied()), Arc::clone);
     Ok((store, config))
 }
 

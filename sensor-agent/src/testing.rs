@@ -1,8 +1,15 @@
 //! Shared test data.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
-use vpn_core::config::DeviceConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use vpn_core::config::{DeviceConfig, IdentityCertificate, PrivateKeyPem};
+use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 use vpn_core::session::{AuthMode, ClientInfo};
 
 use crate::sessions::NewSession;
@@ -68,5 +75,152 @@ pub(crate) fn new_session(username: &str) -> NewSession {
         idle_timeout_minutes: Some(30),
         max_connect_time_minutes: None,
         simultaneous_logins: 3,
+    }
+}
+
+/// A headend identity issued by its own test CA (ECDSA P-256, EKU serverAuth), and
+/// the leaf certificate (DER) a client sees.
+pub(crate) struct TestIdentity {
+    pub(crate) identity: IdentityCertificate,
+    pub(crate) leaf_der: Vec<u8>,
+}
+
+pub(crate) fn test_identity(trustpoint: &str) -> TestIdentity {
+    let ca = TestCa::root(&format!("{trustpoint} CA")).unwrap();
+    let leaf = ca
+        .issue(&LeafOptions {
+            eku: vec![TestEku::ServerAuth],
+            ..LeafOptions::client("localhost")
+        })
+        .unwrap();
+    TestIdentity {
+        identity: IdentityCertificate {
+            trustpoint: trustpoint.to_owned(),
+            certificate_chain_pem: format!("{}{}", leaf.cert_pem, ca.cert.cert_pem),
+            private_key_pem: PrivateKeyPem(leaf.key_pem.clone()),
+        },
+        leaf_der: leaf.cert_der,
+    }
+}
+
+/// Upper-case hex SHA-1 of `der`, as `<server-cert-hash>` carries it.
+pub(crate) fn sha1_hex(der: &[u8]) -> String {
+    hex::encode_upper(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        der,
+    ))
+}
+
+/// A TLS client connection to `address` that accepts whatever certificate the
+/// server presents (the tests compare it themselves).
+pub(crate) async fn tls_connect(
+    address: SocketAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCertificate { provider }))
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(address).await?;
+    let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// The leaf certificate (DER) the TLS server at `address` presents.
+pub(crate) async fn presented_certificate(address: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let tls = tls_connect(address).await?;
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| leaf.as_ref().to_vec())
+        .ok_or_else(|| std::io::Error::other("the server presented no certificate"))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `body` on a thread that has entered the namespace, on its own runtime, so
+/// TUN devices, their ioctls and the `ip` commands all happen inside the namespace.
+pub(crate) fn run_in<F, Fut>(netns: &e2e::netns::Netns, body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let path = format!("/var/run/netns/{}", netns.name());
+    let handle = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(body());
+    });
+    if let Err(panic) = handle.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Accepts any server certificate; checks only the handshake signatures.
+#[derive(Debug)]
+struct AnyServerCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -3,13 +3,19 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions fail loudly on purpose
 
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::netns::Netns;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 use sensor_agent::config_store::ConfigStore;
+use sensor_agent::control::NOTHING_APPLIED;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
@@ -423,4 +429,381 @@ fn configure_apply_deploys_to_the_running_agent_and_refuses_what_it_must() {
         ConfigStore::open(&data).unwrap().running().unwrap().version,
         2
     );
+}
+
+/// A headend identity of its own CA: (chain PEM, key PEM, leaf DER).
+fn identity() -> (String, String, Vec<u8>) {
+    let ca = TestCa::root("Test Server CA").unwrap();
+    let leaf = ca
+        .issue(&LeafOptions {
+            eku: vec![TestEku::ServerAuth],
+            ..LeafOptions::client("localhost")
+        })
+        .unwrap();
+    (
+        format!("{}{}", leaf.cert_pem, ca.cert.cert_pem),
+        leaf.key_pem,
+        leaf.cert_der,
+    )
+}
+
+/// [`deployable_config`] at `version` on `ssl_port` with `identity`, changed by `edit`.
+fn config_file(
+    dir: &Path,
+    version: u64,
+    ssl_port: u16,
+    identity: &(String, String, Vec<u8>),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let mut value: serde_json::Value = serde_json::from_str(&deployable_config()).unwrap();
+    value["version"] = serde_json::json!(version);
+    value["headend"]["ssl_port"] = serde_json::json!(ssl_port);
+    value["headend"]["identity"]["certificate_chain_pem"] = serde_json::json!(identity.0);
+    value["headend"]["identity"]["private_key_pem"] = serde_json::json!(identity.1);
+    edit(&mut value);
+    let path = dir.join(format!("v{version}.json"));
+    std::fs::write(&path, value.to_string()).unwrap();
+    path
+}
+
+fn apply(socket: &Path, file: &Path) -> Output {
+    operator(socket, &["configure", "apply", file.to_str().unwrap()])
+}
+
+/// Runs `f` on a thread inside the namespace.
+fn in_netns<T: Send + 'static>(netns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{}", netns.name());
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// The leaf certificate (DER) the headend presents on 127.0.0.1:`port` in the
+/// namespace, or why the TLS handshake failed.
+fn presented_certificate(netns: &Netns, port: u16) -> Result<Vec<u8>, String> {
+    in_netns(netns, move || {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate { provider }))
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let mut connection =
+            ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let mut tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        while connection.is_handshaking() {
+            connection
+                .complete_io(&mut tcp)
+                .map_err(|e| e.to_string())?;
+        }
+        connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.as_ref().to_vec())
+            .ok_or_else(|| "no certificate presented".to_owned())
+    })
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` in the namespace is refused, waiting
+/// (bounded) for a port being closed to close.
+fn refused(netns: &Netns, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let connected = in_netns(netns, move || {
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+        });
+        if !connected {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn link_mtu(netns: &Netns, device: &str) -> serde_json::Value {
+    let link = Command::new("ip")
+        .args(["-n", netns.name(), "-j", "link", "show", "dev", device])
+        .output()
+        .unwrap();
+    let link: serde_json::Value = serde_json::from_slice(&link.stdout).unwrap();
+    link[0]["mtu"].clone()
+}
+
+fn routes(netns: &Netns, family: &str, device: &str) -> Vec<String> {
+    let output = Command::new("ip")
+        .args([
+            "-n",
+            netns.name(),
+            "-j",
+            family,
+            "route",
+            "show",
+            "dev",
+            device,
+        ])
+        .output()
+        .unwrap();
+    let routes: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let mut routes: Vec<String> = routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["dst"].as_str().map(str::to_owned))
+        .collect();
+    routes.sort();
+    routes
+}
+
+#[test]
+fn agent_with_no_configuration_waits_then_applies_identity_port_mtu_and_routes_live() {
+    let netns = Netns::create("sa-empty");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("control.sock");
+    let mut agent = start_agent(&netns, &socket, &["--data-dir".as_ref(), data.as_os_str()]);
+
+    // Nothing applied: the control socket answers, no headend listens.
+    let running = operator(&socket, &["show", "running-config"]);
+    assert!(running.status.success(), "{running:?}");
+    assert_eq!(stdout(&running), format!("{NOTHING_APPLIED}\n"));
+    let summary = operator(&socket, &["show", "vpn-sessiondb"]);
+    assert!(
+        stdout(&summary).contains("VPN Session Summary"),
+        "{summary:?}"
+    );
+    assert!(refused(&netns, 443));
+    assert!(refused(&netns, 8443));
+    assert!(!data.join("running.json").exists());
+
+    // The first configuration starts the headend with its identity.
+    let first = identity();
+    let one = config_file(dir.path(), 1, 8443, &first, |_| {});
+    let applied = apply(&socket, &one);
+    assert!(applied.status.success(), "{applied:?}");
+    assert!(
+        stdout(&applied).contains("INFO: the headend listens on 0.0.0.0:8443\n"),
+        "{}",
+        stdout(&applied)
+    );
+    assert_eq!(presented_certificate(&netns, 8443).unwrap(), first.2);
+
+    // A new identity: new connections get the new certificate.
+    let second = identity();
+    let two = config_file(dir.path(), 2, 8443, &second, |_| {});
+    let applied = apply(&socket, &two);
+    assert!(applied.status.success(), "{applied:?}");
+    assert!(
+        stdout(&applied).contains("INFO: the headend presents identity trustpoint VPN-ID"),
+        "{}",
+        stdout(&applied)
+    );
+    assert!(
+        !stdout(&applied).contains("restart"),
+        "{}",
+        stdout(&applied)
+    );
+    assert_eq!(presented_certificate(&netns, 8443).unwrap(), second.2);
+
+    // A new port, MTU and pool: the new port serves, the old one refuses, the TUN
+    // device follows.
+    assert_eq!(link_mtu(&netns, "satun7"), 1390);
+    let three = config_file(dir.path(), 3, 9443, &second, |v| {
+        v["group_policies"][0]["mtu"] = serde_json::json!(1300);
+        v["ipv4_pools"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "name": "POOL4-B", "start": "10.67.0.10", "end": "10.67.0.20", "mask": "255.255.255.0"
+            }));
+    });
+    let applied = apply(&socket, &three);
+    assert!(applied.status.success(), "{applied:?}");
+    assert_eq!(presented_certificate(&netns, 9443).unwrap(), second.2);
+    assert!(refused(&netns, 8443), "the old port still accepts");
+    assert_eq!(link_mtu(&netns, "satun7"), 1300);
+    assert_eq!(
+        routes(&netns, "-4", "satun7"),
+        vec!["10.66.0.0/24".to_owned(), "10.67.0.0/24".to_owned()]
+    );
+
+    assert!(agent.interrupt().success());
+    assert_eq!(
+        ConfigStore::open(&data).unwrap().running().unwrap().version,
+        3
+    );
+}
+
+#[test]
+fn a_deploy_the_agent_cannot_apply_live_is_refused_and_changes_nothing() {
+    let netns = Netns::create("sa-refuse");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("control.sock");
+    let running_identity = identity();
+    let one = config_file(dir.path(), 1, 8443, &running_identity, |_| {});
+    let mut agent = start_agent(
+        &netns,
+        &socket,
+        &[
+            "--config".as_ref(),
+            one.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+    );
+    assert_eq!(
+        presented_certificate(&netns, 8443).unwrap(),
+        running_identity.2
+    );
+    let shown_before = stdout(&operator(&socket, &["show", "running-config"]));
+    let file_before = std::fs::read(data.join("running.json")).unwrap();
+    let unchanged = |what: &str| {
+        assert_eq!(
+            stdout(&operator(&socket, &["show", "running-config"])),
+            shown_before,
+            "{what}"
+        );
+        assert_eq!(
+            std::fs::read(data.join("running.json")).unwrap(),
+            file_before,
+            "{what}"
+        );
+        assert_eq!(
+            ConfigStore::open(&data).unwrap().history(),
+            vec![1],
+            "{what}"
+        );
+        assert_eq!(
+            presented_certificate(&netns, 8443).unwrap(),
+            running_identity.2,
+            "{what}"
+        );
+        assert_eq!(link_mtu(&netns, "satun7"), 1390, "{what}");
+        assert_eq!(
+            routes(&netns, "-4", "satun7"),
+            vec!["10.66.0.0/24".to_owned()],
+            "{what}"
+        );
+    };
+
+    // Another socket holds port 10443 in the namespace.
+    let holder = in_netns(&netns, || {
+        std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10443))).unwrap()
+    });
+    let taken = config_file(dir.path(), 2, 10443, &identity(), |v| {
+        v["group_policies"][0]["mtu"] = serde_json::json!(1300);
+    });
+    let refused_apply = apply(&socket, &taken);
+    assert!(!refused_apply.status.success(), "{refused_apply:?}");
+    let stderr = String::from_utf8_lossy(&refused_apply.stderr).into_owned();
+    assert!(
+        stderr.contains("cannot listen on 0.0.0.0:10443 (headend.ssl_port 10443)")
+            && stderr.contains("in use"),
+        "{stderr}"
+    );
+    unchanged("port in use");
+    drop(holder);
+
+    // A route the kernel refuses: IPv6 is off on the TUN device.
+    let sysctl = Command::new("ip")
+        .args(["netns", "exec", netns.name(), "sysctl", "-qw"])
+        .arg("net.ipv6.conf.satun7.disable_ipv6=1")
+        .status()
+        .unwrap();
+    assert!(sysctl.success());
+    let ipv6 = config_file(dir.path(), 2, 8443, &running_identity, |v| {
+        v["group_policies"][0]["mtu"] = serde_json::json!(1300);
+        v["ipv4_pools"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "name": "POOL4-B", "start": "10.67.0.10", "end": "10.67.0.20", "mask": "255.255.255.0"
+            }));
+        v["ipv6_pools"] = serde_json::json!([
+            { "name": "POOL6", "start": "fd00:66::10", "prefix_len": 64, "count": 16 }
+        ]);
+        v["connection_profiles"][0]["ipv6_pools"] = serde_json::json!(["POOL6"]);
+    });
+    let refused_apply = apply(&socket, &ipv6);
+    assert!(!refused_apply.status.success(), "{refused_apply:?}");
+    let stderr = String::from_utf8_lossy(&refused_apply.stderr).into_owned();
+    assert!(
+        stderr.contains("cannot route fd00:66::/64 into TUN device satun7"),
+        "{stderr}"
+    );
+    unchanged("route refused");
+
+    // The agent still takes a deploy it can apply.
+    let fine = config_file(dir.path(), 2, 10443, &running_identity, |_| {});
+    let applied = apply(&socket, &fine);
+    assert!(applied.status.success(), "{applied:?}");
+    assert_eq!(
+        presented_certificate(&netns, 10443).unwrap(),
+        running_identity.2
+    );
+    assert!(agent.interrupt().success());
+}
+
+/// Accepts any server certificate (the tests compare it themselves); checks only the
+/// handshake signatures.
+#[derive(Debug)]
+struct AnyServerCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }

@@ -6,9 +6,16 @@ use time::macros::datetime;
 use vpn_core::config::Trustpoint;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use super::*;
+use crate::dataplane::Router;
+use crate::headend::HeadendSettings;
+use crate::services::{ServiceParts, Services};
 use crate::sessions::{NewSession, SessionDbSettings};
-use crate::testing::{SAMPLE_CONFIG_JSON, sample_config};
+use crate::testing::{
+    SAMPLE_CONFIG_JSON, free_port, presented_certificate, sample_config, test_identity,
+};
 
 const NOW: OffsetDateTime = datetime!(2026-11-26 10:00:00 UTC);
 
@@ -316,10 +323,8 @@ fn a_redeploy_keeps_sessions_of_untouched_profiles_and_ends_those_of_removed_one
     assert_eq!(outcome.applied.version, 4);
     assert_eq!(outcome.ended_sessions, vec![bob]);
     assert_eq!(live_users(&sessions), vec!["alice".to_owned()]);
-    assert_eq!(
-        outcome.pending_restart,
-        vec!["the TUN device MTU (1399 -> 1300)".to_owned()]
-    );
+    // No services attached: nothing but the configuration and sessions changed.
+    assert!(outcome.changes.is_empty(), "{:?}", outcome.changes);
     // The headend's channel carries the new configuration.
     assert_eq!(receiver.borrow().version, 4);
     assert!(
@@ -366,12 +371,6 @@ fn a_redeploy_that_moves_the_pool_away_ends_sessions_whose_address_left_it() {
         .unwrap();
     assert_eq!(outcome.ended_sessions, vec![alice, bob]);
     assert!(live_users(&sessions).is_empty());
-    // Still inside 10.77.0.0/24: the TUN route stays as it is.
-    assert!(
-        outcome.pending_restart.is_empty(),
-        "{:?}",
-        outcome.pending_restart
-    );
 }
 
 #[test]
@@ -432,4 +431,156 @@ fn a_profile_admits_its_sessions_only_while_its_trust_is_unchanged() {
     let mut removed = old.clone();
     removed.connection_profiles.clear();
     assert!(!profile_still_admits(&old, &removed, "RAVPN-MCA"));
+}
+
+#[test]
+fn with_nothing_applied_the_placeholder_runs_and_the_first_deploy_of_any_version_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ConfigStore::open(dir.path()).unwrap();
+    assert!(store.running().is_none());
+    let placeholder = nothing_applied();
+    assert!(is_nothing_applied(&placeholder));
+    assert!(placeholder.connection_profiles.is_empty() && placeholder.ipv4_pools.is_empty());
+    assert!(placeholder.device_id.is_nil());
+    let sessions = SessionDb::new(
+        PoolSet::from_device_config(&placeholder).unwrap(),
+        SessionDbSettings::default(),
+    );
+    let (sender, receiver) = watch::channel(Arc::new(placeholder));
+    let deployer = Deployer::new(store, sender, sessions);
+
+    let error = deployer
+        .deploy(&document(0, |_| {}), None, NOW)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ApplyError::NotNewer {
+                running: 0,
+                offered: 0
+            }
+        ),
+        "{error}"
+    );
+    assert!(!dir.path().join("running.json").exists());
+
+    let outcome = deployer.deploy(&document(7, |_| {}), None, NOW).unwrap();
+    assert_eq!(outcome.applied.version, 7);
+    assert_eq!(receiver.borrow().version, 7);
+    assert!(!is_nothing_applied(&receiver.borrow()));
+    assert_eq!(ConfigStore::open(dir.path()).unwrap().history(), vec![7]);
+}
+
+/// A deployer with live services (headend on 127.0.0.1, no TUN device) running
+/// version 3 on a free port, alice logged in.
+fn agent_with_services(
+    dir: &Path,
+) -> (
+    Deployer,
+    SessionDb,
+    watch::Receiver<Arc<DeviceConfig>>,
+    Arc<Services>,
+    u16,
+) {
+    let port = free_port();
+    let mut store = ConfigStore::open(dir).unwrap();
+    store
+        .apply(
+            &document(3, |v| v["headend"]["ssl_port"] = json!(port)),
+            None,
+            NOW,
+        )
+        .unwrap();
+    let running = Arc::clone(store.running().unwrap());
+    let sessions = SessionDb::new(
+        PoolSet::from_device_config(&running).unwrap(),
+        SessionDbSettings::default(),
+    );
+    sessions.login(session("alice", "RAVPN-MCA"), NOW).unwrap();
+    let (sender, receiver) = watch::channel(Arc::clone(&running));
+    let (router, _queue) = Router::new(4, 4);
+    let services = Services::new(
+        ServiceParts {
+            config: receiver.clone(),
+            sessions: sessions.clone(),
+            router,
+            headend: HeadendSettings {
+                disconnected_timeout_secs: 1800,
+            },
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            runtime: tokio::runtime::Handle::current(),
+        },
+        None,
+    );
+    services.start(&running).unwrap();
+    let deployer = Deployer::new(store, sender, sessions.clone())
+        .with_services(Arc::clone(&services) as Arc<dyn LiveServices>);
+    (deployer, sessions, receiver, services, port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_whose_port_is_in_use_is_refused_before_anything_is_written_or_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, sessions, receiver, services, port) = agent_with_services(dir.path());
+    let before = snapshot(dir.path());
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+
+    let error = deployer
+        .deploy(
+            &document(4, |v| {
+                v["headend"]["ssl_port"] = json!(taken_port);
+                v["group_policies"][0]["mtu"] = json!(1300);
+            }),
+            None,
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&error, ApplyError::Listen { address, .. } if address.port() == taken_port),
+        "{error}"
+    );
+    assert_eq!(snapshot(dir.path()), before);
+    assert_eq!(receiver.borrow().version, 3);
+    assert!(!receiver.has_changed().unwrap());
+    assert_eq!(live_users(&sessions), vec!["alice".to_owned()]);
+    assert_eq!(
+        services.headend_address(),
+        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_with_a_new_port_and_identity_is_live_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deployer, _sessions, receiver, services, _port) = agent_with_services(dir.path());
+    let new_port = free_port();
+    let identity = test_identity("VPN-ID");
+    let outcome = deployer
+        .deploy(
+            &document(4, |v| {
+                v["headend"]["ssl_port"] = json!(new_port);
+                v["headend"]["identity"]["certificate_chain_pem"] =
+                    json!(identity.identity.certificate_chain_pem);
+                v["headend"]["identity"]["private_key_pem"] =
+                    json!(identity.identity.private_key_pem.expose());
+            }),
+            None,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(receiver.borrow().version, 4);
+    assert!(
+        outcome
+            .changes
+            .contains(&format!("the headend listens on 127.0.0.1:{new_port}")),
+        "{:?}",
+        outcome.changes
+    );
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, new_port));
+    assert_eq!(services.headend_address(), Some(address));
+    assert_eq!(
+        presented_certificate(address).await.unwrap(),
+        identity.leaf_der
+    );
 }

@@ -20,7 +20,8 @@ use vpn_core::cli::Command;
 
 pub(crate) use server::error_chain;
 pub use server::{
-    ControlContext, ControlServer, LocalRequest, bind_control_socket, execute, execute_local,
+    ControlContext, ControlServer, LocalRequest, NOTHING_APPLIED, bind_control_socket, execute,
+    execute_local,
 };
 
 /// Where the agent listens unless told otherwise.

@@ -15,8 +15,12 @@ use vpn_core::config::DeviceConfig;
 
 use super::{ControlError, ERROR_PREFIX, IO_TIMEOUT, MAX_REQUEST_BYTES};
 use crate::config_file::read_config_bytes;
-use crate::config_store::Deployer;
+use crate::config_store::{Deployer, is_nothing_applied};
 use crate::sessions::SessionDb;
+
+/// `show running-config` while no configuration has been applied.
+pub const NOTHING_APPLIED: &str =
+    ": no configuration has been applied; waiting for one from the manager";
 
 /// Most bytes of an oversized request read and discarded before answering.
 const MAX_DRAIN_BYTES: u64 = 1024 * 1024;
@@ -74,10 +78,8 @@ pub fn execute_local(
             for warning in &outcome.applied.warnings {
                 answer.push_str(&format!("WARNING: {warning}\n"));
             }
-            for change in &outcome.pending_restart {
-                answer.push_str(&format!(
-                    "WARNING: {change}: takes effect when the agent restarts\n"
-                ));
+            for change in &outcome.changes {
+                answer.push_str(&format!("INFO: {change}\n"));
             }
             answer.push_str(&format!(
                 "INFO: configuration version {} applied (hash {}); {} session(s) ended\n",
@@ -112,6 +114,9 @@ pub fn execute(context: &ControlContext, command: &Command, now: OffsetDateTime)
         return format!("{}\n", logoff_result(target, count));
     }
     let config = Arc::clone(&context.config.borrow());
+    if is_nothing_applied(&config) && matches!(command, Command::ShowRunningConfig { .. }) {
+        return format!("{NOTHING_APPLIED}\n");
+    }
     let sessions = context.sessions.sessions();
     let stats = context.sessions.stats();
     let device = DeviceState {

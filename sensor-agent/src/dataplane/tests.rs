@@ -10,6 +10,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::sessions::LiveCounters;
+use crate::testing::run_in;
 
 const T0: OffsetDateTime = datetime!(2026-11-26 10:00:00 UTC);
 
@@ -196,29 +197,6 @@ fn ip_json(netns: &Netns, args: &[&str]) -> serde_json::Value {
         return serde_json::Value::Null;
     }
     serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Runs `body` on a thread that has entered the namespace, on its own runtime, so
-/// the TUN device, its ioctls and the `ip` commands of the data plane all happen
-/// inside the namespace.
-fn run_in<F, Fut>(netns: &Netns, body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let path = format!("/var/run/netns/{}", netns.name());
-    let handle = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(body());
-    });
-    if let Err(panic) = handle.join() {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 #[test]

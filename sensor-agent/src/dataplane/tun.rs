@@ -71,6 +71,16 @@ impl TunSettings {
             routes,
         }
     }
+
+    /// The routes the agent itself adds: [`Self::routes`] but those the kernel
+    /// already has because they are the prefix of the device's own address.
+    pub fn added_routes(&self) -> Vec<IpNet> {
+        self.routes
+            .iter()
+            .copied()
+            .filter(|route| !is_connected_route(self, *route))
+            .collect()
+    }
 }
 
 /// Why the data plane could not start.
@@ -93,6 +103,19 @@ pub enum DataplaneError {
         route: IpNet,
         name: String,
         reason: String,
+    },
+    #[error("cannot remove the route {route} from TUN device {name}: {reason}")]
+    RemoveRoute {
+        route: IpNet,
+        name: String,
+        reason: String,
+    },
+    #[error("cannot set the MTU of TUN device {name} to {mtu}")]
+    Mtu {
+        name: String,
+        mtu: u16,
+        #[source]
+        source: io::Error,
     },
 }
 
@@ -118,11 +141,8 @@ impl Dataplane {
             return Err(DataplaneError::MissingNetAdmin);
         }
         let device = Arc::new(create_device(settings)?);
-        for route in &settings.routes {
-            if is_connected_route(settings, *route) {
-                continue;
-            }
-            add_route(&settings.name, *route)?;
+        for route in settings.added_routes() {
+            add_route(&settings.name, route)?;
         }
         let reader = tokio::spawn(read_loop(Arc::clone(&device), Arc::clone(&router)));
         let writer = tokio::spawn(write_loop(Arc::clone(&device), queue));
@@ -147,6 +167,49 @@ impl Dataplane {
     /// The device MTU as the kernel reports it.
     pub fn mtu(&self) -> io::Result<u16> {
         self.device.mtu()
+    }
+
+    /// Sets the device MTU; packets in flight are not affected.
+    pub fn set_mtu(&self, mtu: u16) -> Result<(), DataplaneError> {
+        self.device
+            .set_mtu(mtu)
+            .map_err(|source| DataplaneError::Mtu {
+                name: self.name.clone(),
+                mtu,
+                source,
+            })
+    }
+
+    /// Routes `route` into the device (`ip route replace`: an existing route to the
+    /// same prefix is taken over).
+    pub fn add_route(&self, route: IpNet) -> Result<(), DataplaneError> {
+        add_route(&self.name, route)
+    }
+
+    /// Removes the route of `route` into the device.
+    pub fn remove_route(&self, route: IpNet) -> Result<(), DataplaneError> {
+        let output = Command::new("ip")
+            .args([
+                family(route),
+                "route",
+                "del",
+                &route.to_string(),
+                "dev",
+                &self.name,
+            ])
+            .output();
+        let failed = |reason: String| DataplaneError::RemoveRoute {
+            route,
+            name: self.name.clone(),
+            reason,
+        };
+        match output {
+            Err(e) => Err(failed(format!("cannot run ip: {e}"))),
+            Ok(output) if !output.status.success() => Err(failed(
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            )),
+            Ok(_) => Ok(()),
+        }
     }
 }
 
@@ -207,10 +270,7 @@ fn is_connected_route(settings: &TunSettings, route: IpNet) -> bool {
 /// Routes `route` into the device with iproute2 (`ip route replace`, so a restart
 /// finds the route already there and succeeds).
 fn add_route(device: &str, route: IpNet) -> Result<(), DataplaneError> {
-    let family = match route {
-        IpNet::V4(_) => "-4",
-        IpNet::V6(_) => "-6",
-    };
+    let family = family(route);
     let failed = |reason: String| DataplaneError::Route {
         route,
         name: device.to_owned(),
@@ -233,6 +293,13 @@ fn add_route(device: &str, route: IpNet) -> Result<(), DataplaneError> {
         ));
     }
     Ok(())
+}
+
+fn family(route: IpNet) -> &'static str {
+    match route {
+        IpNet::V4(_) => "-4",
+        IpNet::V6(_) => "-6",
+    }
 }
 
 async fn read_loop(device: Arc<AsyncDevice>, router: Arc<Router>) {

@@ -446,7 +446,7 @@ impl Step<'_> {
             session_id: &grant.audit_session_id,
             session_token: grant.cookie.expose(),
             banner,
-            server_cert_hash: &self.headend.server_cert_sha1,
+            server_cert_hash: &self.connection.server_cert_sha1,
         });
         let mut response = Response::xml(body);
         response.headers.push((

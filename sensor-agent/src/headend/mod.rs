@@ -21,21 +21,20 @@ mod trust_cache;
 mod tunnel;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::{Semaphore, watch};
 use vpn_core::config::{ConnectionProfile, DeviceConfig};
 use vpn_core::mca::ChallengeStore;
 use vpn_core::pki::{TrustStore, TrustStoreError};
 
 pub use auth::{LOGIN_FAILED, MAX_PENDING_LOGINS, MCA_REQUIRED, PENDING_LOGIN_LIFETIME};
-pub use tls::{NegotiatedTls, TlsSetupError};
+pub use tls::{NegotiatedTls, TlsIdentity, TlsSetupError};
 pub use tunnel::{MAX_BASE_MTU, MIN_SILENCE_LIMIT, TUNNEL_PATH};
 
 use crate::dataplane::Router;
@@ -65,9 +64,10 @@ pub struct Headend {
     pending_logins: Mutex<auth::PendingLogins>,
     trust: Mutex<trust_cache::TrustCache>,
     settings: HeadendSettings,
-    /// Hex SHA-1 of the identity certificate (`<server-cert-hash>`).
-    server_cert_sha1: String,
-    acceptor: TlsAcceptor,
+    /// What new TLS connections get; replaced live by a deploy of a new identity.
+    identity: RwLock<TlsIdentity>,
+    /// Connection slots, shared by every listener the headend serves over its life.
+    slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Headend {
@@ -86,19 +86,22 @@ impl Headend {
         router: Arc<Router>,
         settings: HeadendSettings,
     ) -> Result<Arc<Self>, TlsSetupError> {
-        let identity = config.borrow().headend.identity.clone();
-        let server_config = tls::server_config(&identity)?;
-        let server_cert_sha1 = vpn_core::pki::pem::certificates(&identity.certificate_chain_pem)
-            .ok()
-            .and_then(|chain| chain.into_iter().next())
-            .map(|leaf| {
-                hex::encode_upper(aws_lc_rs::digest::digest(
-                    &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                    leaf.as_ref(),
-                ))
-            })
-            .unwrap_or_default();
-        Ok(Arc::new(Self {
+        let identity = TlsIdentity::new(&config.borrow().headend.identity)?;
+        Ok(Self::with_identity(
+            config, sessions, router, settings, identity,
+        ))
+    }
+
+    /// A headend presenting `identity` (built beforehand, e.g. while a deploy is
+    /// prepared).
+    pub fn with_identity(
+        config: watch::Receiver<Arc<DeviceConfig>>,
+        sessions: SessionDb,
+        router: Arc<Router>,
+        settings: HeadendSettings,
+        identity: TlsIdentity,
+    ) -> Arc<Self> {
+        Arc::new(Self {
             config,
             sessions,
             router,
@@ -106,14 +109,33 @@ impl Headend {
             pending_logins: Mutex::new(auth::PendingLogins::default()),
             trust: Mutex::new(trust_cache::TrustCache::default()),
             settings,
-            server_cert_sha1,
-            acceptor: TlsAcceptor::from(server_config),
-        }))
+            identity: RwLock::new(identity),
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        })
     }
 
-    /// Accepts connections on `listener` forever, one task per connection.
+    /// Presents `identity` to every connection accepted from now on; connections
+    /// already established (and their tunnels) keep the one they negotiated.
+    pub fn set_identity(&self, identity: TlsIdentity) {
+        *self
+            .identity
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = identity;
+    }
+
+    /// The identity new connections get.
+    pub fn identity(&self) -> TlsIdentity {
+        self.identity
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Accepts connections on `listener` until the task is dropped, one task per
+    /// connection. Dropping this task closes the listener; the connections it accepted
+    /// go on.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let slots = Arc::clone(&self.slots);
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -141,7 +163,9 @@ impl Headend {
             return;
         };
         let _ = tcp.set_nodelay(true);
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await
+        let identity = self.identity();
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, identity.acceptor().accept(tcp))
+            .await
         {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -155,7 +179,12 @@ impl Headend {
         };
         let tls = NegotiatedTls::of(stream.get_ref().1);
         tracing::debug!(%peer, version = tls.version, cipher = %tls.cipher_suite, client_certificate = !tls.client_chain.is_empty(), "TLS established");
-        let connection = Arc::new(Connection { peer, local, tls });
+        let connection = Arc::new(Connection {
+            peer,
+            local,
+            tls,
+            server_cert_sha1: identity.server_cert_sha1().to_owned(),
+        });
         self.requests(stream, connection).await;
     }
 
@@ -309,6 +338,8 @@ pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) tls: NegotiatedTls,
+    /// `<server-cert-hash>` of the identity this connection's handshake presented.
+    pub(crate) server_cert_sha1: String,
 }
 
 impl Connection {

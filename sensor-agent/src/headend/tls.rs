@@ -16,6 +16,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, ServerConnection};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio_rustls::TlsAcceptor;
 use vpn_core::config::IdentityCertificate;
 use vpn_core::pki::pem::{self, PemError};
 
@@ -40,6 +41,54 @@ pub enum TlsSetupError {
         #[source]
         source: rustls::Error,
     },
+}
+
+/// What the headend presents to new connections: the TLS acceptor built for one
+/// identity certificate and that certificate's `<server-cert-hash>`. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    acceptor: TlsAcceptor,
+    server_cert_sha1: String,
+}
+
+impl TlsIdentity {
+    /// Builds the rustls server configuration for `identity`; refuses a chain or key
+    /// that cannot be parsed or that rustls does not accept (e.g. key and leaf differ).
+    pub fn new(identity: &IdentityCertificate) -> Result<Self, TlsSetupError> {
+        let config = server_config(identity)?;
+        let leaf = pem::certificates(&identity.certificate_chain_pem)
+            .ok()
+            .and_then(|chain| chain.into_iter().next());
+        let server_cert_sha1 = leaf
+            .map(|leaf| {
+                hex::encode_upper(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                    leaf.as_ref(),
+                ))
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            acceptor: TlsAcceptor::from(config),
+            server_cert_sha1,
+        })
+    }
+
+    /// Upper-case hex SHA-1 of the leaf certificate, as `<server-cert-hash>` carries it.
+    pub fn server_cert_sha1(&self) -> &str {
+        &self.server_cert_sha1
+    }
+
+    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("server_cert_sha1", &self.server_cert_sha1)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The rustls server configuration of the headend for `identity`.

@@ -151,6 +151,7 @@ fn connection(client: Option<&TestCert>) -> Connection {
                 .map(|c| vec![CertificateDer::from(c.cert_der.clone())])
                 .unwrap_or_default(),
         },
+        server_cert_sha1: "0123456789ABCDEF0123456789ABCDEF01234567".to_owned(),
     }
 }
 

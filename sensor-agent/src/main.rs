@@ -2,7 +2,7 @@
 //! `vpn-sessiondb logoff ...`).
 
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use sensor_agent::dataplane::{
     DEFAULT_DOWNLINK_QUEUE, DEFAULT_TUN_NAME, DEFAULT_TUN_QUEUE, Dataplane, Router, TunSettings,
 };
 use sensor_agent::headend::HeadendSettings;
+use sensor_agent::manager::{AgentHandles, DEFAULT_MANAGEMENT_LISTEN, ManagerChannel};
 use sensor_agent::services::{ServiceParts, Services, TunDevice};
 use sensor_agent::sessions::{SessionDb, SessionDbSettings};
 use time::OffsetDateTime;
@@ -60,6 +61,22 @@ enum Operation {
 enum ConfigureOperation {
     /// Apply FILE (read by the agent) as a deploy: checked, written, sessions reconciled.
     Apply { file: PathBuf },
+    /// `configure manager add <host[:port]> <registration-key> [<nat-id>]`, `configure manager delete`.
+    #[command(subcommand)]
+    Manager(ManagerOperation),
+}
+
+#[derive(Debug, Subcommand)]
+enum ManagerOperation {
+    /// Names the manager allowed to register this sensor (an address, a host name, or
+    /// DONTRESOLVE with a NAT ID), with the one-time registration key typed on both sides.
+    Add {
+        host: String,
+        registration_key: String,
+        nat_id: Option<String>,
+    },
+    /// Forgets the manager (pending or registered); the running configuration stays.
+    Delete,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +111,9 @@ struct RunArgs {
         default_value_t = 1800
     )]
     disconnected_timeout_secs: u32,
+    /// Address and port of the management API the manager calls (TLS 1.3).
+    #[arg(long, env = "SENSOR_AGENT_MANAGEMENT_LISTEN", default_value = DEFAULT_MANAGEMENT_LISTEN)]
+    management_listen: SocketAddr,
     /// Address the AnyConnect headend listens on (port: `headend.ssl_port` of the config).
     #[arg(long, env = "SENSOR_AGENT_LISTEN", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     listen: IpAddr,
@@ -103,12 +123,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Operation::Run(args) => run(&cli.control_socket, args),
+        Operation::Show { words } if words == ["managers"] => {
+            local_request(&cli.control_socket, control::LocalRequest::ShowManagers)
+        }
         Operation::Show { words } => operator_command(&cli.control_socket, "show", words),
         Operation::VpnSessionDb { words } => {
             operator_command(&cli.control_socket, "vpn-sessiondb", words)
         }
         Operation::Configure(ConfigureOperation::Apply { file }) => {
             configure_apply(&cli.control_socket, &file)
+        }
+        Operation::Configure(ConfigureOperation::Manager(ManagerOperation::Add {
+            host,
+            registration_key,
+            nat_id,
+        })) => local_request(
+            &cli.control_socket,
+            control::LocalRequest::ConfigureManagerAdd {
+                address: host,
+                registration_key,
+                nat_id,
+            },
+        ),
+        Operation::Configure(ConfigureOperation::Manager(ManagerOperation::Delete)) => {
+            local_request(
+                &cli.control_socket,
+                control::LocalRequest::ConfigureManagerDelete,
+            )
         }
     };
     match result {
@@ -155,10 +196,14 @@ fn operator_command(socket: &Path, first: &str, rest: Vec<String>) -> anyhow::Re
 fn configure_apply(socket: &Path, file: &Path) -> anyhow::Result<ExitCode> {
     let path =
         std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
+    local_request(socket, control::LocalRequest::ConfigureApply { path })
+}
+
+/// Sends a request that is not an FTD show/logoff command; prints the answer or the refusal.
+fn local_request(socket: &Path, request: control::LocalRequest) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let request = control::LocalRequest::ConfigureApply { path };
     match runtime.block_on(control::send_local_request(socket, &request)) {
         Ok(answer) => {
             let mut stdout = std::io::stdout().lock();
@@ -241,12 +286,29 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
         Deployer::new(store, config_updates, sessions.clone())
             .with_services(Arc::clone(&services) as Arc<dyn LiveServices>),
     );
+    let manager = ManagerChannel::open(
+        &args.data_dir,
+        &hostname(),
+        AgentHandles {
+            deployer: Arc::clone(&deployer),
+            sessions: sessions.clone(),
+            config: config.clone(),
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .context("management channel")?;
+    let management = tokio::net::TcpListener::bind(args.management_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.management_listen))?;
+    tracing::info!(address = %args.management_listen, registered = manager.device_id().is_some(), "management API listening");
+    let management_task = tokio::spawn(Arc::clone(&manager).serve(management));
     let server = control::bind_control_socket(socket).await?;
     tracing::info!(socket = %server.path().display(), device = %device_name, "sensor-agent running");
     let context = ControlContext {
         config,
         sessions: sessions.clone(),
         deployer: Some(deployer),
+        manager: Some(manager),
     };
     let control_task = tokio::spawn(server.serve(context));
     let housekeeping = tokio::spawn(housekeeping(sessions));
@@ -254,6 +316,7 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     // Aborting the control task drops the server, which removes the socket file.
     control_task.abort();
+    management_task.abort();
     housekeeping.abort();
     services.stop_accepting();
     let _ = control_task.await;
@@ -287,6 +350,15 @@ fn startup_config(args: &RunArgs) -> anyhow::Result<(ConfigStore, Arc<DeviceConf
         .running()
         .map_or_else(|| Arc::new(nothing_applied()), Arc::clone);
     Ok((store, config))
+}
+
+/// This machine's host name (names the sensor to its manager).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "sensor".to_owned())
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM.

@@ -16,6 +16,7 @@ use vpn_core::config::DeviceConfig;
 use super::{ControlError, ERROR_PREFIX, IO_TIMEOUT, MAX_REQUEST_BYTES};
 use crate::config_file::read_config_bytes;
 use crate::config_store::{Deployer, is_nothing_applied};
+use crate::manager::ManagerChannel;
 use crate::sessions::SessionDb;
 
 /// `show running-config` while no configuration has been applied.
@@ -33,6 +34,9 @@ pub struct ControlContext {
     pub sessions: SessionDb,
     /// Applies configurations (`sensor-agent configure apply FILE`); `None` refuses them.
     pub deployer: Option<Arc<Deployer>>,
+    /// The management channel (`configure manager ...`, `show managers`); `None`
+    /// refuses those commands.
+    pub manager: Option<Arc<ManagerChannel>>,
 }
 
 /// Requests of the local operator that are not FTD CLI commands.
@@ -41,6 +45,16 @@ pub struct ControlContext {
 pub enum LocalRequest {
     /// Apply the configuration file at `path` (read by the agent) as a deploy.
     ConfigureApply { path: PathBuf },
+    /// `configure manager add <host[:port]> <registration-key> [<nat-id>]`.
+    ConfigureManagerAdd {
+        address: String,
+        registration_key: String,
+        nat_id: Option<String>,
+    },
+    /// `configure manager delete`.
+    ConfigureManagerDelete,
+    /// `show managers`.
+    ShowManagers,
 }
 
 /// What one request line asks for.
@@ -56,15 +70,21 @@ pub fn execute_local(
     request: &LocalRequest,
     now: OffsetDateTime,
 ) -> String {
-    let LocalRequest::ConfigureApply { path } = request;
+    let path = match request {
+        LocalRequest::ConfigureApply { path } => path,
+        LocalRequest::ConfigureManagerAdd { .. }
+        | LocalRequest::ConfigureManagerDelete
+        | LocalRequest::ShowManagers => return execute_manager_command(context, request, now),
+    };
     let Some(deployer) = &context.deployer else {
         return format!("{ERROR_PREFIX}this agent does not accept deploys\n");
     };
     let result = read_config_bytes(path)
         .map_err(|e| error_chain(&e))
         .and_then(|bytes| {
+            let registered = context.manager.as_ref().and_then(|m| m.device_id());
             deployer
-                .deploy(&bytes, None, now)
+                .deploy(&bytes, registered, now)
                 .map_err(|e| error_chain(&e))
         });
     match result {
@@ -93,6 +113,38 @@ pub fn execute_local(
 }
 
 /// An error and its sources, `: `-separated.
+/// `configure manager add|delete`, `show managers`.
+fn execute_manager_command(
+    context: &ControlContext,
+    request: &LocalRequest,
+    now: OffsetDateTime,
+) -> String {
+    let Some(manager) = &context.manager else {
+        return format!("{ERROR_PREFIX}this agent has no management channel\n");
+    };
+    let result = match request {
+        LocalRequest::ConfigureManagerAdd {
+            address,
+            registration_key,
+            nat_id,
+        } => manager
+            .add_manager(address, registration_key, nat_id.as_deref(), now)
+            .map(|pending| {
+                format!(
+                    "Manager successfully configured.\nPlease make note of reg_key as this will be required while adding Device in FMC.\nManager {} added; waiting for it to register this sensor.\n",
+                    pending.address
+                )
+            }),
+        LocalRequest::ConfigureManagerDelete => manager
+            .delete_manager()
+            .map(|()| "Manager successfully deleted.\n".to_owned()),
+        LocalRequest::ShowManagers | LocalRequest::ConfigureApply { .. } => {
+            Ok(manager.show_managers())
+        }
+    };
+    result.unwrap_or_else(|e| format!("{ERROR_PREFIX}{}\n", error_chain(&e)))
+}
+
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

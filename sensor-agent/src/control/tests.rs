@@ -28,6 +28,7 @@ fn context(users: &[&str]) -> ControlContext {
         config,
         sessions: db,
         deployer: None,
+        manager: None,
     }
 }
 

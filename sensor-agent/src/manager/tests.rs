@@ -18,9 +18,9 @@ use vpn_core::pool::PoolSet;
 use vpn_core::session::SessionEventKind;
 
 use super::*;
-use crate::config_store::{ConfigStore, Deployer};
+use crate::config_store::{ConfigStore, Deployer, nothing_applied};
 use crate::sessions::{SessionDb, SessionDbSettings};
-use crate::testing::{SAMPLE_CONFIG_JSON, new_session, sample_config};
+use crate::testing::{SAMPLE_CONFIG_JSON, new_session};
 
 const KEY: &str = "cisco123";
 
@@ -68,7 +68,7 @@ async fn start_on(dir: &std::path::Path) -> (Arc<ManagerChannel>, SessionDb, Soc
     let config = store
         .running()
         .map(Arc::clone)
-        .unwrap_or_else(|| Arc::new(sample_config()));
+        .unwrap_or_else(|| Arc::new(nothing_applied()));
     let pools = PoolSet::from_device_config(&config).unwrap();
     let sessions = SessionDb::new(pools, SessionDbSettings::default());
     let (sender, receiver) = watch::channel(config);
@@ -150,12 +150,39 @@ async fn registered_pair() -> (Sensor, Manager, SensorClient, Uuid) {
     (sensor, manager, client, device_id)
 }
 
+/// The sample configuration, made deployable: a user CA trustpoint (valid to
+/// 2031-01-02) on its profile and an identity certificate (valid to 2028-03-04).
 fn document(device_id: Uuid, version: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut value: Value = serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap();
     value["device_id"] = json!(device_id.to_string());
     value["version"] = json!(version);
+    let (ca_pem, identity_pem, identity_key_pem) = certificates();
+    value["trustpoints"] = json!([{ "name": "CA-USER", "ca_certificates_pem": ca_pem }]);
+    value["connection_profiles"][0]["trustpoints"] = json!(["CA-USER"]);
+    value["headend"]["identity"] = json!({
+        "trustpoint": "VPN-ID",
+        "certificate_chain_pem": identity_pem,
+        "private_key_pem": identity_key_pem,
+    });
     edit(&mut value);
     serde_json::to_vec(&value).unwrap()
+}
+
+fn certificates() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "User CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.not_after = rcgen::date_time_ymd(2031, 1, 2);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let identity_key = rcgen::KeyPair::generate().unwrap();
+    let mut identity_params =
+        rcgen::CertificateParams::new(vec!["vpn.example.com".to_owned()]).unwrap();
+    identity_params.not_after = rcgen::date_time_ymd(2028, 3, 4);
+    let identity = identity_params.self_signed(&identity_key).unwrap();
+    (ca.pem(), identity.pem(), identity_key.serialize_pem())
 }
 
 fn refusal_of(error: &SensorClientError) -> (&str, String) {
@@ -526,29 +553,8 @@ async fn the_status_reports_identity_and_trustpoint_expiry() {
     let before = client.status().await.unwrap();
     assert_eq!(before.running, None);
     assert_eq!(before.identity_certificate, None);
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "User CA");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.not_after = rcgen::date_time_ymd(2031, 1, 2);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let identity_key = rcgen::KeyPair::generate().unwrap();
-    let mut identity_params =
-        rcgen::CertificateParams::new(vec!["vpn.example.com".to_owned()]).unwrap();
-    identity_params.not_after = rcgen::date_time_ymd(2028, 3, 4);
-    let identity = identity_params.self_signed(&identity_key).unwrap();
     client
-        .deploy(document(device_id, 10, |v| {
-            v["trustpoints"] = json!([{ "name": "CA-USER", "ca_certificates_pem": ca.pem() }]);
-            v["connection_profiles"][0]["trustpoints"] = json!(["CA-USER"]);
-            v["headend"]["identity"] = json!({
-                "trustpoint": "VPN-ID",
-                "certificate_chain_pem": identity.pem(),
-                "private_key_pem": identity_key.serialize_pem(),
-            });
-        }))
+        .deploy(document(device_id, 10, |_| {}))
         .await
         .unwrap();
     let status = client.status().await.unwrap();

@@ -83,7 +83,22 @@ where
     }
 }
 
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+/// A refused call: its status and [`ChannelError`] body.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    body: ChannelError,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+type Answer = Result<Response, Refusal>;
+
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Refusal {
     refuse_with(status, code, message, Vec::new())
 }
 
@@ -92,16 +107,18 @@ fn refuse_with(
     code: &str,
     message: impl Into<String>,
     problems: Vec<String>,
-) -> Response {
-    let body = ChannelError {
-        error: code.to_owned(),
-        message: message.into(),
-        problems,
-    };
-    (status, Json(body)).into_response()
+) -> Refusal {
+    Refusal {
+        status,
+        body: ChannelError {
+            error: code.to_owned(),
+            message: message.into(),
+            problems,
+        },
+    }
 }
 
-fn refusal(refusal: &RegistrationRefusal) -> Response {
+fn refusal(refusal: &RegistrationRefusal) -> Refusal {
     let status = match refusal {
         RegistrationRefusal::AlreadyRegistered { .. } => StatusCode::CONFLICT,
         RegistrationRefusal::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -117,7 +134,7 @@ fn refusal(refusal: &RegistrationRefusal) -> Response {
 }
 
 /// Refuses callers without the manager's certificate.
-fn require_manager(channel: &ManagerChannel, caller: &Caller) -> Result<(), Response> {
+fn require_manager(channel: &ManagerChannel, caller: &Caller) -> Result<(), Refusal> {
     if caller.manager {
         return Ok(());
     }
@@ -138,7 +155,7 @@ fn require_manager(channel: &ManagerChannel, caller: &Caller) -> Result<(), Resp
 }
 
 /// Refuses registration calls once registered, or with no manager configured.
-fn require_registrable(channel: &ManagerChannel) -> Result<super::PendingManager, Response> {
+fn require_registrable(channel: &ManagerChannel) -> Result<super::PendingManager, Refusal> {
     let state = channel.state();
     if let Some(registration) = &state.registration {
         return Err(refusal(&RegistrationRefusal::AlreadyRegistered {
@@ -151,45 +168,33 @@ fn require_registrable(channel: &ManagerChannel) -> Result<super::PendingManager
         .ok_or_else(|| refusal(&RegistrationRefusal::NoManagerConfigured))
 }
 
-async fn challenge(
-    State(channel): State<Channel>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    if let Err(response) = require_registrable(&channel) {
-        return response;
-    }
-    match channel.challenges().issue(Instant::now()) {
-        Ok(challenge) => {
-            tracing::info!(peer = %caller.peer, "registration challenge issued");
-            Json(RegistrationChallenge {
-                challenge: hex::encode(challenge),
-                expires_in_secs: u32::try_from(CHALLENGE_LIFETIME.as_secs()).unwrap_or(60),
-            })
-            .into_response()
-        }
-        Err(e) => refusal(&e),
-    }
+async fn challenge(State(channel): State<Channel>, Extension(caller): Extension<Caller>) -> Answer {
+    require_registrable(&channel)?;
+    let challenge = channel
+        .challenges()
+        .issue(Instant::now())
+        .map_err(|e| refusal(&e))?;
+    tracing::info!(peer = %caller.peer, "registration challenge issued");
+    Ok(Json(RegistrationChallenge {
+        challenge: hex::encode(challenge),
+        expires_in_secs: u32::try_from(CHALLENGE_LIFETIME.as_secs()).unwrap_or(60),
+    })
+    .into_response())
 }
 
 async fn register(
     State(channel): State<Channel>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let request: RegistrationRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                format!("the registration request cannot be read: {e}"),
-            );
-        }
-    };
-    let pending = match require_registrable(&channel) {
-        Ok(pending) => pending,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("the registration request cannot be read: {e}"),
+        )
+    })?;
+    let pending = require_registrable(&channel)?;
     let resolved: Vec<IpAddr> = match &pending.address.host {
         ManagerHost::Name(name) => tokio::net::lookup_host((name.as_str(), 0))
             .await
@@ -198,10 +203,10 @@ async fn register(
         _ => Vec::new(),
     };
     match accept_registration(&channel, &pending, caller, &resolved, &request) {
-        Ok(response) => Json(response).into_response(),
+        Ok(response) => Ok(Json(response).into_response()),
         Err(e) => {
             tracing::warn!(peer = %caller.peer, reason = %e, "registration refused");
-            refusal(&e)
+            Err(refusal(&e))
         }
     }
 }
@@ -281,10 +286,8 @@ async fn deploy(
     State(channel): State<Channel>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    if let Err(response) = require_manager(&channel, &caller) {
-        return response;
-    }
+) -> Answer {
+    require_manager(&channel, &caller)?;
     let device = channel.device_id();
     let deployer = Arc::clone(&channel.agent.deployer);
     let outcome = tokio::task::spawn_blocking(move || {
@@ -292,27 +295,27 @@ async fn deploy(
     })
     .await;
     match outcome {
-        Ok(Ok(outcome)) => Json(DeployResult {
+        Ok(Ok(outcome)) => Ok(Json(DeployResult {
             version: outcome.applied.version,
             hash: outcome.applied.hash,
             transcript: outcome.applied.transcript,
             warnings: outcome.applied.warnings,
             ended_sessions: outcome.ended_sessions,
         })
-        .into_response(),
+        .into_response()),
         Ok(Err(e)) => {
             tracing::warn!(peer = %caller.peer, error = %crate::control::error_chain(&e), "deploy refused");
-            apply_refusal(&e)
+            Err(apply_refusal(&e))
         }
-        Err(_) => refuse(
+        Err(_) => Err(refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "apply-failed",
             "the deploy task failed",
-        ),
+        )),
     }
 }
 
-fn apply_refusal(error: &ApplyError) -> Response {
+fn apply_refusal(error: &ApplyError) -> Refusal {
     let message = crate::control::error_chain(error);
     match error {
         ApplyError::Parse(_) => refuse(StatusCode::BAD_REQUEST, "bad-request", message),
@@ -329,44 +332,32 @@ fn apply_refusal(error: &ApplyError) -> Response {
     }
 }
 
-async fn status(State(channel): State<Channel>, Extension(caller): Extension<Caller>) -> Response {
-    if let Err(response) = require_manager(&channel, &caller) {
-        return response;
-    }
-    Json(channel.status()).into_response()
+async fn status(State(channel): State<Channel>, Extension(caller): Extension<Caller>) -> Answer {
+    require_manager(&channel, &caller)?;
+    Ok(Json(channel.status()).into_response())
 }
 
-async fn sessions(
-    State(channel): State<Channel>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    if let Err(response) = require_manager(&channel, &caller) {
-        return response;
-    }
-    Json(vpn_core::channel::SessionList {
+async fn sessions(State(channel): State<Channel>, Extension(caller): Extension<Caller>) -> Answer {
+    require_manager(&channel, &caller)?;
+    Ok(Json(vpn_core::channel::SessionList {
         items: channel.agent.sessions.sessions(),
     })
-    .into_response()
+    .into_response())
 }
 
 async fn terminate(
     State(channel): State<Channel>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    if let Err(response) = require_manager(&channel, &caller) {
-        return response;
-    }
-    let request: TerminateRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                format!("the terminate request cannot be read: {e}"),
-            );
-        }
-    };
+) -> Answer {
+    require_manager(&channel, &caller)?;
+    let request: TerminateRequest = serde_json::from_slice(&body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("the terminate request cannot be read: {e}"),
+        )
+    })?;
     let sessions = &channel.agent.sessions;
     let now = OffsetDateTime::now_utc();
     let terminated = match &request {
@@ -381,10 +372,10 @@ async fn terminate(
         TerminateRequest::Device => sessions.logoff(&LogoffTarget::All, now),
     };
     tracing::info!(peer = %caller.peer, ?request, terminated, "sessions terminated by the manager");
-    Json(TerminateResult {
+    Ok(Json(TerminateResult {
         terminated: u32::try_from(terminated).unwrap_or(u32::MAX),
     })
-    .into_response()
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,10 +389,8 @@ async fn events(
     State(channel): State<Channel>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<EventsQuery>,
-) -> Response {
-    if let Err(response) = require_manager(&channel, &caller) {
-        return response;
-    }
+) -> Answer {
+    require_manager(&channel, &caller)?;
     let limit = query
         .limit
         .unwrap_or(MAX_EVENTS_PER_PAGE)
@@ -413,5 +402,5 @@ async fn events(
             page.next_cursor = last.sequence + 1;
         }
     }
-    Json(page).into_response()
+    Ok(Json(page).into_response())
 }

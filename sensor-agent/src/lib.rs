@@ -1,13 +1,18 @@
 //! The FTD side: the AnyConnect-compatible [`headend`] (TLS, aggregate-auth with
 //! Multiple Certificate Authentication, CSTP tunnel; verified with the real openconnect
 //! 9.01), the session database, the data plane (one TUN device, packets routed to
-//! sessions by address) and the local control socket the `sensor-agent` CLI talks to.
-//! The management channel comes next; DTLS is not implemented (CSTP only).
+//! sessions by address), the local control socket the `sensor-agent` CLI talks to, and
+//! the [`manager`] channel (registration, config push, status, sessions API). DTLS is
+//! not implemented yet (CSTP only).
 //!
 //! ```text
 //! sensor-agent run [--data-dir /var/lib/sensor-agent] [--config device.json]
 //!                  [--listen 0.0.0.0] [--tun-name vpn-sensor0] [--tun-ipv4 10.77.0.1/24]
 //!                  [--headend-address 198.51.100.1]
+//!                  [--management-listen 0.0.0.0:8305]
+//! sensor-agent configure manager add 192.0.2.10 Reg-Key-42 [nat-id]
+//! sensor-agent configure manager delete
+//! sensor-agent show managers
 //! sensor-agent configure apply device-v2.json
 //! sensor-agent show running-config tunnel-group
 //! sensor-agent show vpn-sessiondb detail anyconnect filter name alice

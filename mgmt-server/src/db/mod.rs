@@ -179,6 +179,55 @@ async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), DbError
     tx.commit().await.map_err(DbError::sql("commit"))
 }
 
+/// Every id in `ids` must name a row that `sql` finds: `sql` selects `id` by `$1` (the
+/// domain or parent) and `$2` (`uuid[]`). The first missing one is [`DbError::NotFound`].
+async fn require_all(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    kind: ObjectKind,
+    scope: Uuid,
+    ids: &[Uuid],
+) -> Result<(), DbError> {
+    let found: Vec<Uuid> = sqlx::query_scalar(sql)
+        .bind(scope)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(DbError::sql("look up referenced objects"))?;
+    match ids.iter().find(|id| !found.contains(id)) {
+        Some(&id) => Err(DbError::NotFound { kind, id }),
+        None => Ok(()),
+    }
+}
+
+/// A count or duration the schema stores as `integer`.
+fn int_field(kind: ObjectKind, field: &'static str, value: u32) -> Result<i32, DbError> {
+    i32::try_from(value).map_err(|_| DbError::Invalid {
+        kind,
+        constraint: field.to_owned(),
+        message: format!("{value} is larger than {}", i32::MAX),
+    })
+}
+
+fn opt_int_field(kind: ObjectKind, field: &'static str, value: Option<u32>) -> Result<Option<i32>, DbError> {
+    value.map(|v| int_field(kind, field, v)).transpose()
+}
+
+/// Reads an `integer` column that holds a `u32`.
+fn u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<u32, sqlx::Error> {
+    use sqlx::Row as _;
+    let value: i32 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| column_error(column, format!("{value} is negative")))
+}
+
+fn opt_u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
+    use sqlx::Row as _;
+    let value: Option<i32> = row.try_get(column)?;
+    value
+        .map(|v| u32::try_from(v).map_err(|_| column_error(column, format!("{v} is negative"))))
+        .transpose()
+}
+
 /// [`DbError::Stale`] unless the caller saw the current version.
 fn check_version(kind: ObjectKind, id: Uuid, expected: i32, current: i32) -> Result<(), DbError> {
     if expected == current {

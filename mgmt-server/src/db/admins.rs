@@ -136,9 +136,24 @@ pub async fn create(
     .bind(input.enabled)
     .execute(&mut *tx)
     .await
-    .map_err(DbError::on_write(KIND, &input.name, "create an administrator"))?;
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "create an administrator",
+    ))?;
     let created = get(&mut *tx, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
@@ -153,7 +168,10 @@ pub async fn get(exec: impl PgExecutor<'_>, id: Uuid) -> Result<Administrator, D
 }
 
 /// The administrator called `name`, for logins; `None` if there is none.
-pub async fn find_by_name(exec: impl PgExecutor<'_>, name: &str) -> Result<Option<Administrator>, DbError> {
+pub async fn find_by_name(
+    exec: impl PgExecutor<'_>,
+    name: &str,
+) -> Result<Option<Administrator>, DbError> {
     sqlx::query_as("SELECT * FROM administrators WHERE name = $1")
         .bind(name)
         .fetch_optional(exec)
@@ -169,8 +187,14 @@ pub async fn count(exec: impl PgExecutor<'_>) -> Result<i64, DbError> {
         .map_err(DbError::sql("count administrators"))
 }
 
-pub async fn list<'a>(db: impl Acquire<'a, Database = Postgres>, page: Page) -> Result<Listed<Administrator>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
+pub async fn list<'a>(
+    db: impl Acquire<'a, Database = Postgres>,
+    page: Page,
+) -> Result<Listed<Administrator>, DbError> {
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
     let items = sqlx::query_as("SELECT * FROM administrators ORDER BY name OFFSET $1 LIMIT $2")
         .bind(page.offset)
         .bind(page.limit)
@@ -189,7 +213,14 @@ pub async fn update(
     change: &AdministratorUpdate,
 ) -> Result<Administrator, DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE", KIND, id, id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE",
+        KIND,
+        id,
+        id,
+    )
+    .await?;
     super::check_version(KIND, id, expected_version, current)?;
     let before = get(&mut *tx, id).await?;
     sqlx::query(
@@ -212,7 +243,18 @@ pub async fn update(
     {
         fields.insert("passwordChanged".to_owned(), true.into());
     }
-    audit::change(&mut *tx, actor, after.domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), after_json).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        after.domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        after_json,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -224,7 +266,14 @@ pub async fn delete(
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE", KIND, id, id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE",
+        KIND,
+        id,
+        id,
+    )
+    .await?;
     if let Some(expected) = expected_version {
         super::check_version(KIND, id, expected, current)?;
     }
@@ -234,7 +283,18 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete an administrator"))?;
-    audit::change(&mut *tx, actor, before.domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        before.domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }

@@ -107,7 +107,11 @@ pub async fn create(
     key: &EncryptionKey,
 ) -> Result<CertEnrollment, DbError> {
     let id = Uuid::new_v4();
-    if let EnrollmentInput::Identity { private_key_pem: None, .. } = &input.content {
+    if let EnrollmentInput::Identity {
+        private_key_pem: None,
+        ..
+    } = &input.content
+    {
         return Err(DbError::Invalid {
             kind: KIND,
             constraint: "cert_enrollments_identity_has_chain_and_key".to_owned(),
@@ -124,12 +128,27 @@ pub async fn create(
         .map_err(DbError::on_write(KIND, &input.name, "create a cert enrollment"))?;
     write_fields(&mut tx, id, input, key).await?;
     let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<CertEnrollment, DbError> {
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<CertEnrollment, DbError> {
     sqlx::query_as("SELECT * FROM cert_enrollments WHERE id = $1 AND domain_id = $2")
         .bind(id)
         .bind(domain_id)
@@ -144,14 +163,19 @@ pub async fn list<'a>(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<CertEnrollment>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as("SELECT * FROM cert_enrollments WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3")
-        .bind(domain_id)
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(&mut *conn)
+    let mut conn = db
+        .acquire()
         .await
-        .map_err(DbError::sql("list cert enrollments"))?;
+        .map_err(DbError::sql("get a connection"))?;
+    let items = sqlx::query_as(
+        "SELECT * FROM cert_enrollments WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    )
+    .bind(domain_id)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list cert enrollments"))?;
     let total = sqlx::query_scalar("SELECT count(*) FROM cert_enrollments WHERE domain_id = $1")
         .bind(domain_id)
         .fetch_one(&mut *conn)
@@ -167,13 +191,14 @@ pub async fn identity_private_key(
     id: Uuid,
     key: &EncryptionKey,
 ) -> Result<PrivateKeyPem, DbError> {
-    let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT private_key_encrypted FROM cert_enrollments WHERE id = $1 AND domain_id = $2")
-            .bind(id)
-            .bind(domain_id)
-            .fetch_optional(exec)
-            .await
-            .map_err(DbError::sql("read an identity key"))?;
+    let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        "SELECT private_key_encrypted FROM cert_enrollments WHERE id = $1 AND domain_id = $2",
+    )
+    .bind(id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an identity key"))?;
     match sealed {
         None => Err(DbError::NotFound { kind: KIND, id }),
         Some(None) => Err(DbError::WrongReference {
@@ -195,15 +220,29 @@ pub async fn update(
     key: &EncryptionKey,
 ) -> Result<CertEnrollment, DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     super::check_version(KIND, id, expected_version, current)?;
     let before = get(&mut *tx, domain_id, id).await?;
-    let keeps_key = matches!(input.content, EnrollmentInput::Identity { private_key_pem: None, .. });
+    let keeps_key = matches!(
+        input.content,
+        EnrollmentInput::Identity {
+            private_key_pem: None,
+            ..
+        }
+    );
     if keeps_key && !matches!(before.content, EnrollmentContent::Identity { .. }) {
         return Err(DbError::Invalid {
             kind: KIND,
             constraint: "cert_enrollments_identity_has_chain_and_key".to_owned(),
-            message: "a CA-only enrollment becomes an identity certificate only with a private key".to_owned(),
+            message: "a CA-only enrollment becomes an identity certificate only with a private key"
+                .to_owned(),
         });
     }
     sqlx::query("UPDATE cert_enrollments SET name = $2, version = version + 1, updated_at = now() WHERE id = $1")
@@ -214,7 +253,18 @@ pub async fn update(
         .map_err(DbError::on_write(KIND, &input.name, "update a cert enrollment"))?;
     write_fields(&mut tx, id, input, key).await?;
     let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -228,7 +278,14 @@ pub async fn delete(
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     if let Some(expected) = expected_version {
         super::check_version(KIND, id, expected, current)?;
     }
@@ -238,7 +295,18 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a cert enrollment"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }
@@ -304,7 +372,11 @@ async fn write_fields(
             .await
         }
     };
-    result.map_err(DbError::on_write(KIND, &input.name, "write a cert enrollment"))?;
+    result.map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "write a cert enrollment",
+    ))?;
     Ok(())
 }
 
@@ -316,12 +388,16 @@ impl<'r> FromRow<'r, PgRow> for CertEnrollment {
                 let mode: String = row.try_get("revocation_mode")?;
                 let revocation = match mode.as_str() {
                     "CRL" => Revocation::Crl {
-                        crls_pem: row.try_get::<Option<String>, _>("crls_pem")?.unwrap_or_default(),
+                        crls_pem: row
+                            .try_get::<Option<String>, _>("crls_pem")?
+                            .unwrap_or_default(),
                     },
                     _ => Revocation::None,
                 };
                 EnrollmentContent::CaOnly(CaOnlySettings {
-                    ca_certificates_pem: row.try_get::<Option<String>, _>("ca_certificates_pem")?.unwrap_or_default(),
+                    ca_certificates_pem: row
+                        .try_get::<Option<String>, _>("ca_certificates_pem")?
+                        .unwrap_or_default(),
                     validation_usage: ValidationUsage {
                         ssl_client: row.try_get("validation_usage_ssl_client")?,
                         ssl_server: row.try_get("validation_usage_ssl_server")?,
@@ -333,7 +409,9 @@ impl<'r> FromRow<'r, PgRow> for CertEnrollment {
                 })
             }
             "IDENTITY" => EnrollmentContent::Identity {
-                certificate_chain_pem: row.try_get::<Option<String>, _>("certificate_chain_pem")?.unwrap_or_default(),
+                certificate_chain_pem: row
+                    .try_get::<Option<String>, _>("certificate_chain_pem")?
+                    .unwrap_or_default(),
             },
             other => return Err(super::column_error("kind", format!("unknown kind {other}"))),
         };
@@ -342,7 +420,10 @@ impl<'r> FromRow<'r, PgRow> for CertEnrollment {
             domain_id: row.try_get("domain_id")?,
             name: row.try_get("name")?,
             description: row.try_get("description")?,
-            enrollment_type: super::enum_from_text("enrollment_type", row.try_get("enrollment_type")?)?,
+            enrollment_type: super::enum_from_text(
+                "enrollment_type",
+                row.try_get("enrollment_type")?,
+            )?,
             content,
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,

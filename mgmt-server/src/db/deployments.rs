@@ -106,12 +106,16 @@ const JOB_COLUMNS: &str = "j.id, j.deployment_id, j.device_id, j.status, j.confi
 
 /// The version the next document compiled for `device_id` must carry: one more than
 /// any job of the device so far (1 for a new device).
-pub async fn next_config_version(exec: impl PgExecutor<'_>, device_id: Uuid) -> Result<u64, DbError> {
-    let highest: Option<i64> = sqlx::query_scalar("SELECT max(config_version) FROM deployment_jobs WHERE device_id = $1")
-        .bind(device_id)
-        .fetch_one(exec)
-        .await
-        .map_err(DbError::sql("find the next config version"))?;
+pub async fn next_config_version(
+    exec: impl PgExecutor<'_>,
+    device_id: Uuid,
+) -> Result<u64, DbError> {
+    let highest: Option<i64> =
+        sqlx::query_scalar("SELECT max(config_version) FROM deployment_jobs WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_one(exec)
+            .await
+            .map_err(DbError::sql("find the next config version"))?;
     Ok(highest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0) + 1)
 }
 
@@ -199,7 +203,11 @@ pub async fn create(
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<Deployment, DbError> {
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<Deployment, DbError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT d.*, COALESCE((SELECT json_agg(row_to_json(j) ORDER BY j.queued_at, j.id) FROM
                 (SELECT {JOB_COLUMNS} FROM deployment_jobs j WHERE j.deployment_id = d.id) j), '[]') AS jobs
@@ -213,7 +221,11 @@ pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result
     .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
-pub async fn get_job(exec: impl PgExecutor<'_>, domain_id: Uuid, job_id: Uuid) -> Result<DeploymentJob, DbError> {
+pub async fn get_job(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    job_id: Uuid,
+) -> Result<DeploymentJob, DbError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
          WHERE j.id = $1 AND v.domain_id = $2"
@@ -223,7 +235,10 @@ pub async fn get_job(exec: impl PgExecutor<'_>, domain_id: Uuid, job_id: Uuid) -
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read a deployment job"))?
-    .ok_or(DbError::NotFound { kind: JOB, id: job_id })
+    .ok_or(DbError::NotFound {
+        kind: JOB,
+        id: job_id,
+    })
 }
 
 /// Job history, newest first.
@@ -236,7 +251,10 @@ pub async fn list_jobs<'a>(
     const WHERE: &str = "FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
         WHERE v.domain_id = $1 AND ($2::uuid IS NULL OR j.device_id = $2)
           AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.deployment_id = $4)";
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
     let status = filter.status.as_ref().map(super::enum_text);
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} {WHERE} ORDER BY j.queued_at DESC, j.config_version DESC OFFSET $5 LIMIT $6"
@@ -277,16 +295,23 @@ pub async fn job_config(
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read a job's configuration"))?;
-    let (Json(mut config), sealed) = row.ok_or(DbError::NotFound { kind: JOB, id: job_id })?;
+    let (Json(mut config), sealed) = row.ok_or(DbError::NotFound {
+        kind: JOB,
+        id: job_id,
+    })?;
     if let Some(sealed) = sealed {
-        config.headend.identity.private_key_pem = PrivateKeyPem(key.open_text(&sealed, &key_context(job_id))?);
+        config.headend.identity.private_key_pem =
+            PrivateKeyPem(key.open_text(&sealed, &key_context(job_id))?);
     }
     Ok(config)
 }
 
 /// The newest job that reached `DEPLOYED` on the device: what it runs now, as far as
 /// the manager knows.
-pub async fn last_deployed_job(exec: impl PgExecutor<'_>, device_id: Uuid) -> Result<Option<DeploymentJob>, DbError> {
+pub async fn last_deployed_job(
+    exec: impl PgExecutor<'_>,
+    device_id: Uuid,
+) -> Result<Option<DeploymentJob>, DbError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM deployment_jobs j
          WHERE j.device_id = $1 AND j.status = 'DEPLOYED' ORDER BY j.config_version DESC LIMIT 1"
@@ -299,7 +324,10 @@ pub async fn last_deployed_job(exec: impl PgExecutor<'_>, device_id: Uuid) -> Re
 
 /// Takes the device's oldest queued job and marks it `DEPLOYING`; `None` when the
 /// queue is empty or a job of the device is already running.
-pub async fn start_next_job(conn: &mut PgConnection, device_id: Uuid) -> Result<Option<DeploymentJob>, DbError> {
+pub async fn start_next_job(
+    conn: &mut PgConnection,
+    device_id: Uuid,
+) -> Result<Option<DeploymentJob>, DbError> {
     let mut tx = super::begin(conn).await?;
     // Serialise the device's queue on its row, so two workers cannot both start a job.
     sqlx::query("SELECT id FROM devices WHERE id = $1 FOR UPDATE")
@@ -343,7 +371,9 @@ pub async fn finish_job(
     let before = get_job(&mut *tx, domain_id, job_id).await?;
     let (status, transcript, error) = match outcome {
         JobOutcome::Deployed { transcript } => (JobStatus::Deployed, transcript, None),
-        JobOutcome::Failed { transcript, error } => (JobStatus::Failed, transcript, Some(error.as_str())),
+        JobOutcome::Failed { transcript, error } => {
+            (JobStatus::Failed, transcript, Some(error.as_str()))
+        }
     };
     let finished: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE deployment_jobs j SET status = $2, transcript = $3, error = $4, finished_at = now(),
@@ -395,7 +425,11 @@ pub async fn finish_job(
 }
 
 /// Aborts the device's queued jobs (e.g. the device is being removed); returns how many.
-pub async fn abort_queued_jobs(conn: &mut PgConnection, device_id: Uuid, reason: &str) -> Result<u64, DbError> {
+pub async fn abort_queued_jobs(
+    conn: &mut PgConnection,
+    device_id: Uuid,
+    reason: &str,
+) -> Result<u64, DbError> {
     let done = sqlx::query(
         "UPDATE deployment_jobs SET status = 'ABORTED', error = $2, finished_at = now(), version = version + 1
          WHERE device_id = $1 AND status = 'QUEUED'",
@@ -413,9 +447,16 @@ fn key_context(job_id: Uuid) -> String {
 }
 
 /// The document without its private key, and the key sealed for the job's row.
-fn split_secret(config: &DeviceConfig, job_id: Uuid, key: &EncryptionKey) -> Result<(DeviceConfig, Option<Vec<u8>>), DbError> {
+fn split_secret(
+    config: &DeviceConfig,
+    job_id: Uuid,
+    key: &EncryptionKey,
+) -> Result<(DeviceConfig, Option<Vec<u8>>), DbError> {
     let mut stored = config.clone();
-    let private_key = std::mem::replace(&mut stored.headend.identity.private_key_pem, PrivateKeyPem(String::new()));
+    let private_key = std::mem::replace(
+        &mut stored.headend.identity.private_key_pem,
+        PrivateKeyPem(String::new()),
+    );
     if private_key.expose().is_empty() {
         return Ok((stored, None));
     }
@@ -431,8 +472,9 @@ impl<'r> FromRow<'r, PgRow> for DeploymentJob {
             deployment_id: row.try_get("deployment_id")?,
             device_id: row.try_get("device_id")?,
             status: super::enum_from_text("status", row.try_get("status")?)?,
-            config_version: u64::try_from(version)
-                .map_err(|_| super::column_error("config_version", format!("{version} is negative")))?,
+            config_version: u64::try_from(version).map_err(|_| {
+                super::column_error("config_version", format!("{version} is negative"))
+            })?,
             content_hash: row.try_get("content_hash")?,
             rollback_of_job_id: row.try_get("rollback_of_job_id")?,
             transcript: row.try_get("transcript")?,

@@ -96,7 +96,18 @@ pub async fn create(
     .await
     .map_err(DbError::on_write(KIND, &input.name, "add a device"))?;
     let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
@@ -116,14 +127,19 @@ pub async fn list<'a>(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<Device>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as("SELECT * FROM devices WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3")
-        .bind(domain_id)
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(&mut *conn)
+    let mut conn = db
+        .acquire()
         .await
-        .map_err(DbError::sql("list devices"))?;
+        .map_err(DbError::sql("get a connection"))?;
+    let items = sqlx::query_as(
+        "SELECT * FROM devices WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    )
+    .bind(domain_id)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list devices"))?;
     let total = sqlx::query_scalar("SELECT count(*) FROM devices WHERE domain_id = $1")
         .bind(domain_id)
         .fetch_one(&mut *conn)
@@ -158,7 +174,18 @@ pub async fn update(
     .await
     .map_err(DbError::on_write(KIND, &input.name, "update a device"))?;
     let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -183,7 +210,18 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a device"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }
@@ -220,7 +258,18 @@ pub async fn mark_registered(
     .await
     .map_err(DbError::on_write(KIND, &before.name, "record a registration"))?;
     let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Register, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Register,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -281,13 +330,14 @@ pub async fn manager_channel_key(
     id: Uuid,
     key: &EncryptionKey,
 ) -> Result<PrivateKeyPem, DbError> {
-    let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT manager_key_encrypted FROM devices WHERE id = $1 AND domain_id = $2")
-            .bind(id)
-            .bind(domain_id)
-            .fetch_optional(exec)
-            .await
-            .map_err(DbError::sql("read a channel key"))?;
+    let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        "SELECT manager_key_encrypted FROM devices WHERE id = $1 AND domain_id = $2",
+    )
+    .bind(id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a channel key"))?;
     match sealed {
         None => Err(DbError::NotFound { kind: KIND, id }),
         Some(None) => Err(DbError::WrongState {
@@ -313,7 +363,10 @@ impl<'r> FromRow<'r, PgRow> for Device {
             description: row.try_get("description")?,
             host_name: row.try_get("host_name")?,
             nat_id: row.try_get("nat_id")?,
-            registration_state: super::enum_from_text("registration_state", row.try_get("registration_state")?)?,
+            registration_state: super::enum_from_text(
+                "registration_state",
+                row.try_get("registration_state")?,
+            )?,
             registration_error: row.try_get("registration_error")?,
             registered_at: row.try_get("registered_at")?,
             sensor_certificate_pem: row.try_get("sensor_certificate_pem")?,

@@ -126,22 +126,43 @@ pub async fn create(
         .bind(&input.name)
         .execute(&mut *tx)
         .await
-        .map_err(DbError::on_write(KIND, &input.name, "create a group policy"))?;
+        .map_err(DbError::on_write(
+            KIND,
+            &input.name,
+            "create a group policy",
+        ))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<GroupPolicy, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE g.id = $1 AND g.domain_id = $2")))
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read a group policy"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<GroupPolicy, DbError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE g.id = $1 AND g.domain_id = $2"
+    )))
+    .bind(id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a group policy"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 pub async fn list<'a>(
@@ -149,7 +170,10 @@ pub async fn list<'a>(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<GroupPolicy>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE g.domain_id = $1 ORDER BY g.name OFFSET $2 LIMIT $3"
     )))
@@ -176,11 +200,21 @@ pub async fn update(
     input: &GroupPolicyInput,
 ) -> Result<GroupPolicy, DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     super::check_version(KIND, id, expected_version, current)?;
     let before = get(&mut *tx, domain_id, id).await?;
     if before.built_in && before.name != input.name {
-        return Err(DbError::BuiltIn { kind: KIND, name: before.name });
+        return Err(DbError::BuiltIn {
+            kind: KIND,
+            name: before.name,
+        });
     }
     sqlx::query("UPDATE group_policies SET name = $2, version = version + 1, updated_at = now() WHERE id = $1")
         .bind(id)
@@ -190,7 +224,18 @@ pub async fn update(
         .map_err(DbError::on_write(KIND, &input.name, "update a group policy"))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -204,26 +249,52 @@ pub async fn delete(
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     if let Some(expected) = expected_version {
         super::check_version(KIND, id, expected, current)?;
     }
     let before = get(&mut *tx, domain_id, id).await?;
     if before.built_in {
-        return Err(DbError::BuiltIn { kind: KIND, name: before.name });
+        return Err(DbError::BuiltIn {
+            kind: KIND,
+            name: before.name,
+        });
     }
     sqlx::query("DELETE FROM group_policies WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a group policy"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }
 
 /// Writes every field but the name, and replaces the pool list.
-async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input: &GroupPolicyInput) -> Result<(), DbError> {
+async fn write_fields(
+    conn: &mut PgConnection,
+    domain_id: Uuid,
+    id: Uuid,
+    input: &GroupPolicyInput,
+) -> Result<(), DbError> {
     super::require_all(
         conn,
         "SELECT id FROM ipv4_address_pools WHERE domain_id = $1 AND id = ANY($2)",
@@ -274,7 +345,11 @@ async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input:
     .bind(&input.ipv4_pool_ids)
     .execute(&mut *conn)
     .await
-    .map_err(DbError::on_write(KIND, &input.name, "write a group policy's pools"))?;
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "write a group policy's pools",
+    ))?;
     Ok(())
 }
 
@@ -293,10 +368,14 @@ impl<'r> FromRow<'r, PgRow> for GroupPolicy {
             banner: row.try_get("banner")?,
             dns_servers: row.try_get("dns_servers")?,
             default_domain: row.try_get("default_domain")?,
-            split_tunnel_policy: super::enum_from_text("split_tunnel_policy", row.try_get("split_tunnel_policy")?)?,
+            split_tunnel_policy: super::enum_from_text(
+                "split_tunnel_policy",
+                row.try_get("split_tunnel_policy")?,
+            )?,
             split_tunnel_networks: row.try_get("split_tunnel_networks")?,
             ipv4_pools,
-            mtu: u16::try_from(mtu).map_err(|_| super::column_error("mtu", format!("{mtu} is out of range")))?,
+            mtu: u16::try_from(mtu)
+                .map_err(|_| super::column_error("mtu", format!("{mtu} is out of range")))?,
             keepalive_secs: super::opt_u32_column(row, "keepalive_secs")?,
             gateway_dpd_secs: super::opt_u32_column(row, "gateway_dpd_secs")?,
             client_dpd_secs: super::opt_u32_column(row, "client_dpd_secs")?,

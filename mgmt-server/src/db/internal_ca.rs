@@ -29,11 +29,13 @@ const COLUMNS: &str = "name, certificate_pem, version, created_at, updated_at";
 
 /// The CA called `name`, if it has been created.
 pub async fn get(exec: impl PgExecutor<'_>, name: &str) -> Result<Option<InternalCa>, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM internal_cas WHERE name = $1")))
-        .bind(name)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an internal CA"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM internal_cas WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an internal CA"))
 }
 
 /// Stores a new CA; a CA of that name already there is [`DbError::Conflict`] (two
@@ -57,14 +59,16 @@ pub async fn create(
     .bind(sealed)
     .fetch_one(&mut *tx)
     .await
-    .map_err(|error| match DbError::on_write(KIND, name, "store an internal CA")(error) {
-        DbError::Conflict { kind, .. } => DbError::Conflict {
-            kind,
-            field: "name".to_owned(),
-            value: name.to_owned(),
+    .map_err(
+        |error| match DbError::on_write(KIND, name, "store an internal CA")(error) {
+            DbError::Conflict { kind, .. } => DbError::Conflict {
+                kind,
+                field: "name".to_owned(),
+                value: name.to_owned(),
+            },
+            other => other,
         },
-        other => other,
-    })?;
+    )?;
     audit::record(
         &mut *tx,
         &audit::NewAuditEntry {
@@ -85,12 +89,17 @@ pub async fn create(
 }
 
 /// The CA's decrypted private key.
-pub async fn private_key(exec: impl PgExecutor<'_>, name: &str, key: &EncryptionKey) -> Result<Option<PrivateKeyPem>, DbError> {
-    let sealed: Option<Vec<u8>> = sqlx::query_scalar("SELECT private_key_encrypted FROM internal_cas WHERE name = $1")
-        .bind(name)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an internal CA key"))?;
+pub async fn private_key(
+    exec: impl PgExecutor<'_>,
+    name: &str,
+    key: &EncryptionKey,
+) -> Result<Option<PrivateKeyPem>, DbError> {
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT private_key_encrypted FROM internal_cas WHERE name = $1")
+            .bind(name)
+            .fetch_optional(exec)
+            .await
+            .map_err(DbError::sql("read an internal CA key"))?;
     sealed
         .map(|sealed| Ok(PrivateKeyPem(key.open_text(&sealed, &key_context(name))?)))
         .transpose()

@@ -50,21 +50,38 @@ pub async fn create(
 ) -> Result<LocalUser, DbError> {
     let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO local_users (id, domain_id, name, password_hash) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(domain_id)
-        .bind(&input.name)
-        .bind(input.password_hash.as_phc())
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "create a LOCAL user"))?;
+    sqlx::query(
+        "INSERT INTO local_users (id, domain_id, name, password_hash) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(domain_id)
+    .bind(&input.name)
+    .bind(input.password_hash.as_phc())
+    .execute(&mut *tx)
+    .await
+    .map_err(DbError::on_write(KIND, &input.name, "create a LOCAL user"))?;
     let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<LocalUser, DbError> {
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<LocalUser, DbError> {
     sqlx::query_as("SELECT * FROM local_users WHERE id = $1 AND domain_id = $2")
         .bind(id)
         .bind(domain_id)
@@ -79,14 +96,19 @@ pub async fn list<'a>(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<LocalUser>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as("SELECT * FROM local_users WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3")
-        .bind(domain_id)
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(&mut *conn)
+    let mut conn = db
+        .acquire()
         .await
-        .map_err(DbError::sql("list LOCAL users"))?;
+        .map_err(DbError::sql("get a connection"))?;
+    let items = sqlx::query_as(
+        "SELECT * FROM local_users WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    )
+    .bind(domain_id)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list LOCAL users"))?;
     let total = sqlx::query_scalar("SELECT count(*) FROM local_users WHERE domain_id = $1")
         .bind(domain_id)
         .fetch_one(&mut *conn)
@@ -104,7 +126,14 @@ pub async fn update(
     change: &LocalUserUpdate,
 ) -> Result<LocalUser, DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     super::check_version(KIND, id, expected_version, current)?;
     let before = get(&mut *tx, domain_id, id).await?;
     sqlx::query(
@@ -126,7 +155,18 @@ pub async fn update(
         // The audit row says that the password changed, never what it is.
         fields.insert("passwordChanged".to_owned(), true.into());
     }
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), after_json).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        after_json,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -139,7 +179,14 @@ pub async fn delete(
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
     let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE", KIND, id, domain_id).await?;
+    let current = super::lock_version(
+        &mut tx,
+        "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+        KIND,
+        id,
+        domain_id,
+    )
+    .await?;
     if let Some(expected) = expected_version {
         super::check_version(KIND, id, expected, current)?;
     }
@@ -149,7 +196,18 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a LOCAL user"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }

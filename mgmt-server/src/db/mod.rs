@@ -209,7 +209,11 @@ fn int_field(kind: ObjectKind, field: &'static str, value: u32) -> Result<i32, D
     })
 }
 
-fn opt_int_field(kind: ObjectKind, field: &'static str, value: Option<u32>) -> Result<Option<i32>, DbError> {
+fn opt_int_field(
+    kind: ObjectKind,
+    field: &'static str,
+    value: Option<u32>,
+) -> Result<Option<i32>, DbError> {
     value.map(|v| int_field(kind, field, v)).transpose()
 }
 

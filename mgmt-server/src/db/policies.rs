@@ -104,26 +104,51 @@ pub async fn create(
         .bind(&input.name)
         .execute(&mut *tx)
         .await
-        .map_err(DbError::on_write(KIND, &input.name, "create an RA VPN policy"))?;
+        .map_err(DbError::on_write(
+            KIND,
+            &input.name,
+            "create an RA VPN policy",
+        ))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<RaVpnPolicy, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.id = $1 AND r.domain_id = $2")))
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an RA VPN policy"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<RaVpnPolicy, DbError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.id = $1 AND r.domain_id = $2"
+    )))
+    .bind(id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an RA VPN policy"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 /// The policy assigned to `device_id`, if any (what a deploy compiles).
-pub async fn for_device(exec: impl PgExecutor<'_>, domain_id: Uuid, device_id: Uuid) -> Result<Option<RaVpnPolicy>, DbError> {
+pub async fn for_device(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    device_id: Uuid,
+) -> Result<Option<RaVpnPolicy>, DbError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE r.domain_id = $2 AND r.id = (SELECT policy_id FROM ravpn_policy_devices WHERE device_id = $1)"
     )))
@@ -139,7 +164,10 @@ pub async fn list<'a>(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<RaVpnPolicy>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE r.domain_id = $1 ORDER BY r.name OFFSET $2 LIMIT $3"
     )))
@@ -177,7 +205,18 @@ pub async fn update(
         .map_err(DbError::on_write(KIND, &input.name, "update an RA VPN policy"))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -201,13 +240,28 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete an RA VPN policy"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }
 
 /// [`DbError::NotFound`] unless policy `id` exists in `domain_id`.
-pub(crate) async fn require(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<(), DbError> {
+pub(crate) async fn require(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<(), DbError> {
     sqlx::query_scalar::<_, Uuid>("SELECT id FROM ravpn_policies WHERE id = $1 AND domain_id = $2")
         .bind(id)
         .bind(domain_id)
@@ -218,16 +272,28 @@ pub(crate) async fn require(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid
         .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
-async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input: &RaVpnPolicyInput) -> Result<(), DbError> {
+async fn write_fields(
+    conn: &mut PgConnection,
+    domain_id: Uuid,
+    id: Uuid,
+    input: &RaVpnPolicyInput,
+) -> Result<(), DbError> {
     if let Some(certificate) = input.ssl_identity_certificate_id {
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM cert_enrollments WHERE id = $1 AND domain_id = $2")
-            .bind(certificate)
-            .bind(domain_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(DbError::sql("look up the identity certificate"))?;
+        let kind: Option<String> = sqlx::query_scalar(
+            "SELECT kind FROM cert_enrollments WHERE id = $1 AND domain_id = $2",
+        )
+        .bind(certificate)
+        .bind(domain_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(DbError::sql("look up the identity certificate"))?;
         match kind.as_deref() {
-            None => return Err(DbError::NotFound { kind: ObjectKind::CertEnrollment, id: certificate }),
+            None => {
+                return Err(DbError::NotFound {
+                    kind: ObjectKind::CertEnrollment,
+                    id: certificate,
+                });
+            }
             Some("IDENTITY") => {}
             Some(_) => {
                 return Err(DbError::WrongReference {
@@ -266,18 +332,28 @@ async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input:
     .bind(input.bypass_access_control)
     .execute(&mut *conn)
     .await
-    .map_err(DbError::on_write(KIND, &input.name, "write an RA VPN policy"))?;
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "write an RA VPN policy",
+    ))?;
     sqlx::query("DELETE FROM ravpn_policy_devices WHERE policy_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await
         .map_err(DbError::sql("clear a policy's devices"))?;
-    sqlx::query("INSERT INTO ravpn_policy_devices (policy_id, device_id) SELECT $1, unnest($2::uuid[])")
-        .bind(id)
-        .bind(&input.target_device_ids)
-        .execute(&mut *conn)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "assign a policy's devices"))?;
+    sqlx::query(
+        "INSERT INTO ravpn_policy_devices (policy_id, device_id) SELECT $1, unnest($2::uuid[])",
+    )
+    .bind(id)
+    .bind(&input.target_device_ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "assign a policy's devices",
+    ))?;
     Ok(())
 }
 
@@ -285,7 +361,8 @@ impl<'r> FromRow<'r, PgRow> for RaVpnPolicy {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
         let port = |column: &str| -> Result<u16, sqlx::Error> {
             let value: i32 = row.try_get(column)?;
-            u16::try_from(value).map_err(|_| super::column_error(column, format!("{value} is not a port")))
+            u16::try_from(value)
+                .map_err(|_| super::column_error(column, format!("{value} is not a port")))
         };
         let identity: Option<Json<Reference>> = row.try_get("ssl_identity_certificate")?;
         let Json(target_devices) = row.try_get::<Json<Vec<Reference>>, _>("target_devices")?;
@@ -300,7 +377,8 @@ impl<'r> FromRow<'r, PgRow> for RaVpnPolicy {
             web_port: port("web_port")?,
             dtls_enabled: row.try_get("dtls_enabled")?,
             dtls_port: port("dtls_port")?,
-            allow_connection_profile_selection: row.try_get("allow_connection_profile_selection")?,
+            allow_connection_profile_selection: row
+                .try_get("allow_connection_profile_selection")?,
             ssl_identity_certificate: identity.map(|Json(reference)| reference),
             bypass_access_control: row.try_get("bypass_access_control")?,
             target_devices,

@@ -10,7 +10,9 @@ use sqlx::types::Json;
 use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use vpn_core::config::{AaaSettings, AuthenticationServer, CertificateField, GroupAlias, GroupUrl, UsernameMapping};
+use vpn_core::config::{
+    AaaSettings, AuthenticationServer, CertificateField, GroupAlias, GroupUrl, UsernameMapping,
+};
 
 use super::audit::{self, AuditAction};
 use super::{Actor, DbError, Listed, ObjectKind, Page, Reference};
@@ -55,7 +57,8 @@ pub struct ConnectionProfileInput {
 }
 
 const KIND: ObjectKind = ObjectKind::ConnectionProfile;
-const LOCK: &str = "SELECT version FROM connection_profiles WHERE id = $1 AND policy_id = $2 FOR UPDATE";
+const LOCK: &str =
+    "SELECT version FROM connection_profiles WHERE id = $1 AND policy_id = $2 FOR UPDATE";
 const SELECT: &str = "SELECT p.*,
     (SELECT json_build_object('id', g.id, 'name', g.name) FROM group_policies g WHERE g.id = p.group_policy_id) AS group_policy,
     COALESCE((SELECT json_agg(json_build_object('id', o.id, 'name', o.name) ORDER BY x.position)
@@ -96,12 +99,28 @@ pub async fn create(
     .map_err(DbError::on_write(KIND, &input.name, "create a connection profile"))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let created = get(&mut *tx, domain_id, policy_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Create, KIND, id, &created.name, None, super::snapshot(&created)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Create,
+        KIND,
+        id,
+        &created.name,
+        None,
+        super::snapshot(&created),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(created)
 }
 
-pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, policy_id: Uuid, id: Uuid) -> Result<ConnectionProfile, DbError> {
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    policy_id: Uuid,
+    id: Uuid,
+) -> Result<ConnectionProfile, DbError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE p.id = $1 AND p.policy_id = $2
            AND EXISTS (SELECT 1 FROM ravpn_policies r WHERE r.id = p.policy_id AND r.domain_id = $3)"
@@ -122,7 +141,10 @@ pub async fn list<'a>(
     policy_id: Uuid,
     page: Page,
 ) -> Result<Listed<ConnectionProfile>, DbError> {
-    let mut conn = db.acquire().await.map_err(DbError::sql("get a connection"))?;
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
     super::policies::require(&mut *conn, domain_id, policy_id).await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE p.policy_id = $1 ORDER BY p.name OFFSET $2 LIMIT $3"
@@ -167,7 +189,18 @@ pub async fn update(
     .map_err(DbError::on_write(KIND, &input.name, "update a connection profile"))?;
     write_fields(&mut tx, domain_id, id, input).await?;
     let after = get(&mut *tx, domain_id, policy_id, id).await?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Update, KIND, id, &after.name, super::snapshot(&before), super::snapshot(&after)).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Update,
+        KIND,
+        id,
+        &after.name,
+        super::snapshot(&before),
+        super::snapshot(&after),
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(after)
 }
@@ -192,13 +225,29 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a connection profile"))?;
-    audit::change(&mut *tx, actor, domain_id, AuditAction::Delete, KIND, id, &before.name, super::snapshot(&before), None).await?;
+    audit::change(
+        &mut *tx,
+        actor,
+        domain_id,
+        AuditAction::Delete,
+        KIND,
+        id,
+        &before.name,
+        super::snapshot(&before),
+        None,
+    )
+    .await?;
     super::commit(tx).await?;
     Ok(())
 }
 
 /// Writes every field but the name and group policy, and replaces the lists.
-async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input: &ConnectionProfileInput) -> Result<(), DbError> {
+async fn write_fields(
+    conn: &mut PgConnection,
+    domain_id: Uuid,
+    id: Uuid,
+    input: &ConnectionProfileInput,
+) -> Result<(), DbError> {
     super::require_all(
         conn,
         "SELECT id FROM group_policies WHERE domain_id = $1 AND id = ANY($2)",
@@ -231,12 +280,13 @@ async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input:
         &input.trustpoint_ids,
     )
     .await?;
-    let identities: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM cert_enrollments WHERE id = ANY($1) AND kind <> 'CA_ONLY'")
-            .bind(&input.trustpoint_ids)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DbError::sql("check trustpoint kinds"))?;
+    let identities: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM cert_enrollments WHERE id = ANY($1) AND kind <> 'CA_ONLY'",
+    )
+    .bind(&input.trustpoint_ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("check trustpoint kinds"))?;
     if let Some(&identity) = identities.first() {
         return Err(DbError::WrongReference {
             kind: ObjectKind::CertEnrollment,
@@ -321,9 +371,17 @@ async fn write_fields(conn: &mut PgConnection, domain_id: Uuid, id: Uuid, input:
             .bind(ids)
             .execute(&mut *conn)
             .await
-            .map_err(DbError::on_write(KIND, &input.name, "write a connection profile's references"))?;
+            .map_err(DbError::on_write(
+                KIND,
+                &input.name,
+                "write a connection profile's references",
+            ))?;
     }
-    let alias_names: Vec<&str> = input.group_aliases.iter().map(|a| a.name.as_str()).collect();
+    let alias_names: Vec<&str> = input
+        .group_aliases
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
     let alias_enabled: Vec<bool> = input.group_aliases.iter().map(|a| a.enabled).collect();
     sqlx::query(
         "INSERT INTO connection_profile_aliases (profile_id, position, alias_name, enabled)
@@ -371,17 +429,26 @@ impl<'r> FromRow<'r, PgRow> for ConnectionProfile {
             let primary: Option<String> = row.try_get("username_primary_field")?;
             let secondary: Option<String> = row.try_get("username_secondary_field")?;
             UsernameMapping::SpecificField {
-                primary: super::enum_from_text::<CertificateField>("username_primary_field", primary.unwrap_or_default())?,
+                primary: super::enum_from_text::<CertificateField>(
+                    "username_primary_field",
+                    primary.unwrap_or_default(),
+                )?,
                 secondary: secondary
-                    .map(|field| super::enum_from_text::<CertificateField>("username_secondary_field", field))
+                    .map(|field| {
+                        super::enum_from_text::<CertificateField>("username_secondary_field", field)
+                    })
                     .transpose()?,
             }
         };
         let aaa = AaaSettings {
-            authentication_method: super::enum_from_text("authentication_method", row.try_get("authentication_method")?)?,
+            authentication_method: super::enum_from_text(
+                "authentication_method",
+                row.try_get("authentication_method")?,
+            )?,
             authentication_server,
             fallback_to_local: row.try_get("fallback_to_local")?,
-            enable_multiple_certificate_authentication: row.try_get("enable_multiple_certificate_authentication")?,
+            enable_multiple_certificate_authentication: row
+                .try_get("enable_multiple_certificate_authentication")?,
             username_from_certificate_source: super::enum_from_text(
                 "username_from_certificate_source",
                 row.try_get("username_from_certificate_source")?,

@@ -5,5 +5,11 @@
 
 mod support;
 
+mod accounts;
+mod audit;
+
+mod cert_enrollments;
 mod cluster;
+mod group_policies;
 mod pools;
+mod ravpn;

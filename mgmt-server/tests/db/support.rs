@@ -69,3 +69,16 @@ fn remove_stopped_clusters(base: &Path) {
         }
     }
 }
+
+/// A self-signed certificate and its key, PEM, made with rcgen.
+pub(crate) fn certificate(common_name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec![format!("{common_name}.example.com")]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}

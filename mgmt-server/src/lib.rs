@@ -1,6 +1,7 @@
-//! The management center: PostgreSQL model, FMC-shaped REST API, web UI and deploy
-//! engine (coming in the mgmt-server issues). Today: the internal CA ([`pki`]) and the
+//! The management center: PostgreSQL model ([`db`]), FMC-shaped REST API, web UI and
+//! deploy engine (coming in the mgmt-server issues), the internal CA ([`pki`]) and the
 //! manager's side of the sensor channel ([`sensor_client`]).
 
+pub mod db;
 pub mod pki;
 pub mod sensor_client;

@@ -1,0 +1,202 @@
+//! The append-only audit log: who, what, when (UTC), from where, before and after.
+//!
+//! Repositories write a row for every change they make, in the same transaction. The
+//! API layer writes logins (success and failure), logouts and session terminations
+//! with [`record`]. The database refuses UPDATE, DELETE and TRUNCATE on the table, so
+//! not even this module can rewrite history.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Acquire, PgExecutor, Postgres};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, DbError, Listed, ObjectKind, Page};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditAction {
+    Create,
+    Update,
+    Delete,
+    Login,
+    LoginFailed,
+    Logout,
+    Deploy,
+    Rollback,
+    Register,
+    TerminateSessions,
+}
+
+/// One audit row to write.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry<'a> {
+    pub actor: &'a Actor,
+    pub domain_id: Option<Uuid>,
+    pub action: AuditAction,
+    pub object_kind: ObjectKind,
+    pub object_id: Option<Uuid>,
+    pub object_name: Option<&'a str>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    /// Free text, e.g. why a login failed.
+    pub detail: Option<&'a str>,
+}
+
+/// One audit row as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor: String,
+    pub actor_id: Option<Uuid>,
+    #[sqlx(try_from = "Option<ipnet::IpNet>")]
+    pub source_address: SourceAddress,
+    pub domain_id: Option<Uuid>,
+    #[sqlx(try_from = "String")]
+    pub action: StoredAction,
+    pub object_type: String,
+    pub object_id: Option<Uuid>,
+    pub object_name: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub detail: Option<String>,
+}
+
+/// Which audit rows to list; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub object_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub action: Option<AuditAction>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+/// Writes one audit row.
+pub async fn record(exec: impl PgExecutor<'_>, entry: &NewAuditEntry<'_>) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO audit_log (actor, actor_id, source_address, domain_id, action, object_type,
+                                object_id, object_name, before, after, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         RETURNING id",
+    )
+    .bind(&entry.actor.name)
+    .bind(entry.actor.id)
+    .bind(entry.actor.source_address)
+    .bind(entry.domain_id)
+    .bind(super::enum_text(&entry.action))
+    .bind(entry.object_kind.fmc_type())
+    .bind(entry.object_id)
+    .bind(entry.object_name)
+    .bind(&entry.before)
+    .bind(&entry.after)
+    .bind(entry.detail)
+    .fetch_one(exec)
+    .await
+    .map_err(DbError::sql("write an audit row"))
+}
+
+/// Audit rows, newest first.
+pub async fn list<'a>(
+    db: impl Acquire<'a, Database = Postgres>,
+    filter: &AuditFilter,
+    page: Page,
+) -> Result<Listed<AuditRecord>, DbError> {
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
+    const WHERE: &str = "WHERE ($1::uuid IS NULL OR object_id = $1)
+          AND ($2::text IS NULL OR actor = $2)
+          AND ($3::text IS NULL OR action = $3)
+          AND ($4::timestamptz IS NULL OR occurred_at >= $4)
+          AND ($5::timestamptz IS NULL OR occurred_at < $5)";
+    let action = filter.action.as_ref().map(super::enum_text);
+    let items = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM audit_log {WHERE} ORDER BY id DESC OFFSET $6 LIMIT $7"
+    )))
+    .bind(filter.object_id)
+    .bind(&filter.actor)
+    .bind(&action)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list audit rows"))?;
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM audit_log {WHERE}"
+    )))
+    .bind(filter.object_id)
+    .bind(&filter.actor)
+    .bind(&action)
+    .bind(filter.since)
+    .bind(filter.until)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count audit rows"))?;
+    Ok(Listed { items, total })
+}
+
+/// The source address of an audit row (an `inet` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SourceAddress(pub Option<IpAddr>);
+
+impl TryFrom<Option<ipnet::IpNet>> for SourceAddress {
+    type Error = std::convert::Infallible;
+
+    fn try_from(value: Option<ipnet::IpNet>) -> Result<Self, Self::Error> {
+        Ok(Self(value.map(|net| net.addr())))
+    }
+}
+
+/// The action of a stored audit row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StoredAction(pub AuditAction);
+
+impl TryFrom<String> for StoredAction {
+    type Error = sqlx::Error;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        super::enum_from_text("action", text).map(Self)
+    }
+}
+
+/// Shorthand used by the repositories for their create/update/delete rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn change(
+    exec: impl PgExecutor<'_>,
+    actor: &Actor,
+    domain_id: Uuid,
+    action: AuditAction,
+    kind: ObjectKind,
+    id: Uuid,
+    name: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), DbError> {
+    record(
+        exec,
+        &NewAuditEntry {
+            actor,
+            domain_id: Some(domain_id),
+            action,
+            object_kind: kind,
+            object_id: Some(id),
+            object_name: Some(name),
+            before,
+            after,
+            detail: None,
+        },
+    )
+    .await?;
+    Ok(())
+}

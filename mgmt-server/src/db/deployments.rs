@@ -1,0 +1,554 @@
+//! Deployments (`deployment/deploymentrequests`, `deployment/rollbackrequests`) and
+//! their per-device jobs (`deployment/jobhistories`).
+//!
+//! A job carries the exact DeviceConfig it pushes. That document is stored as JSON
+//! with the headend's private key taken out and kept encrypted beside it; it is what
+//! pending-changes diffs and rollbacks start from. Each device has its own queue: at
+//! most one job per device is `DEPLOYING` (a unique index), and devices never wait
+//! for each other.
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use vpn_core::config::{DeviceConfig, PrivateKeyPem};
+
+use super::audit::{self, AuditAction};
+use super::{Actor, DbError, EncryptionKey, Listed, ObjectKind, Page};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentKind {
+    Deployment,
+    Rollback,
+}
+
+/// FMC job statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Queued,
+    Deploying,
+    Deployed,
+    Failed,
+    Aborted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub kind: DeploymentKind,
+    pub requested_by: String,
+    pub requested_by_id: Option<Uuid>,
+    pub note: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    pub jobs: Vec<DeploymentJob>,
+}
+
+/// One device's job, without its configuration document (see [`job_config`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentJob {
+    pub id: Uuid,
+    pub deployment_id: Uuid,
+    pub device_id: Uuid,
+    pub status: JobStatus,
+    /// DeviceConfig.version pushed by this job.
+    pub config_version: u64,
+    /// DeviceConfig::content_hash of the pushed document.
+    pub content_hash: String,
+    pub rollback_of_job_id: Option<Uuid>,
+    /// What the sensor answered (the rendered CLI lines), or what was reached before
+    /// a failure.
+    pub transcript: String,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub queued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub version: i32,
+}
+
+/// One device's share of a new deployment: the compiled, validated document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub config: DeviceConfig,
+    /// For a rollback: the job whose configuration is deployed again.
+    pub rollback_of_job_id: Option<Uuid>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Deployed { transcript: String },
+    Failed { transcript: String, error: String },
+}
+
+/// Which jobs to list; empty fields match all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub device_id: Option<Uuid>,
+    pub status: Option<JobStatus>,
+    pub deployment_id: Option<Uuid>,
+}
+
+const KIND: ObjectKind = ObjectKind::Deployment;
+const JOB: ObjectKind = ObjectKind::DeploymentJob;
+const JOB_COLUMNS: &str = "j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+    j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at, j.finished_at, j.version";
+
+/// The version the next document compiled for `device_id` must carry: one more than
+/// any job of the device so far (1 for a new device).
+pub async fn next_config_version(
+    exec: impl PgExecutor<'_>,
+    device_id: Uuid,
+) -> Result<u64, DbError> {
+    let highest: Option<i64> =
+        sqlx::query_scalar("SELECT max(config_version) FROM deployment_jobs WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_one(exec)
+            .await
+            .map_err(DbError::sql("find the next config version"))?;
+    Ok(highest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0) + 1)
+}
+
+/// Queues a deployment: one job per document, all `QUEUED`, and one DEPLOY (or
+/// ROLLBACK) audit row. Each document must be addressed to a device of the domain and
+/// carry a version no job of that device has used.
+pub async fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    domain_id: Uuid,
+    kind: DeploymentKind,
+    note: &str,
+    jobs: &[JobRequest],
+    key: &EncryptionKey,
+) -> Result<Deployment, DbError> {
+    let mut tx = super::begin(conn).await?;
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO deployments (id, domain_id, kind, requested_by, requested_by_id, note) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(domain_id)
+    .bind(super::enum_text(&kind))
+    .bind(&actor.name)
+    .bind(actor.id)
+    .bind(note)
+    .execute(&mut *tx)
+    .await
+    .map_err(DbError::on_write(KIND, note, "create a deployment"))?;
+    let device_ids: Vec<Uuid> = jobs.iter().map(|job| job.config.device_id).collect();
+    super::require_all(
+        &mut tx,
+        "SELECT id FROM devices WHERE domain_id = $1 AND id = ANY($2)",
+        ObjectKind::Device,
+        domain_id,
+        &device_ids,
+    )
+    .await?;
+    for request in jobs {
+        let job_id = Uuid::new_v4();
+        let (stored, sealed_key) = split_secret(&request.config, job_id, key)?;
+        let version = i64::try_from(request.config.version).map_err(|_| DbError::Invalid {
+            kind: JOB,
+            constraint: "config_version".to_owned(),
+            message: format!("version {} is too large", request.config.version),
+        })?;
+        sqlx::query(
+            "INSERT INTO deployment_jobs (id, deployment_id, device_id, config_version, content_hash, config,
+                                          identity_key_encrypted, rollback_of_job_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(job_id)
+        .bind(id)
+        .bind(request.config.device_id)
+        .bind(version)
+        .bind(request.config.content_hash())
+        .bind(Json(&stored))
+        .bind(sealed_key)
+        .bind(request.rollback_of_job_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::on_write(JOB, &request.config.version.to_string(), "queue a deployment job"))?;
+    }
+    let created = get(&mut *tx, domain_id, id).await?;
+    let action = match kind {
+        DeploymentKind::Deployment => AuditAction::Deploy,
+        DeploymentKind::Rollback => AuditAction::Rollback,
+    };
+    audit::record(
+        &mut *tx,
+        &audit::NewAuditEntry {
+            actor,
+            domain_id: Some(domain_id),
+            action,
+            object_kind: KIND,
+            object_id: Some(id),
+            object_name: Some(note),
+            before: None,
+            after: super::snapshot(&created),
+            detail: None,
+        },
+    )
+    .await?;
+    super::commit(tx).await?;
+    Ok(created)
+}
+
+pub async fn get(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Uuid,
+) -> Result<Deployment, DbError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT d.*, COALESCE((SELECT json_agg(row_to_json(j) ORDER BY j.queued_at, j.id) FROM
+                (SELECT {JOB_COLUMNS} FROM deployment_jobs j WHERE j.deployment_id = d.id) j), '[]') AS jobs
+         FROM deployments d WHERE d.id = $1 AND d.domain_id = $2"
+    )))
+    .bind(id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a deployment"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
+}
+
+pub async fn get_job(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    job_id: Uuid,
+) -> Result<DeploymentJob, DbError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+         WHERE j.id = $1 AND v.domain_id = $2"
+    )))
+    .bind(job_id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a deployment job"))?
+    .ok_or(DbError::NotFound {
+        kind: JOB,
+        id: job_id,
+    })
+}
+
+/// Job history, newest first.
+pub async fn list_jobs<'a>(
+    db: impl Acquire<'a, Database = Postgres>,
+    domain_id: Uuid,
+    filter: &JobFilter,
+    page: Page,
+) -> Result<Listed<DeploymentJob>, DbError> {
+    const WHERE: &str = "FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+        WHERE v.domain_id = $1 AND ($2::uuid IS NULL OR j.device_id = $2)
+          AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.deployment_id = $4)";
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(DbError::sql("get a connection"))?;
+    let status = filter.status.as_ref().map(super::enum_text);
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} {WHERE} ORDER BY j.queued_at DESC, j.config_version DESC OFFSET $5 LIMIT $6"
+    )))
+    .bind(domain_id)
+    .bind(filter.device_id)
+    .bind(&status)
+    .bind(filter.deployment_id)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list deployment jobs"))?;
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {WHERE}")))
+        .bind(domain_id)
+        .bind(filter.device_id)
+        .bind(&status)
+        .bind(filter.deployment_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(DbError::sql("count deployment jobs"))?;
+    Ok(Listed { items, total })
+}
+
+/// The document a job pushes (or pushed), with the headend key decrypted.
+pub async fn job_config(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    job_id: Uuid,
+    key: &EncryptionKey,
+) -> Result<DeviceConfig, DbError> {
+    let row: Option<(Json<DeviceConfig>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT j.config, j.identity_key_encrypted FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+         WHERE j.id = $1 AND v.domain_id = $2",
+    )
+    .bind(job_id)
+    .bind(domain_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a job's configuration"))?;
+    let (Json(mut config), sealed) = row.ok_or(DbError::NotFound {
+        kind: JOB,
+        id: job_id,
+    })?;
+    if let Some(sealed) = sealed {
+        config.headend.identity.private_key_pem =
+            PrivateKeyPem(key.open_text(&sealed, &key_context(job_id))?);
+    }
+    Ok(config)
+}
+
+/// The newest job that reached `DEPLOYED` on the device: what it runs now, as far as
+/// the manager knows.
+pub async fn last_deployed_job(
+    exec: impl PgExecutor<'_>,
+    device_id: Uuid,
+) -> Result<Option<DeploymentJob>, DbError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM deployment_jobs j
+         WHERE j.device_id = $1 AND j.status = 'DEPLOYED' ORDER BY j.config_version DESC LIMIT 1"
+    )))
+    .bind(device_id)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("find the last deployed job"))
+}
+
+/// Takes the device's oldest queued job and marks it `DEPLOYING`; `None` when the
+/// queue is empty or a job of the device is already running.
+pub async fn start_next_job(
+    conn: &mut PgConnection,
+    device_id: Uuid,
+) -> Result<Option<DeploymentJob>, DbError> {
+    let mut tx = super::begin(conn).await?;
+    // Serialise the device's queue on its row, so two workers cannot both start a job.
+    sqlx::query("SELECT id FROM devices WHERE id = $1 FOR UPDATE")
+        .bind(device_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::sql("lock a device's queue"))?;
+    let running: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM deployment_jobs WHERE device_id = $1 AND status = 'DEPLOYING')",
+    )
+    .bind(device_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(DbError::sql("check a device's queue"))?;
+    if running {
+        return Ok(None);
+    }
+    let started: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE deployment_jobs j SET status = 'DEPLOYING', started_at = now(), version = j.version + 1
+         WHERE j.id = (SELECT id FROM deployment_jobs WHERE device_id = $1 AND status = 'QUEUED'
+                       ORDER BY queued_at, config_version LIMIT 1)
+         RETURNING {JOB_COLUMNS}"
+    )))
+    .bind(device_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(DbError::sql("start a deployment job"))?;
+    super::commit(tx).await?;
+    Ok(started)
+}
+
+/// Records how a `DEPLOYING` job ended, with an audit row for the result.
+pub async fn finish_job(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    domain_id: Uuid,
+    job_id: Uuid,
+    outcome: &JobOutcome,
+) -> Result<DeploymentJob, DbError> {
+    let mut tx = super::begin(conn).await?;
+    let before = get_job(&mut *tx, domain_id, job_id).await?;
+    let (status, transcript, error) = match outcome {
+        JobOutcome::Deployed { transcript } => (JobStatus::Deployed, transcript, None),
+        JobOutcome::Failed { transcript, error } => {
+            (JobStatus::Failed, transcript, Some(error.as_str()))
+        }
+    };
+    let finished: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE deployment_jobs j SET status = $2, transcript = $3, error = $4, finished_at = now(),
+            version = j.version + 1
+         WHERE j.id = $1 AND j.status = 'DEPLOYING'
+         RETURNING {JOB_COLUMNS}"
+    )))
+    .bind(job_id)
+    .bind(super::enum_text(&status))
+    .bind(transcript)
+    .bind(error)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(DbError::sql("finish a deployment job"))?;
+    let Some(finished) = finished else {
+        return Err(DbError::WrongState {
+            kind: JOB,
+            id: job_id,
+            action: "finish",
+            state: super::enum_text(&before.status),
+        });
+    };
+    let action = if finished.rollback_of_job_id.is_some() {
+        AuditAction::Rollback
+    } else {
+        AuditAction::Deploy
+    };
+    let detail = match error {
+        Some(error) => format!("FAILED: {error}"),
+        None => "DEPLOYED".to_owned(),
+    };
+    audit::record(
+        &mut *tx,
+        &audit::NewAuditEntry {
+            actor,
+            domain_id: Some(domain_id),
+            action,
+            object_kind: JOB,
+            object_id: Some(job_id),
+            object_name: None,
+            before: super::snapshot(&before),
+            after: super::snapshot(&finished),
+            detail: Some(&detail),
+        },
+    )
+    .await?;
+    super::commit(tx).await?;
+    Ok(finished)
+}
+
+/// Aborts the device's queued jobs (e.g. the device is being removed); returns how many.
+pub async fn abort_queued_jobs(
+    conn: &mut PgConnection,
+    device_id: Uuid,
+    reason: &str,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "UPDATE deployment_jobs SET status = 'ABORTED', error = $2, finished_at = now(), version = version + 1
+         WHERE device_id = $1 AND status = 'QUEUED'",
+    )
+    .bind(device_id)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .map_err(DbError::sql("abort queued jobs"))?;
+    Ok(done.rows_affected())
+}
+
+fn key_context(job_id: Uuid) -> String {
+    format!("deployment_jobs.identity_key_encrypted:{job_id}")
+}
+
+/// The document without its private key, and the key sealed for the job's row.
+fn split_secret(
+    config: &DeviceConfig,
+    job_id: Uuid,
+    key: &EncryptionKey,
+) -> Result<(DeviceConfig, Option<Vec<u8>>), DbError> {
+    let mut stored = config.clone();
+    let private_key = std::mem::replace(
+        &mut stored.headend.identity.private_key_pem,
+        PrivateKeyPem(String::new()),
+    );
+    if private_key.expose().is_empty() {
+        return Ok((stored, None));
+    }
+    let sealed = key.seal(private_key.expose().as_bytes(), &key_context(job_id))?;
+    Ok((stored, Some(sealed)))
+}
+
+impl<'r> FromRow<'r, PgRow> for DeploymentJob {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let version: i64 = row.try_get("config_version")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            deployment_id: row.try_get("deployment_id")?,
+            device_id: row.try_get("device_id")?,
+            status: super::enum_from_text("status", row.try_get("status")?)?,
+            config_version: u64::try_from(version).map_err(|_| {
+                super::column_error("config_version", format!("{version} is negative"))
+            })?,
+            content_hash: row.try_get("content_hash")?,
+            rollback_of_job_id: row.try_get("rollback_of_job_id")?,
+            transcript: row.try_get("transcript")?,
+            error: row.try_get("error")?,
+            queued_at: row.try_get("queued_at")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+/// A job as `row_to_json` writes it (inside a deployment's `jobs` array).
+#[derive(Deserialize)]
+struct JobJson {
+    id: Uuid,
+    deployment_id: Uuid,
+    device_id: Uuid,
+    status: JobStatus,
+    config_version: u64,
+    content_hash: String,
+    rollback_of_job_id: Option<Uuid>,
+    transcript: String,
+    error: Option<String>,
+    queued_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    version: i32,
+}
+
+impl JobJson {
+    fn into_job(self) -> Result<DeploymentJob, String> {
+        let time = |text: &str| parse_pg_json_time(text);
+        Ok(DeploymentJob {
+            id: self.id,
+            deployment_id: self.deployment_id,
+            device_id: self.device_id,
+            status: self.status,
+            config_version: self.config_version,
+            content_hash: self.content_hash,
+            rollback_of_job_id: self.rollback_of_job_id,
+            transcript: self.transcript,
+            error: self.error,
+            queued_at: time(&self.queued_at)?,
+            started_at: self.started_at.as_deref().map(time).transpose()?,
+            finished_at: self.finished_at.as_deref().map(time).transpose()?,
+            version: self.version,
+        })
+    }
+}
+
+/// PostgreSQL's JSON form of a timestamptz (`2026-11-27T00:25:01.123456+00:00`).
+fn parse_pg_json_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|error| format!("bad timestamp {text:?}: {error}"))
+}
+
+impl<'r> FromRow<'r, PgRow> for Deployment {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let Json(jobs) = row.try_get::<Json<Vec<JobJson>>, _>("jobs")?;
+        let jobs = jobs
+            .into_iter()
+            .map(JobJson::into_job)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| super::column_error("jobs", reason))?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            domain_id: row.try_get("domain_id")?,
+            kind: super::enum_from_text("kind", row.try_get("kind")?)?,
+            requested_by: row.try_get("requested_by")?,
+            requested_by_id: row.try_get("requested_by_id")?,
+            note: row.try_get("note")?,
+            requested_at: row.try_get("requested_at")?,
+            jobs,
+        })
+    }
+}

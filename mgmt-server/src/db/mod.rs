@@ -1,0 +1,334 @@
+//! Storage: the PostgreSQL schema (`migrations/`), one repository module per aggregate,
+//! and the private cluster mgmt-server runs when it has no `DATABASE_URL`.
+//!
+//! All SQL of mgmt-server lives under this module. Queries are checked at run time
+//! (`sqlx::query_as`), against the schema the embedded [`MIGRATOR`] creates.
+//!
+//! Conventions of every repository:
+//! - Reads take any executor (`impl PgExecutor`): the pool, a connection or a
+//!   transaction.
+//! - Changes take `&mut PgConnection` (pass `&mut *tx` inside a transaction) and the
+//!   [`Actor`] who makes them. Each one runs in its own transaction, or a savepoint of
+//!   the caller's, and writes its audit row (before/after JSON) in that same
+//!   transaction: a change without its audit row never becomes visible.
+//! - Updates and deletes take the version the caller last read. A different current
+//!   version is [`DbError::Stale`] and nothing is written; a clashing name is
+//!   [`DbError::Conflict`]; a missing row is [`DbError::NotFound`].
+//! - Secrets: private keys are stored encrypted with an [`EncryptionKey`] the caller
+//!   provides, passwords as argon2 hashes ([`PasswordHash`]); neither is serialised.
+
+pub mod admins;
+pub mod audit;
+pub mod cert_enrollments;
+pub mod cluster;
+pub mod deployments;
+pub mod devices;
+mod error;
+pub mod group_policies;
+pub mod internal_ca;
+pub mod local_users;
+mod password;
+pub mod policies;
+pub mod pools;
+pub mod profiles;
+mod secret;
+
+pub use error::{DbError, ObjectKind};
+pub use password::{PasswordError, PasswordHash};
+pub use secret::{ENCRYPTION_KEY_LEN, EncryptionKey, SecretError};
+
+use std::net::IpAddr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The schema, from the workspace's `migrations/` directory.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// FMC's Global domain: the same UUID on every FMC, and here.
+pub const GLOBAL_DOMAIN_ID: Uuid = Uuid::from_u128(0xe276abec_e0f2_11e3_8169_6d9ed49b625f);
+
+/// Opens a pool and brings the schema up to date.
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await
+        .map_err(|source| DbError::Sql {
+            action: "connect to the database",
+            source,
+        })?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Runs the migrations that have not run yet.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await.map_err(DbError::Migrate)
+}
+
+/// Who makes a change, and from where: what the audit log records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Administrator name, or `system` for the manager's own work.
+    pub name: String,
+    pub id: Option<Uuid>,
+    pub source_address: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The manager itself (deploy engine, start-up).
+    pub fn system() -> Self {
+        Self {
+            name: "system".to_owned(),
+            id: None,
+            source_address: None,
+        }
+    }
+
+    pub fn administrator(
+        name: impl Into<String>,
+        id: Uuid,
+        source_address: Option<IpAddr>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            id: Some(id),
+            source_address,
+        }
+    }
+}
+
+/// A reference to another object, as FMC writes them (`{id, type, name}`; the type is
+/// implied by the field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// Which slice of a list to return (FMC `offset` / `limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Page {
+    /// FMC's default page: the first 25.
+    pub const DEFAULT: Self = Self {
+        offset: 0,
+        limit: 25,
+    };
+    /// Everything (for compiling and exports).
+    pub const ALL: Self = Self {
+        offset: 0,
+        limit: i64::MAX,
+    };
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One page of a list and the size of the whole list (FMC `paging.count`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers shared by the repositories.
+
+/// Locks a row for the rest of the transaction and returns its version. `sql` selects
+/// `version` by `$1` (id) and `$2` (the scope: domain or parent) `FOR UPDATE`.
+async fn lock_version(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    kind: ObjectKind,
+    id: Uuid,
+    scope: Uuid,
+) -> Result<i32, DbError> {
+    sqlx::query_scalar::<_, i32>(sql)
+        .bind(id)
+        .bind(scope)
+        .fetch_optional(conn)
+        .await
+        .map_err(|source| DbError::Sql {
+            action: "lock a row",
+            source,
+        })?
+        .ok_or(DbError::NotFound { kind, id })
+}
+
+/// A transaction of its own, or a savepoint inside the caller's.
+async fn begin(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, DbError> {
+    sqlx::Connection::begin(conn)
+        .await
+        .map_err(DbError::sql("begin a transaction"))
+}
+
+async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), DbError> {
+    tx.commit().await.map_err(DbError::sql("commit"))
+}
+
+/// Every id in `ids` must name a row that `sql` finds: `sql` selects `id` by `$1` (the
+/// domain or parent) and `$2` (`uuid[]`). The first missing one is [`DbError::NotFound`].
+async fn require_all(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    kind: ObjectKind,
+    scope: Uuid,
+    ids: &[Uuid],
+) -> Result<(), DbError> {
+    let found: Vec<Uuid> = sqlx::query_scalar(sql)
+        .bind(scope)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(DbError::sql("look up referenced objects"))?;
+    match ids.iter().find(|id| !found.contains(id)) {
+        Some(&id) => Err(DbError::NotFound { kind, id }),
+        None => Ok(()),
+    }
+}
+
+/// A count or duration the schema stores as `integer`.
+fn int_field(kind: ObjectKind, field: &'static str, value: u32) -> Result<i32, DbError> {
+    i32::try_from(value).map_err(|_| DbError::Invalid {
+        kind,
+        constraint: field.to_owned(),
+        message: format!("{value} is larger than {}", i32::MAX),
+    })
+}
+
+fn opt_int_field(
+    kind: ObjectKind,
+    field: &'static str,
+    value: Option<u32>,
+) -> Result<Option<i32>, DbError> {
+    value.map(|v| int_field(kind, field, v)).transpose()
+}
+
+/// Reads an `integer` column that holds a `u32`.
+fn u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<u32, sqlx::Error> {
+    use sqlx::Row as _;
+    let value: i32 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| column_error(column, format!("{value} is negative")))
+}
+
+fn opt_u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
+    use sqlx::Row as _;
+    let value: Option<i32> = row.try_get(column)?;
+    value
+        .map(|v| u32::try_from(v).map_err(|_| column_error(column, format!("{v} is negative"))))
+        .transpose()
+}
+
+/// [`DbError::Stale`] unless the caller saw the current version.
+fn check_version(kind: ObjectKind, id: Uuid, expected: i32, current: i32) -> Result<(), DbError> {
+    if expected == current {
+        Ok(())
+    } else {
+        Err(DbError::Stale {
+            kind,
+            id,
+            expected,
+            current,
+        })
+    }
+}
+
+/// The serde (wire) spelling of a unit enum variant, e.g. `SECOND_CERTIFICATE`: the
+/// same text is stored in the database, so vpn-core's enums are used as they are.
+fn enum_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        // Only unit variants are stored this way; anything else is a programming error
+        // that the round-trip unit test catches.
+        Ok(other) => other.to_string(),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// The enum value stored as `text` in `column`.
+fn enum_from_text<T: DeserializeOwned>(column: &str, text: String) -> Result<T, sqlx::Error> {
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|error| {
+        sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(error),
+        }
+    })
+}
+
+fn column_error(column: &str, message: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: message.into().into(),
+    }
+}
+
+fn ipv4_column(
+    row: &sqlx::postgres::PgRow,
+    column: &str,
+) -> Result<std::net::Ipv4Addr, sqlx::Error> {
+    use sqlx::Row as _;
+    match row.try_get::<IpAddr, _>(column)? {
+        IpAddr::V4(address) => Ok(address),
+        IpAddr::V6(address) => Err(column_error(column, format!("{address} is not IPv4"))),
+    }
+}
+
+fn ipv6_column(
+    row: &sqlx::postgres::PgRow,
+    column: &str,
+) -> Result<std::net::Ipv6Addr, sqlx::Error> {
+    use sqlx::Row as _;
+    match row.try_get::<IpAddr, _>(column)? {
+        IpAddr::V6(address) => Ok(address),
+        IpAddr::V4(address) => Err(column_error(column, format!("{address} is not IPv6"))),
+    }
+}
+
+/// A serialised copy of a row for the audit log.
+fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use vpn_core::config::{AuthenticationMethod, CertificateField, UsernameSource};
+
+    use super::*;
+
+    #[test]
+    fn stored_enum_text_round_trips_through_the_serde_spelling() {
+        assert_eq!(
+            enum_text(&UsernameSource::FirstCertificate),
+            "FIRST_CERTIFICATE"
+        );
+        assert_eq!(enum_text(&CertificateField::Cn), "CN");
+        assert_eq!(
+            enum_text(&AuthenticationMethod::AaaAndClientCertificate),
+            "AAA_AND_CLIENT_CERTIFICATE"
+        );
+        let back: UsernameSource = enum_from_text("c", "SECOND_CERTIFICATE".to_owned()).unwrap();
+        assert_eq!(back, UsernameSource::SecondCertificate);
+        assert!(enum_from_text::<CertificateField>("c", "XX".to_owned()).is_err());
+    }
+
+    #[test]
+    fn global_domain_has_fmcs_uuid() {
+        assert_eq!(
+            GLOBAL_DOMAIN_ID.to_string(),
+            "e276abec-e0f2-11e3-8169-6d9ed49b625f"
+        );
+    }
+}

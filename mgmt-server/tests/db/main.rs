@@ -1,0 +1,15 @@
+//! Repository tests against a throw-away PostgreSQL cluster that this test binary starts
+//! (one cluster per run, a fresh database per test).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod accounts;
+mod audit;
+
+mod cert_enrollments;
+mod cluster;
+mod group_policies;
+mod pools;
+mod ravpn;

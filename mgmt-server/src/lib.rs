@@ -3,5 +3,6 @@
 //! manager's side of the sensor channel ([`sensor_client`]).
 
 pub mod db;
+pub mod deploy;
 pub mod pki;
 pub mod sensor_client;

@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,9 @@ use sensor_agent::config_store::ConfigStore;
 use sensor_agent::control::NOTHING_APPLIED;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
-const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
+mod support;
+
+use support::{AGENT, Agent, as_manager, in_netns, operator, start_agent, stdout};
 
 /// A deployable configuration: generated headend identity and client CA.
 fn deployable_config() -> String {
@@ -55,42 +57,6 @@ fn deployable_config() -> String {
     .to_string()
 }
 
-/// The agent process, interrupted and reaped when dropped.
-struct Agent(Child);
-
-impl Agent {
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "agent did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn operator(socket: &Path, words: &[&str]) -> Output {
-    Command::new(AGENT)
-        .arg("--control-socket")
-        .arg(socket)
-        .args(words)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 /// An operator command run as `nobody`.
 fn as_nobody(socket: &Path, words: &[&str]) -> Output {
     Command::new("setpriv")
@@ -101,10 +67,6 @@ fn as_nobody(socket: &Path, words: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv (util-linux) must be installed")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
@@ -226,32 +188,6 @@ fn agent_without_cap_net_admin_refuses_to_start_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("needs CAP_NET_ADMIN"), "{stderr}");
     assert!(!socket.exists());
-}
-
-/// The agent started with `args`, waited for until its control socket appears.
-fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr]) -> Agent {
-    let mut agent = Agent(
-        Command::new("ip")
-            .args(["netns", "exec", netns.name(), AGENT, "--control-socket"])
-            .arg(socket)
-            .args(["run", "--tun-name", "satun7", "--tun-ipv4", "10.66.0.1/24"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !socket.exists() {
-        if let Some(status) = agent.0.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(agent.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            panic!("agent exited with {status}: {stderr}");
-        }
-        assert!(Instant::now() < deadline, "control socket never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    agent
 }
 
 #[test]
@@ -468,18 +404,6 @@ fn config_file(
 
 fn apply(socket: &Path, file: &Path) -> Output {
     operator(socket, &["configure", "apply", file.to_str().unwrap()])
-}
-
-/// Runs `f` on a thread inside the namespace.
-fn in_netns<T: Send + 'static>(netns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{}", netns.name());
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 /// The leaf certificate (DER) the headend presents on 127.0.0.1:`port` in the
@@ -806,17 +730,6 @@ impl ServerCertVerifier for AnyServerCertificate {
             .signature_verification_algorithms
             .supported_schemes()
     }
-}
-
-/// The manager's side of the channel, run inside `netns` (its own runtime).
-fn as_manager<T: Send + 'static>(netns: &Netns, f: impl AsyncFnOnce() -> T + Send + 'static) -> T {
-    in_netns(netns, move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f())
-    })
 }
 
 #[test]

@@ -1,0 +1,370 @@
+//! The manager's deploy engine (`mgmt_server::deploy`) against real sensor-agent
+//! processes: registration, preview as a CLI diff, deploy, a second version, rollback,
+//! an unreachable sensor, and two devices deploying independently. The manager runs in
+//! this process on a throw-away PostgreSQL; the sensors run in a network namespace.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use e2e::netns::Netns;
+use mgmt_server::db::cert_enrollments::{
+    self, CaOnlySettings, CertEnrollmentInput, EnrollmentInput, EnrollmentType,
+};
+use mgmt_server::db::deployments::{self, Deployment, DeploymentJob, JobStatus};
+use mgmt_server::db::devices::{self, Device, DeviceInput, RegistrationState};
+use mgmt_server::db::group_policies::{self, GroupPolicyInput};
+use mgmt_server::db::policies::{self, RaVpnPolicyInput};
+use mgmt_server::db::pools::{self, Ipv4AddressPoolInput};
+use mgmt_server::db::profiles::{self, ConnectionProfileInput};
+use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
+use mgmt_server::deploy::DeployEngine;
+use sqlx::PgPool;
+use support::{Agent, as_manager, operator, start_agent, stdout};
+use uuid::Uuid;
+use vpn_core::channel::RegistrationKey;
+use vpn_core::config::{
+    AaaSettings, AuthenticationMethod, CertificateField, PrivateKeyPem, UsernameMapping,
+    UsernameSource,
+};
+use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
+
+const KEY: &str = "Reg-Key-7";
+
+fn admin() -> Actor {
+    Actor::administrator("admin", Uuid::new_v4(), None)
+}
+
+/// A sensor process in `netns`: management API on 127.0.0.1:`port`, headend on the
+/// config's port, manager 127.0.0.1 added with [`KEY`].
+struct Sensor {
+    agent: Agent,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn sensor(netns: &Netns, port: u16, tun: &str) -> Sensor {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("control.sock");
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{port}");
+    let agent = start_agent(
+        netns,
+        &socket,
+        &[
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--management-listen".as_ref(),
+            listen.as_ref(),
+            "--tun-name".as_ref(),
+            tun.as_ref(),
+        ],
+    );
+    let added = operator(&socket, &["configure", "manager", "add", "127.0.0.1", KEY]);
+    assert!(added.status.success(), "{added:?}");
+    Sensor {
+        agent,
+        socket,
+        _dir: dir,
+    }
+}
+
+/// The seed's objects: a pool, a group policy, the machine and user CAs, the headend
+/// identity, the RA VPN policy on port `ssl_port` targeting `devices`, and the MCA
+/// profile (Client Certificate Only, MCA, Second Certificate, CN).
+async fn seed_objects(pool: &PgPool, key: &EncryptionKey, devices: &[Uuid], ssl_port: u16) -> Uuid {
+    let admin = admin();
+    let mut conn = pool.acquire().await.unwrap();
+    let v4 = pools::create_ipv4(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &Ipv4AddressPoolInput {
+            name: "RAVPN-MultiCert-Pool".to_owned(),
+            description: String::new(),
+            start: "192.168.77.10".parse().unwrap(),
+            end: "192.168.77.50".parse().unwrap(),
+            mask: "255.255.255.0".parse().unwrap(),
+            overridable: false,
+        },
+    )
+    .await
+    .unwrap();
+    let group_policy = group_policies::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &GroupPolicyInput::new("RAVPN-Multi-Cert-GP"),
+    )
+    .await
+    .unwrap();
+    let mut trustpoints = Vec::new();
+    for name in ["ftd-machine-ca", "ftd-user-ca"] {
+        let ca = TestCa::root(name).unwrap();
+        let created = cert_enrollments::create(
+            &mut conn,
+            &admin,
+            GLOBAL_DOMAIN_ID,
+            &CertEnrollmentInput {
+                name: name.to_owned(),
+                description: String::new(),
+                enrollment_type: EnrollmentType::Manual,
+                content: EnrollmentInput::CaOnly(CaOnlySettings::new(ca.cert.cert_pem.clone())),
+            },
+            key,
+        )
+        .await
+        .unwrap();
+        trustpoints.push(created.id);
+    }
+    let server_ca = TestCa::root("Headend CA").unwrap();
+    let leaf = server_ca
+        .issue(&LeafOptions {
+            eku: vec![TestEku::ServerAuth],
+            ..LeafOptions::client("vpn.example.com")
+        })
+        .unwrap();
+    let identity = cert_enrollments::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &CertEnrollmentInput {
+            name: "ftd-vpn-identity".to_owned(),
+            description: String::new(),
+            enrollment_type: EnrollmentType::Pkcs12,
+            content: EnrollmentInput::Identity {
+                certificate_chain_pem: format!("{}{}", leaf.cert_pem, server_ca.cert.cert_pem),
+                private_key_pem: Some(PrivateKeyPem(leaf.key_pem)),
+            },
+        },
+        key,
+    )
+    .await
+    .unwrap();
+    let mut policy = RaVpnPolicyInput::new("RAVPN-MCA");
+    policy.web_port = ssl_port;
+    policy.ssl_identity_certificate_id = Some(identity.id);
+    policy.target_device_ids = devices.to_vec();
+    let policy = policies::create(&mut conn, &admin, GLOBAL_DOMAIN_ID, &policy)
+        .await
+        .unwrap();
+    let mut aaa = AaaSettings::new(AuthenticationMethod::ClientCertificateOnly);
+    aaa.enable_multiple_certificate_authentication = true;
+    aaa.username_from_certificate_source = UsernameSource::SecondCertificate;
+    aaa.username_mapping = UsernameMapping::SpecificField {
+        primary: CertificateField::Cn,
+        secondary: None,
+    };
+    profiles::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        policy.id,
+        &ConnectionProfileInput {
+            name: "RA-VPN-Multi-Cert".to_owned(),
+            description: String::new(),
+            group_policy_id: group_policy.id,
+            ipv4_pool_ids: vec![v4.id],
+            ipv6_pool_ids: Vec::new(),
+            trustpoint_ids: trustpoints,
+            aaa,
+            group_aliases: Vec::new(),
+            group_urls: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    group_policy.id
+}
+
+async fn add_device(pool: &PgPool, name: &str, port: u16) -> Device {
+    let mut conn = pool.acquire().await.unwrap();
+    devices::create(
+        &mut conn,
+        &admin(),
+        GLOBAL_DOMAIN_ID,
+        &DeviceInput {
+            name: name.to_owned(),
+            description: String::new(),
+            host_name: format!("127.0.0.1:{port}"),
+            nat_id: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until every job of `deployment` has finished; returns them.
+async fn finished(pool: &PgPool, deployment: &Deployment) -> Vec<DeploymentJob> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let current = deployments::get(pool, GLOBAL_DOMAIN_ID, deployment.id)
+            .await
+            .unwrap();
+        if current
+            .jobs
+            .iter()
+            .all(|job| matches!(job.status, JobStatus::Deployed | JobStatus::Failed))
+        {
+            return current.jobs;
+        }
+        assert!(Instant::now() < deadline, "deployment never finished: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreachable_sensor() {
+    let netns = Netns::create("mgr-deploy");
+    let mut first = sensor(&netns, 8305, "mdtun1");
+    let socket = first.socket.clone();
+    let (running_after_rollback, v1_running) = as_manager(&netns, async move || {
+        let pool = e2e::postgres::fresh_database().await;
+        let key = EncryptionKey::generate().unwrap();
+        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-test")
+            .await
+            .unwrap();
+        let device = add_device(&pool, "FTD-1", 8305).await;
+        let group_policy = seed_objects(&pool, &key, &[device.id], 8443).await;
+
+        // Registration.
+        let registered = engine
+            .register_device(&admin(), &device, &RegistrationKey::new(KEY).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(registered.registration_state, RegistrationState::Registered);
+        assert_eq!(registered.software_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+
+        // Preview: everything is new.
+        let pending = engine.pending_changes(&registered).await.unwrap();
+        assert!(pending.has_changes);
+        assert!(pending.problems.is_empty(), "{:?}", pending.problems);
+        assert!(
+            pending
+                .cli_diff
+                .contains("+tunnel-group RA-VPN-Multi-Cert type remote-access"),
+            "{}",
+            pending.cli_diff
+        );
+
+        // Deploy version 1.
+        let deployment = engine
+            .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device.id], "first")
+            .await
+            .unwrap();
+        let jobs = finished(&pool, &deployment).await;
+        assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
+        assert_eq!(jobs[0].config_version, 1);
+        assert!(jobs[0].transcript.contains("tunnel-group RA-VPN-Multi-Cert general-attributes"));
+        let v1_running = stdout(&operator(&socket, &["show", "running-config", "tunnel-group"]));
+        assert!(!engine.pending_changes(&registered).await.unwrap().has_changes);
+
+        // A change: the preview shows exactly it; version 2 deploys it.
+        let mut conn = pool.acquire().await.unwrap();
+        let current = group_policies::get(&mut *conn, GLOBAL_DOMAIN_ID, group_policy)
+            .await
+            .unwrap();
+        let mut input = GroupPolicyInput::new("RAVPN-Multi-Cert-GP");
+        input.banner = Some("Authorized use only".to_owned());
+        group_policies::update(&mut conn, &admin(), GLOBAL_DOMAIN_ID, group_policy, current.version, &input)
+            .await
+            .unwrap();
+        let pending = engine.pending_changes(&registered).await.unwrap();
+        assert!(pending.has_changes);
+        assert!(pending.cli_diff.contains("+ banner value Authorized use only"), "{}", pending.cli_diff);
+        let second = engine
+            .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device.id], "banner")
+            .await
+            .unwrap();
+        let jobs = finished(&pool, &second).await;
+        assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
+        assert_eq!(jobs[0].config_version, 2);
+        let group_policy_text = stdout(&operator(&socket, &["show", "running-config", "group-policy"]));
+        assert!(group_policy_text.contains("banner value Authorized use only"), "{group_policy_text}");
+
+        // Rollback to version 1: deployed again as version 3.
+        let first_job = deployment.jobs[0].id;
+        let rollback = engine
+            .rollback(&admin(), GLOBAL_DOMAIN_ID, first_job)
+            .await
+            .unwrap();
+        let jobs = finished(&pool, &rollback).await;
+        assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
+        assert_eq!(jobs[0].config_version, 3);
+        assert_eq!(jobs[0].rollback_of_job_id, Some(first_job));
+        let after_rollback = stdout(&operator(&socket, &["show", "running-config", "group-policy"]));
+        (after_rollback, v1_running)
+    });
+    assert!(!running_after_rollback.contains("banner"), "{running_after_rollback}");
+    assert!(v1_running.contains("tunnel-group RA-VPN-Multi-Cert type remote-access"), "{v1_running}");
+    assert!(first.agent.interrupt().success());
+}
+
+#[test]
+fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_another_device() {
+    let netns = Netns::create("mgr-parallel");
+    let mut reachable = sensor(&netns, 8306, "mdtun2");
+    let mut doomed = sensor(&netns, 8307, "mdtun3");
+    let doomed_pid = doomed.agent.0.id();
+    as_manager(&netns, async move || {
+        let pool = e2e::postgres::fresh_database().await;
+        let key = EncryptionKey::generate().unwrap();
+        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-test")
+            .await
+            .unwrap();
+        let a = add_device(&pool, "FTD-A", 8306).await;
+        let b = add_device(&pool, "FTD-B", 8307).await;
+        seed_objects(&pool, &key, &[a.id, b.id], 8443).await;
+        let registration_key = RegistrationKey::new(KEY).unwrap();
+        let a = engine.register_device(&admin(), &a, &registration_key).await.unwrap();
+        let b = engine.register_device(&admin(), &b, &registration_key).await.unwrap();
+
+        // B stops; a listener that accepts and never answers takes its port, so B's
+        // push hangs until its timeout while A's goes through.
+        std::process::Command::new("kill")
+            .args(["-KILL", &doomed_pid.to_string()])
+            .status()
+            .unwrap();
+        let black_hole = loop {
+            match tokio::net::TcpListener::bind("127.0.0.1:8307").await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let deployment = engine
+            .deploy(&admin(), GLOBAL_DOMAIN_ID, &[a.id, b.id], "both")
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let jobs = deployments::get(&pool, GLOBAL_DOMAIN_ID, deployment.id)
+                .await
+                .unwrap()
+                .jobs;
+            let job_of = |device: Uuid| jobs.iter().find(|j| j.device_id == device).unwrap().status;
+            if job_of(a.id) == JobStatus::Deployed {
+                assert!(
+                    matches!(job_of(b.id), JobStatus::Deploying | JobStatus::Queued),
+                    "B should still be hanging"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "A waited for B: {jobs:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(black_hole);
+        let jobs = finished(&pool, &deployment).await;
+        let failed = jobs.iter().find(|j| j.device_id == b.id).unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        let error = failed.error.clone().unwrap();
+        assert!(error.contains("FTD-B"), "{error}");
+        assert!(error.contains("127.0.0.1:8307"), "{error}");
+        // B is still pending; A is not.
+        assert!(engine.pending_changes(&b).await.unwrap().has_changes);
+        assert!(!engine.pending_changes(&a).await.unwrap().has_changes);
+    });
+    assert!(reachable.agent.interrupt().success());
+    drop(doomed);
+}

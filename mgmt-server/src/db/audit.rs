@@ -149,11 +149,9 @@ pub async fn list<'a>(
 #[serde(transparent)]
 pub struct SourceAddress(pub Option<IpAddr>);
 
-impl TryFrom<Option<ipnet::IpNet>> for SourceAddress {
-    type Error = std::convert::Infallible;
-
-    fn try_from(value: Option<ipnet::IpNet>) -> Result<Self, Self::Error> {
-        Ok(Self(value.map(|net| net.addr())))
+impl From<Option<ipnet::IpNet>> for SourceAddress {
+    fn from(value: Option<ipnet::IpNet>) -> Self {
+        Self(value.map(|net| net.addr()))
     }
 }
 

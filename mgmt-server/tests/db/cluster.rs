@@ -17,7 +17,7 @@ async fn a_restarted_cluster_keeps_its_data() {
             .await
             .unwrap();
         let created = pools::create_ipv4(
-            &mut *pool.acquire().await.unwrap(),
+            &mut pool.acquire().await.unwrap(),
             &support::admin(),
             GLOBAL_DOMAIN_ID,
             &pools::Ipv4AddressPoolInput {

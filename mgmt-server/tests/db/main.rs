@@ -7,9 +7,10 @@ mod support;
 
 mod accounts;
 mod audit;
-
 mod cert_enrollments;
 mod cluster;
+mod deployments;
+mod devices;
 mod group_policies;
 mod pools;
 mod ravpn;

@@ -19,7 +19,9 @@
 //! The server is started through a small `sh` watchdog that holds a pipe from this
 //! process: when this process ends, even by SIGKILL, the pipe closes and the watchdog
 //! asks the server for a fast shutdown, so a crashed manager or test run leaves no
-//! server behind. [`Cluster::stop`] (and `Drop`) run `pg_ctl stop -m fast`.
+//! server behind. [`Cluster::stop`] (and `Drop`) run `pg_ctl stop -m fast`. Starting
+//! on a data directory whose server still runs is refused
+//! ([`ClusterError::AlreadyRunning`]): it belongs to someone else.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -95,6 +97,11 @@ pub enum ClusterError {
     WrongMajorVersion { path: PathBuf, found: String },
     #[error("{path} is not empty and holds no PostgreSQL cluster; refusing to initialise over it")]
     NotACluster { path: PathBuf },
+    #[error(
+        "a PostgreSQL server (pid {pid}) is already running on {data_dir}: another mgmt-server uses this \
+         data directory, or a server was left behind (stop it with `pg_ctl stop -D {data_dir}`)"
+    )]
+    AlreadyRunning { data_dir: PathBuf, pid: String },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: PathBuf,
@@ -183,7 +190,7 @@ impl Cluster {
             server: None,
         };
         if cluster.is_initialised()? {
-            cluster.stop_leftover_server();
+            cluster.check_not_running()?;
         } else {
             cluster.initdb(durability).await?;
         }
@@ -391,26 +398,39 @@ impl Cluster {
         Ok(())
     }
 
-    /// A server left running by an earlier process that could not stop it (its
-    /// watchdog was killed too) still holds the data directory: stop it first.
-    fn stop_leftover_server(&self) {
-        if !self.data_dir.join("postmaster.pid").exists() {
-            return;
+    /// A server still running on this data directory belongs to another manager (or
+    /// was orphaned when its watchdog was killed): refuse to touch it and say which
+    /// process it is.
+    fn check_not_running(&self) -> Result<(), ClusterError> {
+        let pid_file = self.data_dir.join("postmaster.pid");
+        if !pid_file.exists() {
+            return Ok(());
         }
-        let status = self
+        let running = self
             .command(&self.binaries.pg_ctl)
             .arg("status")
             .arg("-D")
             .arg(&self.data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
-        if matches!(status, Ok(s) if s.success()) {
-            tracing::warn!(data_dir = %self.data_dir.display(), "stopping a PostgreSQL server left running by an earlier process");
-            if let Err(error) = self.pg_ctl_stop() {
-                tracing::warn!(%error, "could not stop the leftover server; starting will report why");
-            }
+            .status()
+            .map_err(|source| ClusterError::Spawn {
+                program: self.binaries.pg_ctl.clone(),
+                source,
+            })?
+            .success();
+        if !running {
+            // A stale lock file from a crash: PostgreSQL itself checks and replaces it.
+            return Ok(());
         }
+        let pid = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
+            .unwrap_or_else(|| "?".to_owned());
+        Err(ClusterError::AlreadyRunning {
+            data_dir: self.data_dir.clone(),
+            pid,
+        })
     }
 
     fn launch(&mut self, durability: Durability) -> Result<(), ClusterError> {

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod cert_enrollments;
 pub mod cluster;
 pub mod deployments;
+pub mod device_policy;
 pub mod devices;
 mod error;
 pub mod group_policies;

@@ -1,4 +1,4 @@
-use mgmt_server::db::cluster::Cluster;
+use mgmt_server::db::cluster::{Cluster, ClusterError};
 use mgmt_server::db::{self, GLOBAL_DOMAIN_ID, pools};
 
 use crate::support;
@@ -81,4 +81,27 @@ async fn the_cluster_listens_on_no_tcp_port_and_runs_postgresql_15() {
         .await
         .unwrap();
     assert!(version.starts_with("15."), "{version}");
+}
+
+#[tokio::test]
+async fn a_second_cluster_on_a_running_data_directory_is_refused() {
+    let dir = tempfile::Builder::new()
+        .prefix("twice-")
+        .tempdir_in(support::scratch_base())
+        .unwrap();
+    let first = Cluster::start_for_tests(dir.path()).await.unwrap();
+    let error = Cluster::start_for_tests(dir.path()).await.unwrap_err();
+    assert!(
+        matches!(error, ClusterError::AlreadyRunning { .. }),
+        "{error}"
+    );
+    // The first cluster is untouched.
+    let pool = first.pool("postgres").await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    pool.close().await;
+    first.stop().unwrap();
 }

@@ -10,6 +10,7 @@ mod audit;
 mod cert_enrollments;
 mod cluster;
 mod deployments;
+mod device_policy;
 mod devices;
 mod group_policies;
 mod pools;

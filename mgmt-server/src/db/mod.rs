@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod deployments;
 pub mod device_policy;
 pub mod devices;
+pub mod domains;
 mod error;
 pub mod group_policies;
 pub mod internal_ca;

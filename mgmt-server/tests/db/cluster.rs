@@ -105,3 +105,16 @@ async fn a_second_cluster_on_a_running_data_directory_is_refused() {
     pool.close().await;
     first.stop().unwrap();
 }
+
+#[tokio::test]
+async fn a_new_database_has_the_global_domain_with_fmcs_uuid() {
+    let pool = support::fresh_database().await;
+    let all = db::domains::list(&pool).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "Global");
+    assert_eq!(all[0].id, GLOBAL_DOMAIN_ID);
+    let error = db::domains::get(&pool, uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, db::DbError::NotFound { .. }), "{error}");
+}

@@ -10,6 +10,23 @@
 //! ROOT/postgres.log  the server's log
 //! ```
 //!
+//! The root directory belongs to the cluster (it is made mode 0700 and, as root, handed
+//! to the `postgres` user): give it a directory of its own, e.g. `DATA_DIR/postgres`.
+//! Typical use, as mgmt-server does without `DATABASE_URL`:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mgmt_server::db::{self, cluster::Cluster};
+//! let cluster = Cluster::start("/var/lib/mgmt-server/postgres").await?;
+//! cluster.create_database("mgmt").await?;
+//! let pool = db::connect(cluster.connect_options("mgmt"), 10).await?; // runs the migrations
+//! // ... serve ...
+//! pool.close().await;
+//! cluster.stop()?; // dropping the cluster stops it too
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The server listens on no TCP address (`listen_addresses=''`), only on the socket in
 //! `ROOT/run`, and trusts local connections: the directory's permissions are the
 //! access control. When this process runs as root, the cluster belongs to the
@@ -285,7 +302,8 @@ impl Cluster {
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: open sessions are ended, the data is
-    /// kept) and waits for it to exit.
+    /// kept) and waits for it to exit. This blocks the thread for as long as the server
+    /// takes to shut down (well under a second when idle); `Drop` does the same.
     pub fn stop(mut self) -> Result<(), ClusterError> {
         self.shutdown()
     }

@@ -344,3 +344,21 @@ async fn a_rollback_redeploys_an_earlier_document_under_a_new_version() {
         private_key
     );
 }
+
+#[tokio::test]
+async fn a_deployment_without_devices_is_refused() {
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let error = deployments::create(
+        &mut pool.acquire().await.unwrap(),
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        DeploymentKind::Deployment,
+        "nothing",
+        &[],
+        &key,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DbError::Invalid { .. }), "{error}");
+}

@@ -49,7 +49,7 @@ CREATE TABLE group_policies (
     default_domain              text,
     split_tunnel_policy         text NOT NULL DEFAULT 'TUNNEL_ALL'
                                 CHECK (split_tunnel_policy IN ('TUNNEL_ALL', 'TUNNEL_SPECIFIED', 'EXCLUDE_SPECIFIED')),
-    split_tunnel_networks       cidr[] NOT NULL DEFAULT '{}',
+    split_tunnel_networks       inet[] NOT NULL DEFAULT '{}',  -- networks as given (inet keeps host bits; cidr would change them)
     mtu                         integer NOT NULL DEFAULT 1406 CHECK (mtu BETWEEN 576 AND 1462),
     keepalive_secs              integer DEFAULT 20 CHECK (keepalive_secs BETWEEN 15 AND 600),
     gateway_dpd_secs            integer DEFAULT 30 CHECK (gateway_dpd_secs BETWEEN 5 AND 3600),

@@ -101,6 +101,40 @@ pub async fn record(exec: impl PgExecutor<'_>, entry: &NewAuditEntry<'_>) -> Res
     .map_err(DbError::sql("write an audit row"))
 }
 
+/// Records a refused login: the name that was tried, from where, and why.
+pub async fn login_failed(
+    exec: impl PgExecutor<'_>,
+    attempted_name: &str,
+    source_address: Option<IpAddr>,
+    reason: &str,
+) -> Result<(), DbError> {
+    let actor = Actor {
+        name: if attempted_name.is_empty() {
+            "(no name)".to_owned()
+        } else {
+            attempted_name.chars().take(128).collect()
+        },
+        id: None,
+        source_address,
+    };
+    record(
+        exec,
+        &NewAuditEntry {
+            actor: &actor,
+            domain_id: None,
+            action: AuditAction::LoginFailed,
+            object_kind: ObjectKind::ApiSession,
+            object_id: None,
+            object_name: None,
+            before: None,
+            after: None,
+            detail: Some(reason),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Audit rows, newest first.
 pub async fn list<'a>(
     db: impl Acquire<'a, Database = Postgres>,
@@ -149,11 +183,9 @@ pub async fn list<'a>(
 #[serde(transparent)]
 pub struct SourceAddress(pub Option<IpAddr>);
 
-impl TryFrom<Option<ipnet::IpNet>> for SourceAddress {
-    type Error = std::convert::Infallible;
-
-    fn try_from(value: Option<ipnet::IpNet>) -> Result<Self, Self::Error> {
-        Ok(Self(value.map(|net| net.addr())))
+impl From<Option<ipnet::IpNet>> for SourceAddress {
+    fn from(value: Option<ipnet::IpNet>) -> Self {
+        Self(value.map(|net| net.addr()))
     }
 }
 

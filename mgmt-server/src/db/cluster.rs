@@ -10,6 +10,23 @@
 //! ROOT/postgres.log  the server's log
 //! ```
 //!
+//! The root directory belongs to the cluster (it is made mode 0700 and, as root, handed
+//! to the `postgres` user): give it a directory of its own, e.g. `DATA_DIR/postgres`.
+//! Typical use, as mgmt-server does without `DATABASE_URL`:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mgmt_server::db::{self, cluster::Cluster};
+//! let cluster = Cluster::start("/var/lib/mgmt-server/postgres").await?;
+//! cluster.create_database("mgmt").await?;
+//! let pool = db::connect(cluster.connect_options("mgmt"), 10).await?; // runs the migrations
+//! // ... serve ...
+//! pool.close().await;
+//! cluster.stop()?; // dropping the cluster stops it too
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The server listens on no TCP address (`listen_addresses=''`), only on the socket in
 //! `ROOT/run`, and trusts local connections: the directory's permissions are the
 //! access control. When this process runs as root, the cluster belongs to the
@@ -19,7 +36,9 @@
 //! The server is started through a small `sh` watchdog that holds a pipe from this
 //! process: when this process ends, even by SIGKILL, the pipe closes and the watchdog
 //! asks the server for a fast shutdown, so a crashed manager or test run leaves no
-//! server behind. [`Cluster::stop`] (and `Drop`) run `pg_ctl stop -m fast`.
+//! server behind. [`Cluster::stop`] (and `Drop`) run `pg_ctl stop -m fast`. Starting
+//! on a data directory whose server still runs is refused
+//! ([`ClusterError::AlreadyRunning`]): it belongs to someone else.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -95,6 +114,11 @@ pub enum ClusterError {
     WrongMajorVersion { path: PathBuf, found: String },
     #[error("{path} is not empty and holds no PostgreSQL cluster; refusing to initialise over it")]
     NotACluster { path: PathBuf },
+    #[error(
+        "a PostgreSQL server (pid {pid}) is already running on {data_dir}: another mgmt-server uses this \
+         data directory, or a server was left behind (stop it with `pg_ctl stop -D {data_dir}`)"
+    )]
+    AlreadyRunning { data_dir: PathBuf, pid: String },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: PathBuf,
@@ -183,7 +207,7 @@ impl Cluster {
             server: None,
         };
         if cluster.is_initialised()? {
-            cluster.stop_leftover_server();
+            cluster.check_not_running()?;
         } else {
             cluster.initdb(durability).await?;
         }
@@ -278,7 +302,8 @@ impl Cluster {
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: open sessions are ended, the data is
-    /// kept) and waits for it to exit.
+    /// kept) and waits for it to exit. This blocks the thread for as long as the server
+    /// takes to shut down (well under a second when idle); `Drop` does the same.
     pub fn stop(mut self) -> Result<(), ClusterError> {
         self.shutdown()
     }
@@ -391,26 +416,39 @@ impl Cluster {
         Ok(())
     }
 
-    /// A server left running by an earlier process that could not stop it (its
-    /// watchdog was killed too) still holds the data directory: stop it first.
-    fn stop_leftover_server(&self) {
-        if !self.data_dir.join("postmaster.pid").exists() {
-            return;
+    /// A server still running on this data directory belongs to another manager (or
+    /// was orphaned when its watchdog was killed): refuse to touch it and say which
+    /// process it is.
+    fn check_not_running(&self) -> Result<(), ClusterError> {
+        let pid_file = self.data_dir.join("postmaster.pid");
+        if !pid_file.exists() {
+            return Ok(());
         }
-        let status = self
+        let running = self
             .command(&self.binaries.pg_ctl)
             .arg("status")
             .arg("-D")
             .arg(&self.data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
-        if matches!(status, Ok(s) if s.success()) {
-            tracing::warn!(data_dir = %self.data_dir.display(), "stopping a PostgreSQL server left running by an earlier process");
-            if let Err(error) = self.pg_ctl_stop() {
-                tracing::warn!(%error, "could not stop the leftover server; starting will report why");
-            }
+            .status()
+            .map_err(|source| ClusterError::Spawn {
+                program: self.binaries.pg_ctl.clone(),
+                source,
+            })?
+            .success();
+        if !running {
+            // A stale lock file from a crash: PostgreSQL itself checks and replaces it.
+            return Ok(());
         }
+        let pid = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
+            .unwrap_or_else(|| "?".to_owned());
+        Err(ClusterError::AlreadyRunning {
+            data_dir: self.data_dir.clone(),
+            pid,
+        })
     }
 
     fn launch(&mut self, durability: Durability) -> Result<(), ClusterError> {

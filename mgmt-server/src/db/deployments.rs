@@ -131,6 +131,13 @@ pub async fn create(
     jobs: &[JobRequest],
     key: &EncryptionKey,
 ) -> Result<Deployment, DbError> {
+    if jobs.is_empty() {
+        return Err(DbError::Invalid {
+            kind: KIND,
+            constraint: "deviceList".to_owned(),
+            message: "a deployment needs at least one device".to_owned(),
+        });
+    }
     let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
     sqlx::query(

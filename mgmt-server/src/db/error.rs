@@ -112,12 +112,6 @@ pub enum DbError {
         action: &'static str,
         state: String,
     },
-    #[error("the stored {kind} {id} cannot be read: {reason}")]
-    Corrupt {
-        kind: ObjectKind,
-        id: Uuid,
-        reason: String,
-    },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("database error while trying to {action}: {source}")]

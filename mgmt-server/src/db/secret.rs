@@ -7,6 +7,10 @@
 //! ciphertext copied into another row or column does not decrypt.
 
 use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -33,6 +37,12 @@ pub enum SecretError {
     Format { what: String },
     #[error("the decrypted {what} is not UTF-8 text")]
     NotText { what: String },
+    #[error("cannot use the key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error(
+        "the key file {path} can be read by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    KeyFileOpen { path: PathBuf, mode: u32 },
 }
 
 /// The AES-256-GCM key that protects private keys in the database. `Debug` never shows it.
@@ -58,6 +68,48 @@ impl EncryptionKey {
             .fill(&mut key)
             .map_err(|_| SecretError::Random)?;
         Ok(Self { key })
+    }
+
+    /// Reads the key from `path` (64 hex digits), or creates the file with a new random
+    /// key (mode 0600) on first start. A file other users can read is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
+        let key_file = |reason: String| SecretError::KeyFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        match fs::metadata(path) {
+            Ok(metadata) => {
+                let mode = metadata.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(SecretError::KeyFileOpen {
+                        path: path.to_path_buf(),
+                        mode,
+                    });
+                }
+                let text = fs::read_to_string(path).map_err(|e| key_file(e.to_string()))?;
+                let bytes = hex::decode(text.trim()).map_err(|e| {
+                    key_file(format!(
+                        "expected {} hex digits: {e}",
+                        2 * ENCRYPTION_KEY_LEN
+                    ))
+                })?;
+                Self::from_bytes(&bytes).map_err(|e| key_file(e.to_string()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate()?;
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| key_file(e.to_string()))?;
+                file.write_all(format!("{}\n", hex::encode(key.key)).as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| key_file(e.to_string()))?;
+                Ok(key)
+            }
+            Err(error) => Err(key_file(error.to_string())),
+        }
     }
 
     /// The raw key, for writing a key file.
@@ -181,6 +233,36 @@ mod tests {
             key.open(&[], "c"),
             Err(SecretError::Format { .. })
         ));
+    }
+
+    #[test]
+    fn a_key_file_is_created_once_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.key");
+        let created = EncryptionKey::load_or_create(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = EncryptionKey::load_or_create(&path).unwrap();
+        assert_eq!(loaded.expose(), created.expose());
+        let sealed = created.seal(b"pem", "c").unwrap();
+        assert_eq!(loaded.open(&sealed, "c").unwrap(), b"pem");
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_or_with_a_short_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.key");
+        fs::write(&path, "00".repeat(32)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            EncryptionKey::load_or_create(&path),
+            Err(SecretError::KeyFileOpen { mode: 0o644, .. })
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(EncryptionKey::load_or_create(&path).is_ok());
+        fs::write(&path, "abcd").unwrap();
+        let error = EncryptionKey::load_or_create(&path).unwrap_err();
+        assert!(matches!(error, SecretError::KeyFile { .. }), "{error}");
     }
 
     #[test]

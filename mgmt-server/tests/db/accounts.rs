@@ -331,3 +331,34 @@ async fn api_sessions_are_found_by_token_refreshed_and_revoked_and_logins_are_au
         Some("198.51.100.7".parse().unwrap())
     );
 }
+
+#[tokio::test]
+async fn a_refused_login_is_audited_with_the_name_tried_and_where_from() {
+    let pool = support::fresh_database().await;
+    audit::login_failed(
+        &pool,
+        "mallory",
+        Some("203.0.113.9".parse().unwrap()),
+        "wrong password",
+    )
+    .await
+    .unwrap();
+    let rows = audit::list(
+        &pool,
+        &AuditFilter {
+            action: Some(AuditAction::LoginFailed),
+            ..AuditFilter::default()
+        },
+        Page::ALL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.total, 1);
+    assert_eq!(rows.items[0].actor, "mallory");
+    assert_eq!(rows.items[0].actor_id, None);
+    assert_eq!(
+        rows.items[0].source_address.0,
+        Some("203.0.113.9".parse().unwrap())
+    );
+    assert_eq!(rows.items[0].detail.as_deref(), Some("wrong password"));
+}

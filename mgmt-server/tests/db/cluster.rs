@@ -1,4 +1,4 @@
-use mgmt_server::db::cluster::Cluster;
+use mgmt_server::db::cluster::{Cluster, ClusterError};
 use mgmt_server::db::{self, GLOBAL_DOMAIN_ID, pools};
 
 use crate::support;
@@ -17,7 +17,7 @@ async fn a_restarted_cluster_keeps_its_data() {
             .await
             .unwrap();
         let created = pools::create_ipv4(
-            &mut *pool.acquire().await.unwrap(),
+            &mut pool.acquire().await.unwrap(),
             &support::admin(),
             GLOBAL_DOMAIN_ID,
             &pools::Ipv4AddressPoolInput {
@@ -81,4 +81,40 @@ async fn the_cluster_listens_on_no_tcp_port_and_runs_postgresql_15() {
         .await
         .unwrap();
     assert!(version.starts_with("15."), "{version}");
+}
+
+#[tokio::test]
+async fn a_second_cluster_on_a_running_data_directory_is_refused() {
+    let dir = tempfile::Builder::new()
+        .prefix("twice-")
+        .tempdir_in(support::scratch_base())
+        .unwrap();
+    let first = Cluster::start_for_tests(dir.path()).await.unwrap();
+    let error = Cluster::start_for_tests(dir.path()).await.unwrap_err();
+    assert!(
+        matches!(error, ClusterError::AlreadyRunning { .. }),
+        "{error}"
+    );
+    // The first cluster is untouched.
+    let pool = first.pool("postgres").await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    pool.close().await;
+    first.stop().unwrap();
+}
+
+#[tokio::test]
+async fn a_new_database_has_the_global_domain_with_fmcs_uuid() {
+    let pool = support::fresh_database().await;
+    let all = db::domains::list(&pool).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "Global");
+    assert_eq!(all[0].id, GLOBAL_DOMAIN_ID);
+    let error = db::domains::get(&pool, uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, db::DbError::NotFound { .. }), "{error}");
 }

@@ -39,6 +39,8 @@ async fn a_group_policy_keeps_every_field_and_its_pools_in_order() {
     input.split_tunnel_networks = vec![
         "10.0.0.0/8".parse().unwrap(),
         "2001:db8:1::/48".parse().unwrap(),
+        // Stored as given, host bits included.
+        "192.0.2.7/24".parse().unwrap(),
     ];
     input.ipv4_pool_ids = vec![b.id, a.id];
     input.mtu = 1300;

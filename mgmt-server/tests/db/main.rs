@@ -7,9 +7,11 @@ mod support;
 
 mod accounts;
 mod audit;
-
 mod cert_enrollments;
 mod cluster;
+mod deployments;
+mod device_policy;
+mod devices;
 mod group_policies;
 mod pools;
 mod ravpn;

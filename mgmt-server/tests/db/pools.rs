@@ -184,3 +184,60 @@ async fn ipv6_pools_are_created_updated_and_deleted() {
         0
     );
 }
+
+#[tokio::test]
+async fn of_two_concurrent_updates_from_the_same_version_exactly_one_is_written() {
+    let pool = support::fresh_database().await;
+    let admin = support::admin();
+    let created = pools::create_ipv4(
+        &mut pool.acquire().await.unwrap(),
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &v4("RACE"),
+    )
+    .await
+    .unwrap();
+    let mut first_conn = pool.acquire().await.unwrap();
+    let mut second_conn = pool.acquire().await.unwrap();
+    let (first_input, second_input) = (v4("FIRST"), v4("SECOND"));
+    let (first, second) = tokio::join!(
+        pools::update_ipv4(
+            &mut first_conn,
+            &admin,
+            GLOBAL_DOMAIN_ID,
+            created.id,
+            1,
+            &first_input
+        ),
+        pools::update_ipv4(
+            &mut second_conn,
+            &admin,
+            GLOBAL_DOMAIN_ID,
+            created.id,
+            1,
+            &second_input
+        ),
+    );
+    let (winner, loser) = match (first, second) {
+        (Ok(winner), Err(loser)) | (Err(loser), Ok(winner)) => (winner, loser),
+        (first, second) => {
+            panic!("expected one success and one stale error, got {first:?} and {second:?}")
+        }
+    };
+    assert!(
+        matches!(
+            loser,
+            DbError::Stale {
+                expected: 1,
+                current: 2,
+                ..
+            }
+        ),
+        "{loser}"
+    );
+    let stored = pools::get_ipv4(&pool, GLOBAL_DOMAIN_ID, created.id)
+        .await
+        .unwrap();
+    assert_eq!(stored, winner);
+    assert_eq!(stored.version, 2);
+}

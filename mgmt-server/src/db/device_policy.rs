@@ -1,0 +1,155 @@
+//! Everything one device's DeviceConfig is compiled from, read in one consistent
+//! snapshot: the device, its RA VPN policy, the policy's connection profiles and every
+//! object they use, the identity certificate with its decrypted key, and the domain's
+//! LOCAL users. The deploy engine turns this into a `vpn_core::config::DeviceConfig`
+//! (names replace references; the AAA settings are already vpn-core's type).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+use vpn_core::config::PrivateKeyPem;
+
+use super::cert_enrollments::{self, CertEnrollment, EnrollmentContent};
+use super::devices::{self, Device};
+use super::group_policies::{self, GroupPolicy};
+use super::local_users::{self, LocalUser};
+use super::policies::{self, RaVpnPolicy};
+use super::pools::{self, Ipv4AddressPool, Ipv6AddressPool};
+use super::profiles::{self, ConnectionProfile};
+use super::{DbError, EncryptionKey, Page};
+
+/// The inputs of one device's configuration. Lists are ordered by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePolicy {
+    pub device: Device,
+    pub policy: RaVpnPolicy,
+    /// The policy's SSL identity certificate, if one is set.
+    pub identity: Option<IdentityMaterial>,
+    pub connection_profiles: Vec<ConnectionProfile>,
+    /// The group policies the profiles use.
+    pub group_policies: Vec<GroupPolicy>,
+    /// The pools the profiles and their group policies use.
+    pub ipv4_pools: Vec<Ipv4AddressPool>,
+    pub ipv6_pools: Vec<Ipv6AddressPool>,
+    /// The CA-only trustpoints the profiles use.
+    pub trustpoints: Vec<CertEnrollment>,
+    /// The LOCAL realm (all LOCAL users of the domain).
+    pub local_users: Vec<LocalUser>,
+}
+
+/// The headend identity: the trustpoint name, its chain and its decrypted key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityMaterial {
+    pub trustpoint: String,
+    pub certificate_chain_pem: String,
+    #[serde(skip)]
+    pub private_key_pem: PrivateKeyPem,
+}
+
+/// Loads what `device_id` runs; `None` if no RA VPN policy is assigned to it.
+pub async fn load(
+    pool: &PgPool,
+    domain_id: Uuid,
+    device_id: Uuid,
+    key: &EncryptionKey,
+) -> Result<Option<DevicePolicy>, DbError> {
+    // One snapshot: an edit committed half-way through cannot mix old and new objects.
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(DbError::sql("begin a snapshot"))?;
+    let device = devices::get(&mut *tx, domain_id, device_id).await?;
+    let Some(policy) = policies::for_device(&mut *tx, domain_id, device_id).await? else {
+        return Ok(None);
+    };
+    let connection_profiles = profiles::list(&mut *tx, domain_id, policy.id, Page::ALL)
+        .await?
+        .items;
+
+    let group_policy_ids: BTreeSet<Uuid> = connection_profiles
+        .iter()
+        .map(|p| p.group_policy.id)
+        .collect();
+    let mut group_policies = Vec::with_capacity(group_policy_ids.len());
+    for id in group_policy_ids {
+        group_policies.push(group_policies::get(&mut *tx, domain_id, id).await?);
+    }
+
+    let ipv4_ids: BTreeSet<Uuid> = connection_profiles
+        .iter()
+        .flat_map(|p| p.ipv4_pools.iter())
+        .chain(group_policies.iter().flat_map(|g| g.ipv4_pools.iter()))
+        .map(|r| r.id)
+        .collect();
+    let mut ipv4_pools = Vec::with_capacity(ipv4_ids.len());
+    for id in ipv4_ids {
+        ipv4_pools.push(pools::get_ipv4(&mut *tx, domain_id, id).await?);
+    }
+    let ipv6_ids: BTreeSet<Uuid> = connection_profiles
+        .iter()
+        .flat_map(|p| p.ipv6_pools.iter())
+        .map(|r| r.id)
+        .collect();
+    let mut ipv6_pools = Vec::with_capacity(ipv6_ids.len());
+    for id in ipv6_ids {
+        ipv6_pools.push(pools::get_ipv6(&mut *tx, domain_id, id).await?);
+    }
+    let trustpoint_ids: BTreeSet<Uuid> = connection_profiles
+        .iter()
+        .flat_map(|p| p.trustpoints.iter())
+        .map(|r| r.id)
+        .collect();
+    let mut trustpoints = Vec::with_capacity(trustpoint_ids.len());
+    for id in trustpoint_ids {
+        trustpoints.push(cert_enrollments::get(&mut *tx, domain_id, id).await?);
+    }
+
+    let identity = match &policy.ssl_identity_certificate {
+        None => None,
+        Some(reference) => {
+            let enrollment = cert_enrollments::get(&mut *tx, domain_id, reference.id).await?;
+            let EnrollmentContent::Identity {
+                certificate_chain_pem,
+            } = enrollment.content
+            else {
+                return Err(DbError::WrongReference {
+                    kind: super::ObjectKind::CertEnrollment,
+                    id: reference.id,
+                    expected: "an identity certificate",
+                });
+            };
+            let private_key_pem =
+                cert_enrollments::identity_private_key(&mut *tx, domain_id, reference.id, key)
+                    .await?;
+            Some(IdentityMaterial {
+                trustpoint: enrollment.name,
+                certificate_chain_pem,
+                private_key_pem,
+            })
+        }
+    };
+    let local_users = local_users::list(&mut *tx, domain_id, Page::ALL)
+        .await?
+        .items;
+    tx.commit().await.map_err(DbError::sql("end a snapshot"))?;
+
+    group_policies.sort_by(|a, b| a.name.cmp(&b.name));
+    ipv4_pools.sort_by(|a, b| a.name.cmp(&b.name));
+    ipv6_pools.sort_by(|a, b| a.name.cmp(&b.name));
+    trustpoints.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(DevicePolicy {
+        device,
+        policy,
+        identity,
+        connection_profiles,
+        group_policies,
+        ipv4_pools,
+        ipv6_pools,
+        trustpoints,
+        local_users,
+    }))
+}

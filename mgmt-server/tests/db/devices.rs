@@ -1,0 +1,221 @@
+use mgmt_server::db::devices::{self, DeviceInput, Registration, RegistrationState};
+use mgmt_server::db::internal_ca::{self, DEVICE_CHANNEL_CA};
+use mgmt_server::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, ObjectKind, Page};
+use vpn_core::config::PrivateKeyPem;
+
+use crate::support;
+
+fn device(name: &str, nat_id: &str) -> DeviceInput {
+    DeviceInput {
+        name: name.to_owned(),
+        description: String::new(),
+        host_name: "192.0.2.10".to_owned(),
+        nat_id: Some(nat_id.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn devices_are_added_pending_then_registered_with_an_encrypted_channel_key() {
+    let pool = support::fresh_database().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let created = devices::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &device("ftd-1", "NAT-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.registration_state, RegistrationState::Pending);
+    let error = devices::manager_channel_key(&pool, GLOBAL_DOMAIN_ID, created.id, &key)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DbError::WrongState { .. }), "{error}");
+
+    let failed = devices::mark_registration_failed(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        created.id,
+        "connection refused",
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.registration_state, RegistrationState::Failed);
+    assert_eq!(
+        failed.registration_error.as_deref(),
+        Some("connection refused")
+    );
+
+    let (sensor_cert, _) = support::certificate("sensor");
+    let (manager_cert, manager_key) = support::certificate("manager");
+    let registered = devices::mark_registered(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        created.id,
+        &Registration {
+            sensor_certificate_pem: sensor_cert.clone(),
+            manager_certificate_pem: manager_cert,
+            manager_private_key_pem: PrivateKeyPem(manager_key.clone()),
+            software_version: Some("0.1.0".to_owned()),
+        },
+        &key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.registration_state, RegistrationState::Registered);
+    assert_eq!(registered.registration_error, None);
+    assert_eq!(
+        registered.sensor_certificate_pem.as_deref(),
+        Some(sensor_cert.as_str())
+    );
+    assert!(registered.registered_at.is_some());
+    assert_eq!(registered.version, 3);
+
+    let raw: Vec<u8> =
+        sqlx::query_scalar("SELECT manager_key_encrypted FROM devices WHERE id = $1")
+            .bind(created.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("PRIVATE KEY"));
+    let decrypted = devices::manager_channel_key(&pool, GLOBAL_DOMAIN_ID, created.id, &key)
+        .await
+        .unwrap();
+    assert_eq!(decrypted.expose(), manager_key);
+    assert!(
+        !serde_json::to_string(&registered)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+}
+
+#[tokio::test]
+async fn device_names_and_nat_ids_are_unique_and_bad_nat_ids_are_refused() {
+    let pool = support::fresh_database().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let admin = support::admin();
+    let first = devices::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &device("ftd-1", "NAT-1"),
+    )
+    .await
+    .unwrap();
+
+    let error = devices::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &device("ftd-1", "NAT-2"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, DbError::Conflict { kind: ObjectKind::Device, field, .. } if field == "name"),
+        "{error}"
+    );
+    let error = devices::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &device("ftd-2", "NAT-1"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, DbError::Conflict { field, value, .. } if field == "devices_nat_id_unique" && value.contains("NAT-1")),
+        "{error}"
+    );
+    let error = devices::create(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &device("ftd-3", "bad nat id!"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DbError::Invalid { .. }), "{error}");
+
+    let mut renamed = device("edge-1", "NAT-1");
+    renamed.host_name = "vpn.example.com:8305".to_owned();
+    let updated = devices::update(&mut conn, &admin, GLOBAL_DOMAIN_ID, first.id, 1, &renamed)
+        .await
+        .unwrap();
+    assert_eq!(updated.host_name, "vpn.example.com:8305");
+    let error = devices::update(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        first.id,
+        1,
+        &device("x", "NAT-9"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DbError::Stale { .. }), "{error}");
+    assert_eq!(
+        devices::get(&pool, GLOBAL_DOMAIN_ID, first.id)
+            .await
+            .unwrap()
+            .name,
+        "edge-1"
+    );
+    assert_eq!(
+        devices::list(&pool, GLOBAL_DOMAIN_ID, Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_internal_ca_is_stored_once_with_an_encrypted_key() {
+    let pool = support::fresh_database().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let key = EncryptionKey::generate().unwrap();
+    assert!(
+        internal_ca::get(&pool, DEVICE_CHANNEL_CA)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (cert, ca_key) = support::certificate("Manager CA");
+    let created = internal_ca::create(
+        &mut conn,
+        &Actor::system(),
+        DEVICE_CHANNEL_CA,
+        &cert,
+        &PrivateKeyPem(ca_key.clone()),
+        &key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.certificate_pem, cert);
+    assert_eq!(
+        internal_ca::get(&pool, DEVICE_CHANNEL_CA).await.unwrap(),
+        Some(created)
+    );
+    let decrypted = internal_ca::private_key(&pool, DEVICE_CHANNEL_CA, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decrypted.expose(), ca_key);
+
+    let error = internal_ca::create(
+        &mut conn,
+        &Actor::system(),
+        DEVICE_CHANNEL_CA,
+        &cert,
+        &PrivateKeyPem(ca_key),
+        &key,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DbError::Conflict { .. }), "{error}");
+}

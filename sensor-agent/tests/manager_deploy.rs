@@ -210,7 +210,10 @@ async fn finished(pool: &PgPool, deployment: &Deployment) -> Vec<DeploymentJob> 
         {
             return current.jobs;
         }
-        assert!(Instant::now() < deadline, "deployment never finished: {current:?}");
+        assert!(
+            Instant::now() < deadline,
+            "deployment never finished: {current:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -235,7 +238,10 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
             .await
             .unwrap();
         assert_eq!(registered.registration_state, RegistrationState::Registered);
-        assert_eq!(registered.software_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            registered.software_version.as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
 
         // Preview: everything is new.
         let pending = engine.pending_changes(&registered).await.unwrap();
@@ -257,9 +263,22 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         let jobs = finished(&pool, &deployment).await;
         assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
         assert_eq!(jobs[0].config_version, 1);
-        assert!(jobs[0].transcript.contains("tunnel-group RA-VPN-Multi-Cert general-attributes"));
-        let v1_running = stdout(&operator(&socket, &["show", "running-config", "tunnel-group"]));
-        assert!(!engine.pending_changes(&registered).await.unwrap().has_changes);
+        assert!(
+            jobs[0]
+                .transcript
+                .contains("tunnel-group RA-VPN-Multi-Cert general-attributes")
+        );
+        let v1_running = stdout(&operator(
+            &socket,
+            &["show", "running-config", "tunnel-group"],
+        ));
+        assert!(
+            !engine
+                .pending_changes(&registered)
+                .await
+                .unwrap()
+                .has_changes
+        );
 
         // A change: the preview shows exactly it; version 2 deploys it.
         let mut conn = pool.acquire().await.unwrap();
@@ -268,12 +287,25 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
             .unwrap();
         let mut input = GroupPolicyInput::new("RAVPN-Multi-Cert-GP");
         input.banner = Some("Authorized use only".to_owned());
-        group_policies::update(&mut conn, &admin(), GLOBAL_DOMAIN_ID, group_policy, current.version, &input)
-            .await
-            .unwrap();
+        group_policies::update(
+            &mut conn,
+            &admin(),
+            GLOBAL_DOMAIN_ID,
+            group_policy,
+            current.version,
+            &input,
+        )
+        .await
+        .unwrap();
         let pending = engine.pending_changes(&registered).await.unwrap();
         assert!(pending.has_changes);
-        assert!(pending.cli_diff.contains("+ banner value Authorized use only"), "{}", pending.cli_diff);
+        assert!(
+            pending
+                .cli_diff
+                .contains("+ banner value Authorized use only"),
+            "{}",
+            pending.cli_diff
+        );
         let second = engine
             .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device.id], "banner")
             .await
@@ -281,8 +313,14 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         let jobs = finished(&pool, &second).await;
         assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
         assert_eq!(jobs[0].config_version, 2);
-        let group_policy_text = stdout(&operator(&socket, &["show", "running-config", "group-policy"]));
-        assert!(group_policy_text.contains("banner value Authorized use only"), "{group_policy_text}");
+        let group_policy_text = stdout(&operator(
+            &socket,
+            &["show", "running-config", "group-policy"],
+        ));
+        assert!(
+            group_policy_text.contains("banner value Authorized use only"),
+            "{group_policy_text}"
+        );
 
         // Rollback to version 1: deployed again as version 3.
         let first_job = deployment.jobs[0].id;
@@ -294,11 +332,20 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         assert_eq!(jobs[0].status, JobStatus::Deployed, "{:?}", jobs[0].error);
         assert_eq!(jobs[0].config_version, 3);
         assert_eq!(jobs[0].rollback_of_job_id, Some(first_job));
-        let after_rollback = stdout(&operator(&socket, &["show", "running-config", "group-policy"]));
+        let after_rollback = stdout(&operator(
+            &socket,
+            &["show", "running-config", "group-policy"],
+        ));
         (after_rollback, v1_running)
     });
-    assert!(!running_after_rollback.contains("banner"), "{running_after_rollback}");
-    assert!(v1_running.contains("tunnel-group RA-VPN-Multi-Cert type remote-access"), "{v1_running}");
+    assert!(
+        !running_after_rollback.contains("banner"),
+        "{running_after_rollback}"
+    );
+    assert!(
+        v1_running.contains("tunnel-group RA-VPN-Multi-Cert type remote-access"),
+        "{v1_running}"
+    );
     assert!(first.agent.interrupt().success());
 }
 
@@ -318,8 +365,14 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
         let b = add_device(&pool, "FTD-B", 8307).await;
         seed_objects(&pool, &key, &[a.id, b.id], 8443).await;
         let registration_key = RegistrationKey::new(KEY).unwrap();
-        let a = engine.register_device(&admin(), &a, &registration_key).await.unwrap();
-        let b = engine.register_device(&admin(), &b, &registration_key).await.unwrap();
+        let a = engine
+            .register_device(&admin(), &a, &registration_key)
+            .await
+            .unwrap();
+        let b = engine
+            .register_device(&admin(), &b, &registration_key)
+            .await
+            .unwrap();
 
         // B stops; a listener that accepts and never answers takes its port, so B's
         // push hangs until its timeout while A's goes through.

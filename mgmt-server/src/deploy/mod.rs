@@ -149,8 +149,14 @@ impl DeployEngine {
             Err(e) => {
                 let reason = error_chain(&e);
                 tracing::warn!(device = %device.name, error = %reason, "registration failed");
-                devices::mark_registration_failed(&mut conn, actor, device.domain_id, device.id, &reason)
-                    .await?;
+                devices::mark_registration_failed(
+                    &mut conn,
+                    actor,
+                    device.domain_id,
+                    device.id,
+                    &reason,
+                )
+                .await?;
                 Err(e)
             }
         }
@@ -248,7 +254,7 @@ impl DeployEngine {
         let version = deployed.as_ref().map_or(1, |job| job.config_version);
         let now = OffsetDateTime::now_utc();
         let compiled = compile(
-            &mut conn,
+            &self.inner.pool,
             &self.inner.key,
             device.domain_id,
             device.id,
@@ -262,13 +268,26 @@ impl DeployEngine {
                 let changed = deployed
                     .as_ref()
                     .is_none_or(|job| job.content_hash != new.content_hash());
-                let old_text = deployed_config.as_ref().map(running_config).unwrap_or_default();
+                let old_text = deployed_config
+                    .as_ref()
+                    .map(running_config)
+                    .unwrap_or_default();
                 let new_text = running_config(&new);
-                (changed, cli_diff(&old_text, &new_text, deployed.as_ref().map(|j| j.config_version)), Vec::new())
+                (
+                    changed,
+                    cli_diff(
+                        &old_text,
+                        &new_text,
+                        deployed.as_ref().map(|j| j.config_version),
+                    ),
+                    Vec::new(),
+                )
             }
-            Err(CompileError::Invalid { problems, .. }) => {
-                (false, String::new(), problems.iter().map(ToString::to_string).collect())
-            }
+            Err(CompileError::Invalid { problems, .. }) => (
+                false,
+                String::new(),
+                problems.iter().map(ToString::to_string).collect(),
+            ),
             Err(CompileError::Db(e)) => return Err(e.into()),
             Err(other) => (false, String::new(), vec![other.to_string()]),
         };
@@ -301,11 +320,13 @@ impl DeployEngine {
         for device_id in device_ids {
             let device = devices::get(&mut *conn, domain_id, *device_id).await?;
             if device.registration_state != RegistrationState::Registered {
-                return Err(DeployError::NotRegistered { device: device.name });
+                return Err(DeployError::NotRegistered {
+                    device: device.name,
+                });
             }
             let version = deployments::next_config_version(&mut *conn, device.id).await?;
             let config = compile(
-                &mut conn,
+                &self.inner.pool,
                 &self.inner.key,
                 domain_id,
                 device.id,
@@ -435,7 +456,8 @@ impl DeployEngine {
             return Ok(false);
         };
         let device = devices::get(&mut *conn, domain_id, device_id).await?;
-        let config = deployments::job_config(&mut *conn, domain_id, job.id, &self.inner.key).await?;
+        let config =
+            deployments::job_config(&mut *conn, domain_id, job.id, &self.inner.key).await?;
         drop(conn);
         tracing::info!(device = %device.name, version = job.config_version, "deploying");
         let outcome = match self.push(&device, &config).await {
@@ -478,18 +500,19 @@ impl DeployEngine {
     }
 
     async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, DeployError> {
-        self.inner
-            .pool
-            .acquire()
-            .await
-            .map_err(|source| DeployError::Db(DbError::Sql {
+        self.inner.pool.acquire().await.map_err(|source| {
+            DeployError::Db(DbError::Sql {
                 action: "get a connection",
                 source,
-            }))
+            })
+        })
     }
 
     fn workers(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
-        self.inner.workers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -507,9 +530,11 @@ async fn queued_jobs(
         offset: 0,
         limit: 100_000,
     };
-    Ok(deployments::list_jobs(pool, db::GLOBAL_DOMAIN_ID, &filter, page)
-        .await?
-        .items)
+    Ok(
+        deployments::list_jobs(pool, db::GLOBAL_DOMAIN_ID, &filter, page)
+            .await?
+            .items,
+    )
 }
 
 /// `host`, `host:port`, `[v6]:port` or a bare IPv6 address of the device's API.
@@ -559,7 +584,10 @@ async fn load_or_create_ca(
                     kind: db::ObjectKind::InternalCa,
                     id: Uuid::nil(),
                 })?;
-            return Ok(InternalCa::from_pem(&stored.certificate_pem, private_key.expose())?);
+            return Ok(InternalCa::from_pem(
+                &stored.certificate_pem,
+                private_key.expose(),
+            )?);
         }
         let ca = InternalCa::generate("Manager Internal CA", now)?;
         let mut conn = pool.acquire().await.map_err(|source| DbError::Sql {

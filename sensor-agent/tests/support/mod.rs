@@ -79,7 +79,10 @@ pub(crate) fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr
 }
 
 /// Runs `f` on a thread inside the namespace.
-pub(crate) fn in_netns<T: Send + 'static>(netns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) fn in_netns<T: Send + 'static>(
+    netns: &Netns,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let path = format!("/var/run/netns/{}", netns.name());
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap();
@@ -91,7 +94,10 @@ pub(crate) fn in_netns<T: Send + 'static>(netns: &Netns, f: impl FnOnce() -> T +
 }
 
 /// The manager's side of the channel, run inside `netns` (its own runtime).
-pub(crate) fn as_manager<T: Send + 'static>(netns: &Netns, f: impl AsyncFnOnce() -> T + Send + 'static) -> T {
+pub(crate) fn as_manager<T: Send + 'static>(
+    netns: &Netns,
+    f: impl AsyncFnOnce() -> T + Send + 'static,
+) -> T {
     in_netns(netns, move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -100,4 +106,3 @@ pub(crate) fn as_manager<T: Send + 'static>(netns: &Netns, f: impl AsyncFnOnce()
             .block_on(f())
     })
 }
-

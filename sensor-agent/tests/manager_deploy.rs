@@ -60,6 +60,8 @@ fn sensor(netns: &Netns, port: u16, tun: &str) -> Sensor {
             listen.as_ref(),
             "--tun-name".as_ref(),
             tun.as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1".as_ref(),
         ],
     );
     let added = operator(&socket, &["configure", "manager", "add", "127.0.0.1", KEY]);
@@ -353,7 +355,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
 fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_another_device() {
     let netns = Netns::create("mgr-parallel");
     let mut reachable = sensor(&netns, 8306, "mdtun2");
-    let mut doomed = sensor(&netns, 8307, "mdtun3");
+    let doomed = sensor(&netns, 8307, "mdtun3");
     let doomed_pid = doomed.agent.0.id();
     as_manager(&netns, async move || {
         let pool = e2e::postgres::fresh_database().await;

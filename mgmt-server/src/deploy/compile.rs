@@ -147,7 +147,7 @@ pub fn device_config(inputs: &DevicePolicy, version: u64) -> DeviceConfig {
                 EnrollmentContent::CaOnly(settings) => Some(Trustpoint {
                     name: enrollment.name.clone(),
                     ca_certificates_pem: settings.ca_certificates_pem.clone(),
-                    validation_usage: settings.validation_usage.clone(),
+                    validation_usage: settings.validation_usage,
                     skip_ca_flag_check: settings.skip_ca_flag_check,
                     require_client_auth_eku: settings.require_client_auth_eku,
                     revocation: settings.revocation.clone(),

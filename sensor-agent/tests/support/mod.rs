@@ -54,22 +54,34 @@ pub(crate) fn stdout(output: &Output) -> String {
 
 /// The agent started with `args`, waited for until its control socket appears.
 pub(crate) fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr]) -> Agent {
+    let has = |flag: &str| args.iter().any(|a| *a == std::ffi::OsStr::new(flag));
+    let mut defaults: Vec<&str> = Vec::new();
+    if !has("--tun-name") {
+        defaults.extend(["--tun-name", "satun7", "--tun-ipv4", "10.66.0.1/24"]);
+    }
+    // The log goes to a file beside the socket: a pipe nobody reads would fill up and
+    // stall the agent.
+    let log_path = socket.with_extension("log");
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut agent = Agent(
         Command::new("ip")
             .args(["netns", "exec", netns.name(), AGENT, "--control-socket"])
             .arg(socket)
-            .args(["run", "--tun-name", "satun7", "--tun-ipv4", "10.66.0.1/24"])
+            .arg("run")
+            .args(&defaults)
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap(),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
         if let Some(status) = agent.0.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(agent.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!("agent exited with {status}: {stderr}");
         }
         assert!(Instant::now() < deadline, "control socket never appeared");

@@ -12,12 +12,16 @@ needed=(
   "setpriv util-linux"
   "openconnect openconnect"
   "ping iputils-ping"
+  "/usr/lib/postgresql/15/bin/initdb postgresql-15"
+  "python3 python3"
+  "chromium chromium"
+  "chromedriver chromium-driver"
 )
 
 missing=()
 for pair in "${needed[@]}"; do
   read -r cmd pkg <<<"$pair"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
 done
 
 if ((${#missing[@]})); then
@@ -27,6 +31,14 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# python3 -m venv needs ensurepip (python3-venv on Debian).
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  echo "==> installing python3-venv"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv
 fi
 
 command -v cargo >/dev/null 2>&1 || {

@@ -6,3 +6,4 @@ pub mod db;
 pub mod deploy;
 pub mod pki;
 pub mod sensor_client;
+pub mod server;

@@ -126,6 +126,11 @@ impl DeployEngine {
         self.inner.ca.certificate_pem()
     }
 
+    /// The internal CA (it also issues the manager's HTTPS certificate).
+    pub fn ca(&self) -> &InternalCa {
+        &self.inner.ca
+    }
+
     /// Registers an added device with `registration_key`; records the outcome
     /// (REGISTERED with its channel certificates, or FAILED with the reason).
     pub async fn register_device(

@@ -139,6 +139,41 @@ impl InternalCa {
         })
     }
 
+    /// The manager's HTTPS certificate for `names` (IP addresses or DNS names; the first
+    /// is the common name): a new key, server authentication.
+    pub fn issue_server_identity(
+        &self,
+        names: &[String],
+        now: OffsetDateTime,
+    ) -> Result<IssuedIdentity, CaError> {
+        let key = KeyPair::generate().map_err(CaError::Key)?;
+        let common_name = names.first().map_or("mgmt-server", String::as_str);
+        let mut params = leaf_params(common_name, now);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.subject_alt_names = names
+            .iter()
+            .map(|name| match name.parse::<std::net::IpAddr>() {
+                Ok(address) => Ok(SanType::IpAddress(address)),
+                Err(_) => name.clone().try_into().map(SanType::DnsName),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|source| CaError::Issue {
+                what: "server",
+                source,
+            })?;
+        let certificate =
+            params
+                .signed_by(&key, &self.issuer)
+                .map_err(|source| CaError::Issue {
+                    what: "server",
+                    source,
+                })?;
+        Ok(IssuedIdentity {
+            certificate_pem: format!("{}{}", certificate.pem(), self.certificate_pem),
+            private_key_pem: key.serialize_pem(),
+        })
+    }
+
     /// The sensor's channel certificate, for the public key of the certificate it
     /// presented (`presented_der`): server authentication, named by the device id.
     pub fn issue_sensor_certificate(

@@ -117,3 +117,22 @@ fn garbage_instead_of_a_sensor_certificate_is_a_clear_error() {
         Err(CaError::SensorCertificate(_))
     ));
 }
+
+#[test]
+fn the_server_identity_names_every_address_and_host_and_chains_to_the_ca() {
+    let ca = InternalCa::generate("Manager Internal CA", now()).unwrap();
+    let names = vec!["fmc.example.com".to_owned(), "192.0.2.5".to_owned()];
+    let server = ca.issue_server_identity(&names, now()).unwrap();
+    assert_eq!(
+        chains_to(&ca, &server.certificate_pem, KeyUsage::server_auth()),
+        Ok(())
+    );
+    let leaf = der(&server.certificate_pem);
+    let cert = EndEntityCert::try_from(&leaf).unwrap();
+    let dns = rustls::pki_types::ServerName::try_from("fmc.example.com").unwrap();
+    assert!(cert.verify_is_valid_for_subject_name(&dns).is_ok());
+    let ip = rustls::pki_types::ServerName::try_from("192.0.2.5").unwrap();
+    assert!(cert.verify_is_valid_for_subject_name(&ip).is_ok());
+    let other = rustls::pki_types::ServerName::try_from("other.example.com").unwrap();
+    assert!(cert.verify_is_valid_for_subject_name(&other).is_err());
+}

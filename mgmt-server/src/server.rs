@@ -1,0 +1,195 @@
+//! The running management center: database (a private PostgreSQL cluster under the
+//! data directory unless a `DATABASE_URL` is given), secrets, the deploy engine, and
+//! HTTPS with a certificate from the internal CA.
+//!
+//! ```text
+//! DATA_DIR/postgres/       the private cluster (only without DATABASE_URL)
+//! DATA_DIR/secret.key      the key that encrypts private keys in the database (0600)
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use time::OffsetDateTime;
+
+use crate::db::admins::{self, AdministratorInput, Role};
+use crate::db::cluster::{Cluster, ClusterError};
+use crate::db::{self, Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
+use crate::deploy::{DeployEngine, DeployError};
+use crate::pki::CaError;
+
+/// Connections in the pool.
+const POOL_SIZE: u32 = 20;
+
+/// How the management center starts.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub data_dir: PathBuf,
+    /// An external PostgreSQL; `None` runs a private cluster under `data_dir`.
+    pub database_url: Option<String>,
+    /// The manager's name, as sensors see it.
+    pub manager_name: String,
+    /// Host names and addresses the HTTPS certificate names.
+    pub server_names: Vec<String>,
+    /// Created when no administrator exists yet: name and password.
+    pub initial_admin: Option<(String, String)>,
+}
+
+/// Why the management center could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the private PostgreSQL cluster")]
+    Cluster(#[from] ClusterError),
+    #[error("DATABASE_URL is not a PostgreSQL URL")]
+    DatabaseUrl(#[source] sqlx::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the secret key")]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error("the HTTPS certificate")]
+    Ca(#[from] CaError),
+    #[error("the HTTPS settings")]
+    Tls(#[from] rustls::Error),
+    #[error("the initial administrator: {0}")]
+    InitialAdmin(String),
+    #[error("the HTTPS certificate: {0}")]
+    Certificate(String),
+}
+
+/// Everything the running manager holds.
+#[derive(Debug)]
+pub struct ManagementCenter {
+    pub pool: PgPool,
+    pub key: EncryptionKey,
+    pub engine: DeployEngine,
+    /// The HTTPS certificate chain (PEM) the manager presents, CA last.
+    pub server_certificate_pem: String,
+    tls: Arc<rustls::ServerConfig>,
+    cluster: Option<Cluster>,
+}
+
+impl ManagementCenter {
+    pub async fn start(settings: &ServerSettings) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let (options, cluster) = match &settings.database_url {
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .map_err(StartError::DatabaseUrl)?,
+                None,
+            ),
+            None => {
+                let cluster = Cluster::start(settings.data_dir.join("postgres")).await?;
+                tracing::info!(socket = %cluster.socket_dir().display(), "private PostgreSQL cluster started");
+                cluster.create_database("mgmt").await?;
+                (cluster.connect_options("mgmt"), Some(cluster))
+            }
+        };
+        let pool = db::connect(options, POOL_SIZE).await?;
+        let key = EncryptionKey::load_or_create(&settings.data_dir.join("secret.key"))?;
+        if let Some((name, password)) = &settings.initial_admin {
+            create_initial_admin(&pool, name, password).await?;
+        }
+        let engine = DeployEngine::start(pool.clone(), key.clone(), &settings.manager_name).await?;
+        let ca = engine.ca();
+        let identity =
+            ca.issue_server_identity(&settings.server_names, OffsetDateTime::now_utc())?;
+        let tls = server_tls(&identity.certificate_pem, &identity.private_key_pem)?;
+        Ok(Self {
+            pool,
+            key,
+            engine,
+            server_certificate_pem: identity.certificate_pem,
+            tls,
+            cluster,
+        })
+    }
+
+    /// The internal CA certificate (PEM): what clients trust to reach the manager.
+    pub fn ca_certificate_pem(&self) -> &str {
+        self.engine.ca_certificate_pem()
+    }
+
+    pub fn tls_config(&self) -> Arc<rustls::ServerConfig> {
+        Arc::clone(&self.tls)
+    }
+
+    /// Serves `router` over HTTPS on `listener` until the process ends.
+    pub async fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        router: axum::Router,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(self.tls_config());
+        axum_server::from_tcp_rustls(listener, config)?
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    }
+
+    /// Closes the pool and stops the private cluster, if any.
+    pub async fn stop(self) {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster
+            && let Err(e) = cluster.stop()
+        {
+            tracing::warn!(error = %e, "stopping the private PostgreSQL cluster");
+        }
+    }
+}
+
+async fn create_initial_admin(pool: &PgPool, name: &str, password: &str) -> Result<(), StartError> {
+    if admins::count(pool).await? > 0 {
+        return Ok(());
+    }
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+        .await
+        .map_err(|e| StartError::InitialAdmin(e.to_string()))?
+        .map_err(|e| StartError::InitialAdmin(e.to_string()))?;
+    let mut conn = pool.acquire().await.map_err(|source| DbError::Sql {
+        action: "get a connection",
+        source,
+    })?;
+    admins::create(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        &AdministratorInput {
+            name: name.to_owned(),
+            password_hash: hash,
+            role: Role::Administrator,
+            enabled: true,
+        },
+    )
+    .await?;
+    tracing::info!(administrator = name, "initial administrator created");
+    Ok(())
+}
+
+fn server_tls(chain_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    let chain = vpn_core::pki::pem::certificates(chain_pem)
+        .map_err(|e| StartError::Certificate(e.to_string()))?;
+    let key = vpn_core::pki::pem::private_key(key_pem)
+        .map_err(|e| StartError::Certificate(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,7 +1,7 @@
 use mgmt_server::db::cert_enrollments::{
-    self, CaOnlySettings, CertEnrollmentInput, EnrollmentContent, EnrollmentInput, EnrollmentType,
+    self, CaOnlySettings, CertEnrollmentInput, EnrollmentInput, EnrollmentType,
 };
-use mgmt_server::db::device_policy::{self, DevicePolicy};
+use mgmt_server::db::device_policy;
 use mgmt_server::db::devices::{self, DeviceInput};
 use mgmt_server::db::group_policies::{self, GroupPolicyInput};
 use mgmt_server::db::local_users::{self, LocalUserInput};
@@ -11,105 +11,11 @@ use mgmt_server::db::profiles::{self, ConnectionProfileInput};
 use mgmt_server::db::{EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash};
 use time::OffsetDateTime;
 use vpn_core::config::{
-    AaaSettings, AuthenticationMethod, CertificateField, DeviceConfig, Headend,
-    IdentityCertificate, Ipv4Pool, LocalUser, PrivateKeyPem, SCHEMA_VERSION, Trustpoint,
-    UsernameMapping, UsernameSource,
+    AaaSettings, AuthenticationMethod, CertificateField, PrivateKeyPem, UsernameMapping,
+    UsernameSource,
 };
 
 use crate::support;
-
-/// The conversion the deploy engine makes: references become names.
-fn compile(input: &DevicePolicy, version: u64) -> DeviceConfig {
-    let identity = input.identity.as_ref().unwrap();
-    DeviceConfig {
-        schema_version: SCHEMA_VERSION,
-        version,
-        device_id: input.device.id,
-        headend: Headend {
-            access_interface: input.policy.access_interface.clone(),
-            ssl_port: input.policy.web_port,
-            dtls_enabled: input.policy.dtls_enabled,
-            dtls_port: input.policy.dtls_port,
-            allow_profile_selection: input.policy.allow_connection_profile_selection,
-            identity: IdentityCertificate {
-                trustpoint: identity.trustpoint.clone(),
-                certificate_chain_pem: identity.certificate_chain_pem.clone(),
-                private_key_pem: identity.private_key_pem.clone(),
-            },
-        },
-        connection_profiles: input
-            .connection_profiles
-            .iter()
-            .map(|p| vpn_core::config::ConnectionProfile {
-                name: p.name.clone(),
-                group_policy: p.group_policy.name.clone(),
-                ipv4_pools: p.ipv4_pools.iter().map(|r| r.name.clone()).collect(),
-                ipv6_pools: p.ipv6_pools.iter().map(|r| r.name.clone()).collect(),
-                aaa: p.aaa.clone(),
-                trustpoints: p.trustpoints.iter().map(|r| r.name.clone()).collect(),
-                group_aliases: p.group_aliases.clone(),
-                group_urls: p.group_urls.clone(),
-            })
-            .collect(),
-        group_policies: input
-            .group_policies
-            .iter()
-            .map(|g| vpn_core::config::GroupPolicy {
-                name: g.name.clone(),
-                banner: g.banner.clone(),
-                dns_servers: g.dns_servers.clone(),
-                default_domain: g.default_domain.clone(),
-                split_tunnel_policy: g.split_tunnel_policy,
-                split_tunnel_networks: g.split_tunnel_networks.clone(),
-                ipv4_pools: g.ipv4_pools.iter().map(|r| r.name.clone()).collect(),
-                mtu: g.mtu,
-                keepalive_secs: g.keepalive_secs,
-                gateway_dpd_secs: g.gateway_dpd_secs,
-                client_dpd_secs: g.client_dpd_secs,
-                idle_timeout_minutes: g.idle_timeout_minutes,
-                max_connect_time_minutes: g.max_connect_time_minutes,
-                simultaneous_logins: g.simultaneous_logins,
-                dtls_enabled: g.dtls_enabled,
-            })
-            .collect(),
-        ipv4_pools: input
-            .ipv4_pools
-            .iter()
-            .map(|p| Ipv4Pool {
-                name: p.name.clone(),
-                start: p.start,
-                end: p.end,
-                mask: p.mask,
-            })
-            .collect(),
-        ipv6_pools: Vec::new(),
-        trustpoints: input
-            .trustpoints
-            .iter()
-            .map(|t| {
-                let EnrollmentContent::CaOnly(settings) = &t.content else {
-                    panic!("trustpoints are CA-only");
-                };
-                Trustpoint {
-                    name: t.name.clone(),
-                    ca_certificates_pem: settings.ca_certificates_pem.clone(),
-                    validation_usage: settings.validation_usage,
-                    skip_ca_flag_check: settings.skip_ca_flag_check,
-                    require_client_auth_eku: settings.require_client_auth_eku,
-                    revocation: settings.revocation.clone(),
-                }
-            })
-            .collect(),
-        local_users: input
-            .local_users
-            .iter()
-            .map(|u| LocalUser {
-                name: u.name.clone(),
-                password_hash: u.password_hash.as_phc().to_owned(),
-            })
-            .collect(),
-    }
-}
 
 #[tokio::test]
 async fn a_device_policy_loads_everything_the_device_runs_and_compiles_into_a_valid_device_config()
@@ -294,7 +200,7 @@ async fn a_device_policy_loads_everything_the_device_runs_and_compiles_into_a_va
             .contains("PRIVATE KEY")
     );
 
-    let config = compile(&loaded, 1);
+    let config = mgmt_server::deploy::compile::device_config(&loaded, 1);
     if let Err(problems) = config.validate(OffsetDateTime::now_utc()) {
         panic!("the compiled document is invalid: {problems:#?}");
     }

@@ -98,6 +98,12 @@ pub(crate) struct Fixture {
     pub(crate) forged_user: (PathBuf, PathBuf),
     pub(crate) config: PathBuf,
     pub(crate) socket: PathBuf,
+    /// What a manager needs to build the same configuration: the two CAs of the MCA
+    /// trustpoints and the headend identity (chain and key), PEM.
+    pub(crate) machine_ca_pem: String,
+    pub(crate) user_ca_pem: String,
+    pub(crate) identity_chain_pem: String,
+    pub(crate) identity_key_pem: String,
 }
 
 pub(crate) fn write_pair(dir: &Path, name: &str, cert: &TestCert) -> (PathBuf, PathBuf) {
@@ -298,8 +304,24 @@ pub(crate) fn fixture() -> Fixture {
         forged_user: forged_files,
         config: config_path,
         socket,
+        machine_ca_pem: machine_ca.cert.cert_pem.clone(),
+        user_ca_pem: user_ca.cert.cert_pem.clone(),
+        identity_chain_pem: server.pem(),
+        identity_key_pem: server_key.serialize_pem(),
         dir,
     }
+}
+
+/// Where the sensor's management API listens in the server namespace.
+pub(crate) const MANAGEMENT_PORT: u16 = 8305;
+
+/// How the agent gets its configuration.
+#[derive(Debug, Clone, Copy)]
+enum Startup {
+    /// `--config device.json` (the fixture's configuration).
+    Config,
+    /// None: it waits for its manager.
+    Managed,
 }
 
 /// The agent in namespace `server`, openconnect's side in `client`, joined by a veth
@@ -318,6 +340,28 @@ pub(crate) struct Lab {
 
 impl Lab {
     pub(crate) fn start(tag: &str) -> Self {
+        Self::start_with(tag, Startup::Config)
+    }
+
+    /// A sensor that starts with no configuration, its management API on
+    /// 127.0.0.1:`MANAGEMENT_PORT` of the server namespace and manager 127.0.0.1
+    /// added with `registration_key`: a manager in the same namespace registers it.
+    pub(crate) fn start_managed(tag: &str, registration_key: &str) -> Self {
+        let lab = Self::start_with(tag, Startup::Managed);
+        let added = lab.operator(&["configure", "manager", "add", "127.0.0.1", registration_key]);
+        assert!(
+            added.contains("Manager successfully configured."),
+            "{added}"
+        );
+        lab
+    }
+
+    /// The server namespace (where the agent runs).
+    pub(crate) fn server(&self) -> &Netns {
+        &self._server
+    }
+
+    fn start_with(tag: &str, startup: Startup) -> Self {
         check_prerequisites();
         let id = std::process::id();
         let server = Netns::create(&format!("oc-s{tag}"));
@@ -373,9 +417,13 @@ impl Lab {
                     "satun0",
                     "--tun-ipv4",
                     "192.168.77.1/24",
-                    "--config",
+                    "--management-listen",
+                    &format!("127.0.0.1:{MANAGEMENT_PORT}"),
                 ])
-                .arg(&fixture.config)
+                .args(match startup {
+                    Startup::Config => vec!["--config".as_ref(), fixture.config.as_os_str()],
+                    Startup::Managed => Vec::new(),
+                })
                 .arg("--data-dir")
                 .arg(fixture.dir.path().join("data"))
                 .env("RUST_LOG", "info,sensor_agent=debug")

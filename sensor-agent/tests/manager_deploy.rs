@@ -10,25 +10,15 @@ mod support;
 use std::time::{Duration, Instant};
 
 use e2e::netns::Netns;
-use mgmt_server::db::cert_enrollments::{
-    self, CaOnlySettings, CertEnrollmentInput, EnrollmentInput, EnrollmentType,
-};
 use mgmt_server::db::deployments::{self, Deployment, DeploymentJob, JobStatus};
 use mgmt_server::db::devices::{self, Device, DeviceInput, RegistrationState};
 use mgmt_server::db::group_policies::{self, GroupPolicyInput};
-use mgmt_server::db::policies::{self, RaVpnPolicyInput};
-use mgmt_server::db::pools::{self, Ipv4AddressPoolInput};
-use mgmt_server::db::profiles::{self, ConnectionProfileInput};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
 use mgmt_server::deploy::DeployEngine;
 use sqlx::PgPool;
 use support::{Agent, as_manager, operator, start_agent, stdout};
 use uuid::Uuid;
 use vpn_core::channel::RegistrationKey;
-use vpn_core::config::{
-    AaaSettings, AuthenticationMethod, CertificateField, PrivateKeyPem, UsernameMapping,
-    UsernameSource,
-};
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
 const KEY: &str = "Reg-Key-7";
@@ -73,54 +63,11 @@ fn sensor(netns: &Netns, port: u16, tun: &str) -> Sensor {
     }
 }
 
-/// The seed's objects: a pool, a group policy, the machine and user CAs, the headend
-/// identity, the RA VPN policy on port `ssl_port` targeting `devices`, and the MCA
-/// profile (Client Certificate Only, MCA, Second Certificate, CN).
+/// The seed's objects (e2e::seed) with generated certificates, the headend on
+/// `ssl_port`, targeting `devices`; returns the group policy's id.
 async fn seed_objects(pool: &PgPool, key: &EncryptionKey, devices: &[Uuid], ssl_port: u16) -> Uuid {
-    let admin = admin();
-    let mut conn = pool.acquire().await.unwrap();
-    let v4 = pools::create_ipv4(
-        &mut conn,
-        &admin,
-        GLOBAL_DOMAIN_ID,
-        &Ipv4AddressPoolInput {
-            name: "RAVPN-MultiCert-Pool".to_owned(),
-            description: String::new(),
-            start: "192.168.77.10".parse().unwrap(),
-            end: "192.168.77.50".parse().unwrap(),
-            mask: "255.255.255.0".parse().unwrap(),
-            overridable: false,
-        },
-    )
-    .await
-    .unwrap();
-    let group_policy = group_policies::create(
-        &mut conn,
-        &admin,
-        GLOBAL_DOMAIN_ID,
-        &GroupPolicyInput::new("RAVPN-Multi-Cert-GP"),
-    )
-    .await
-    .unwrap();
-    let mut trustpoints = Vec::new();
-    for name in ["ftd-machine-ca", "ftd-user-ca"] {
-        let ca = TestCa::root(name).unwrap();
-        let created = cert_enrollments::create(
-            &mut conn,
-            &admin,
-            GLOBAL_DOMAIN_ID,
-            &CertEnrollmentInput {
-                name: name.to_owned(),
-                description: String::new(),
-                enrollment_type: EnrollmentType::Manual,
-                content: EnrollmentInput::CaOnly(CaOnlySettings::new(ca.cert.cert_pem.clone())),
-            },
-            key,
-        )
-        .await
-        .unwrap();
-        trustpoints.push(created.id);
-    }
+    let machine_ca = TestCa::root("ftd-machine-ca").unwrap();
+    let user_ca = TestCa::root("ftd-user-ca").unwrap();
     let server_ca = TestCa::root("Headend CA").unwrap();
     let leaf = server_ca
         .issue(&LeafOptions {
@@ -128,57 +75,17 @@ async fn seed_objects(pool: &PgPool, key: &EncryptionKey, devices: &[Uuid], ssl_
             ..LeafOptions::client("vpn.example.com")
         })
         .unwrap();
-    let identity = cert_enrollments::create(
-        &mut conn,
-        &admin,
-        GLOBAL_DOMAIN_ID,
-        &CertEnrollmentInput {
-            name: "ftd-vpn-identity".to_owned(),
-            description: String::new(),
-            enrollment_type: EnrollmentType::Pkcs12,
-            content: EnrollmentInput::Identity {
-                certificate_chain_pem: format!("{}{}", leaf.cert_pem, server_ca.cert.cert_pem),
-                private_key_pem: Some(PrivateKeyPem(leaf.key_pem)),
-            },
-        },
-        key,
-    )
-    .await
-    .unwrap();
-    let mut policy = RaVpnPolicyInput::new("RAVPN-MCA");
-    policy.web_port = ssl_port;
-    policy.ssl_identity_certificate_id = Some(identity.id);
-    policy.target_device_ids = devices.to_vec();
-    let policy = policies::create(&mut conn, &admin, GLOBAL_DOMAIN_ID, &policy)
-        .await
-        .unwrap();
-    let mut aaa = AaaSettings::new(AuthenticationMethod::ClientCertificateOnly);
-    aaa.enable_multiple_certificate_authentication = true;
-    aaa.username_from_certificate_source = UsernameSource::SecondCertificate;
-    aaa.username_mapping = UsernameMapping::SpecificField {
-        primary: CertificateField::Cn,
-        secondary: None,
+    let chain = format!("{}{}", leaf.cert_pem, server_ca.cert.cert_pem);
+    let inputs = e2e::seed::SeedInputs {
+        machine_ca_pem: &machine_ca.cert.cert_pem,
+        user_ca_pem: &user_ca.cert.cert_pem,
+        identity_chain_pem: &chain,
+        identity_key_pem: &leaf.key_pem,
+        ssl_port,
+        split_include: Vec::new(),
+        devices: devices.to_vec(),
     };
-    profiles::create(
-        &mut conn,
-        &admin,
-        GLOBAL_DOMAIN_ID,
-        policy.id,
-        &ConnectionProfileInput {
-            name: "RA-VPN-Multi-Cert".to_owned(),
-            description: String::new(),
-            group_policy_id: group_policy.id,
-            ipv4_pool_ids: vec![v4.id],
-            ipv6_pool_ids: Vec::new(),
-            trustpoint_ids: trustpoints,
-            aaa,
-            group_aliases: Vec::new(),
-            group_urls: Vec::new(),
-        },
-    )
-    .await
-    .unwrap();
-    group_policy.id
+    e2e::seed::create(pool, key, &inputs).await.group_policy
 }
 
 async fn add_device(pool: &PgPool, name: &str, port: u16) -> Device {
@@ -289,6 +196,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
             .unwrap();
         let mut input = GroupPolicyInput::new("RAVPN-Multi-Cert-GP");
         input.banner = Some("Authorized use only".to_owned());
+        input.simultaneous_logins = current.simultaneous_logins;
         group_policies::update(
             &mut conn,
             &admin(),

@@ -11,5 +11,6 @@
 
 mod lab;
 mod login;
+mod managed;
 mod refusals;
 mod tunnel;

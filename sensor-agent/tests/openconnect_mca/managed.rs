@@ -1,0 +1,158 @@
+//! The seed workflow driven by the manager: the sensor starts with nothing, the
+//! manager's deploy engine registers it and deploys the seed scenario compiled from its
+//! database, openconnect logs in with both certificates, the manager lists the session
+//! (Multiple-certificate, username from the second certificate) and terminates it.
+
+use std::time::Duration;
+
+use mgmt_server::db::deployments::{self, JobStatus};
+use mgmt_server::db::devices::{self, DeviceInput, RegistrationState};
+use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
+use mgmt_server::deploy::DeployEngine;
+use uuid::Uuid;
+use vpn_core::channel::{RegistrationKey, TerminateRequest};
+use vpn_core::session::AuthMode;
+
+use super::lab::*;
+
+const KEY: &str = "Seed-Reg-Key-1";
+
+/// Runs `body` with `lab` on a thread inside the sensor's namespace (the manager
+/// reaches the sensor's management API on 127.0.0.1 there), on a runtime of its own.
+fn as_manager_of<T: Send + 'static>(
+    lab: Lab,
+    body: impl AsyncFnOnce(&Lab) -> T + Send + 'static,
+) -> (Lab, T) {
+    let path = format!("/var/run/netns/{}", lab.server().name());
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(body(&lab));
+        (lab, result)
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_session() {
+    let lab = Lab::start_managed("m", KEY);
+    let (lab, report) = as_manager_of(lab, async |lab: &Lab| {
+        let admin = Actor::administrator("admin", Uuid::new_v4(), None);
+        let pool = e2e::postgres::fresh_database().await;
+        let key = EncryptionKey::generate().unwrap();
+        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc")
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let device = devices::create(
+            &mut conn,
+            &admin,
+            GLOBAL_DOMAIN_ID,
+            &DeviceInput {
+                name: "FTD-Seed".to_owned(),
+                description: String::new(),
+                host_name: format!("127.0.0.1:{MANAGEMENT_PORT}"),
+                nat_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        let fixture = &lab.fixture;
+        e2e::seed::create(
+            &pool,
+            &key,
+            &e2e::seed::SeedInputs {
+                machine_ca_pem: &fixture.machine_ca_pem,
+                user_ca_pem: &fixture.user_ca_pem,
+                identity_chain_pem: &fixture.identity_chain_pem,
+                identity_key_pem: &fixture.identity_key_pem,
+                ssl_port: PORT,
+                split_include: vec![
+                    POOL_NETWORK.parse().unwrap(),
+                    INSIDE_NETWORK.parse().unwrap(),
+                ],
+                devices: vec![device.id],
+            },
+        )
+        .await;
+        let device = engine
+            .register_device(&admin, &device, &RegistrationKey::new(KEY).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(device.registration_state, RegistrationState::Registered);
+        let deployment = engine
+            .deploy(&admin, GLOBAL_DOMAIN_ID, &[device.id], "seed")
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let job = loop {
+            let job = deployments::get(&pool, GLOBAL_DOMAIN_ID, deployment.id)
+                .await
+                .unwrap()
+                .jobs
+                .remove(0);
+            if matches!(job.status, JobStatus::Deployed | JobStatus::Failed) {
+                break job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "deploy never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            job.status,
+            JobStatus::Deployed,
+            "{:?}\n{}",
+            job.error,
+            lab.agent_log()
+        );
+
+        // openconnect with the machine certificate (TLS) and the user certificate (MCA).
+        let mut openconnect = lab.connect_tunnel();
+        let sessions = engine.sessions(&device).await.unwrap();
+        assert_eq!(sessions.len(), 1, "{sessions:?}");
+        let session = &sessions[0];
+        assert_eq!(session.username, "client.example.com");
+        assert_eq!(session.tunnel_group, e2e::seed::PROFILE);
+        assert_eq!(session.group_policy, e2e::seed::GROUP_POLICY);
+        assert_eq!(session.auth_mode, AuthMode::MultipleCertificate);
+        let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+        assert!(
+            detail.contains("Auth Mode    : Multiple-certificate"),
+            "{detail}"
+        );
+
+        // The manager terminates it: openconnect is told and exits.
+        let result = engine
+            .terminate(
+                &device,
+                &TerminateRequest::User {
+                    usernames: vec!["client.example.com".to_owned()],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.terminated, 1);
+        let status = openconnect.wait(lab, Duration::from_secs(15));
+        let report = openconnect.report(lab, &format!("openconnect exit {status}"));
+        assert!(
+            report.contains("Received server disconnect: b0 'Administrator reset'"),
+            "{report}"
+        );
+        assert!(engine.sessions(&device).await.unwrap().is_empty());
+        let status = engine.status(&device).await.unwrap();
+        assert_eq!(status.running.map(|r| r.version), Some(1));
+        detail
+    });
+    assert!(
+        report.contains("Username     : client.example.com"),
+        "{report}"
+    );
+    drop(lab);
+}

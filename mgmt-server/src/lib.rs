@@ -2,6 +2,8 @@
 //! deploy engine (coming in the mgmt-server issues), the internal CA ([`pki`]) and the
 //! manager's side of the sensor channel ([`sensor_client`]).
 
+pub mod api;
+pub mod app;
 pub mod db;
 pub mod deploy;
 pub mod pki;

@@ -66,7 +66,7 @@ pub async fn load(
     let Some(policy) = policies::for_device(&mut *tx, domain_id, device_id).await? else {
         return Ok(None);
     };
-    let connection_profiles = profiles::list(&mut *tx, domain_id, policy.id, Page::ALL)
+    let connection_profiles = profiles::list_in(&mut tx, domain_id, policy.id, Page::ALL)
         .await?
         .items;
 
@@ -132,7 +132,7 @@ pub async fn load(
             })
         }
     };
-    let local_users = local_users::list(&mut *tx, domain_id, Page::ALL)
+    let local_users = local_users::list_in(&mut tx, domain_id, Page::ALL)
         .await?
         .items;
     tx.commit().await.map_err(DbError::sql("end a snapshot"))?;

@@ -100,6 +100,15 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
+    list_in(&mut conn, domain_id, page).await
+}
+
+/// [`list`] on a connection the caller holds (e.g. inside a snapshot transaction).
+pub async fn list_in(
+    conn: &mut PgConnection,
+    domain_id: Uuid,
+    page: Page,
+) -> Result<Listed<LocalUser>, DbError> {
     let items = sqlx::query_as(
         "SELECT * FROM local_users WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
     )

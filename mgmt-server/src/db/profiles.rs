@@ -145,6 +145,16 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
+    list_in(&mut conn, domain_id, policy_id, page).await
+}
+
+/// [`list`] on a connection the caller holds (e.g. inside a snapshot transaction).
+pub async fn list_in(
+    conn: &mut PgConnection,
+    domain_id: Uuid,
+    policy_id: Uuid,
+    page: Page,
+) -> Result<Listed<ConnectionProfile>, DbError> {
     super::policies::require(&mut *conn, domain_id, policy_id).await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE p.policy_id = $1 ORDER BY p.name OFFSET $2 LIMIT $3"

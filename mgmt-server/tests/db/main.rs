@@ -6,6 +6,7 @@
 mod support;
 
 mod accounts;
+mod api;
 mod audit;
 mod cert_enrollments;
 mod cluster;

@@ -1,0 +1,242 @@
+//! FMC's token authentication: `generatetoken` (HTTP Basic) opens a session whose
+//! tokens come back in headers; every config call carries `X-auth-access-token`;
+//! `refreshtoken` renews both tokens (three times, as FMC). Only digests of the tokens
+//! are stored. Every login, good or bad, is an audit row.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::ApiContext;
+use super::error::ApiError;
+use crate::db::admins::{self, Administrator, SessionTokens};
+use crate::db::{Actor, GLOBAL_DOMAIN_ID, audit};
+
+/// How long an access token lives (FMC: 30 minutes).
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::minutes(30);
+/// How many times a session may be refreshed (FMC: 3).
+pub const MAX_REFRESHES: i32 = 3;
+/// The text fireREST looks for before refreshing its token.
+pub const INVALID_TOKEN: &str = "Access token invalid.";
+
+/// The authenticated caller of a config call.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub administrator: Administrator,
+    pub actor: Actor,
+    pub domain_id: Uuid,
+}
+
+/// `POST /api/fmc_platform/v1/auth/generatetoken`.
+pub async fn generate_token(
+    State(context): State<ApiContext>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let Some((name, password)) = basic_credentials(&headers) else {
+        audit::login_failed(&context.pool, "", source, "no HTTP Basic credentials").await?;
+        return Err(ApiError::unauthorized(
+            "generatetoken needs HTTP Basic authentication (Authorization: Basic ...)",
+        ));
+    };
+    let administrator = admins::find_by_name(&context.pool, &name).await?;
+    let verified = match &administrator {
+        Some(admin) if admin.enabled => {
+            let hash = admin.password_hash.clone();
+            tokio::task::spawn_blocking(move || hash.verify(&password))
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    };
+    let Some(administrator) = administrator.filter(|_| verified) else {
+        audit::login_failed(&context.pool, &name, source, "wrong name or password").await?;
+        tracing::warn!(user = %name, ?source, "REST login refused");
+        return Err(ApiError::unauthorized(
+            "Authentication failed: wrong user name or password",
+        ));
+    };
+    let now = OffsetDateTime::now_utc();
+    let (access, refresh) = (new_token()?, new_token()?);
+    let tokens = SessionTokens {
+        access_token: &access,
+        refresh_token: &refresh,
+        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
+        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
+    };
+    let mut conn = context.connection().await?;
+    admins::open_session(&mut conn, &administrator, source, &tokens).await?;
+    Ok(token_response(&access, &refresh, administrator.domain_id))
+}
+
+/// `POST /api/fmc_platform/v1/auth/refreshtoken`.
+pub async fn refresh_token(
+    State(context): State<ApiContext>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (old_access, old_refresh) = (
+        header("X-auth-access-token"),
+        header("X-auth-refresh-token"),
+    );
+    if old_access.is_empty() || old_refresh.is_empty() {
+        return Err(ApiError::unauthorized(
+            "refreshtoken needs X-auth-access-token and X-auth-refresh-token",
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let (access, refresh) = (new_token()?, new_token()?);
+    let tokens = SessionTokens {
+        access_token: &access,
+        refresh_token: &refresh,
+        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
+        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
+    };
+    let Some(session) =
+        admins::refresh_session(&context.pool, old_access, old_refresh, now, &tokens).await?
+    else {
+        return Err(ApiError::unauthorized(
+            "Invalid refresh token: log in again",
+        ));
+    };
+    if session.refresh_count > MAX_REFRESHES {
+        admins::revoke_session(&context.pool, session.id).await?;
+        return Err(ApiError::unauthorized(format!(
+            "the session was refreshed {MAX_REFRESHES} times already: log in again"
+        )));
+    }
+    Ok(token_response(&access, &refresh, session.domain_id))
+}
+
+/// Authenticates config calls, checks the domain in the path and the caller's role
+/// (Read-Only administrators may only read), and hands on a [`Caller`].
+pub async fn require_session(
+    State(context): State<ApiContext>,
+    Path(params): Path<Vec<(String, String)>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get("X-auth-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let now = OffsetDateTime::now_utc();
+    let session = if token.is_empty() {
+        None
+    } else {
+        admins::session_by_access_token(&context.pool, &token, now).await?
+    };
+    let Some(session) = session else {
+        return Err(ApiError::unauthorized(INVALID_TOKEN));
+    };
+    let administrator = admins::get(&context.pool, session.administrator_id).await?;
+    if !administrator.enabled {
+        return Err(ApiError::unauthorized(INVALID_TOKEN));
+    }
+    let domain = params
+        .iter()
+        .find(|(k, _)| k == "domain")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let domain_id = Uuid::parse_str(domain)
+        .ok()
+        .filter(|id| *id == session.domain_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("domain {domain:?} does not exist or is not yours"))
+        })?;
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if writes && !administrator.role.0.can_edit() {
+        return Err(ApiError::forbidden(format!(
+            "administrator {} has the Read-Only role and cannot change anything",
+            administrator.name
+        )));
+    }
+    let source: Option<IpAddr> = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let actor = Actor::administrator(&administrator.name, administrator.id, source);
+    request.extensions_mut().insert(Caller {
+        administrator,
+        actor,
+        domain_id,
+    });
+    Ok(next.run(request).await)
+}
+
+/// `GET /api/fmc_platform/v1/info/serverversion`: fireREST gates features on it.
+pub async fn server_version() -> impl IntoResponse {
+    let version = json!({
+        "type": "ServerVersion",
+        "serverVersion": format!("7.4.1 (build {})", env!("CARGO_PKG_VERSION")),
+        "geoVersion": "none",
+        "vdbVersion": "none",
+        "sruVersion": "none",
+        "productVersion": env!("CARGO_PKG_VERSION"),
+    });
+    axum::Json(json!({
+        "items": [version],
+        "links": { "self": "/api/fmc_platform/v1/info/serverversion" },
+        "paging": { "offset": 0, "limit": 1, "count": 1, "pages": 1 }
+    }))
+}
+
+fn token_response(access: &str, refresh: &str, domain_id: Uuid) -> Response {
+    let domains = json!([{ "name": "Global", "uuid": GLOBAL_DOMAIN_ID }]).to_string();
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("X-auth-access-token", access.to_owned()),
+        ("X-auth-refresh-token", refresh.to_owned()),
+        ("DOMAIN_UUID", domain_id.to_string()),
+        ("DOMAINS", domains),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_owned(), password.to_owned()))
+}
+
+/// A random token (UUID-shaped, as FMC's).
+fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| ApiError::internal("no randomness for a token"))?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
+}

@@ -1,0 +1,157 @@
+//! `devices/devicerecords`: adding a device registers the sensor in the background
+//! (the record goes PENDING → REGISTERED or FAILED with the reason); the answer carries
+//! `metadata.task`, which `job/taskstatuses/{id}` follows.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+use vpn_core::channel::{NatId, RegistrationKey};
+
+use super::error::ApiError;
+use super::fields::Fields;
+use super::objects::common;
+use super::resource::{Resource, Scope, crud};
+use super::{ApiContext, Caller, Routes};
+use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
+use crate::db::{Listed, Page};
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    crud::<Devices>(routes, "config:/devices/devicerecords", "devices")
+}
+
+pub(super) struct Devices;
+
+fn device_input(f: &mut Fields<'_>) -> DeviceInput {
+    let name = f.required_str("name");
+    let host_name = f.required_str("hostName");
+    if !host_name.is_empty()
+        && !host_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    {
+        f.problem(format!(
+            "hostName: {host_name:?} is not a host name or address (host[:port])"
+        ));
+    }
+    let nat_id = f.optional_str("natID").filter(|id| !id.is_empty());
+    if let Some(id) = &nat_id
+        && let Err(e) = NatId::new(id)
+    {
+        f.problem(format!("natID: {e}"));
+    }
+    DeviceInput {
+        name,
+        description: f.string_or("description", ""),
+        host_name,
+        nat_id,
+    }
+}
+
+pub(super) fn registration_status(state: RegistrationState) -> &'static str {
+    match state {
+        RegistrationState::Pending => "PENDING",
+        RegistrationState::Registered => "REGISTERED",
+        RegistrationState::Failed => "FAILED",
+    }
+}
+
+impl Resource for Devices {
+    type Row = Device;
+
+    async fn list(
+        context: &ApiContext,
+        scope: Scope,
+        page: Page,
+    ) -> Result<Listed<Self::Row>, ApiError> {
+        Ok(devices::list(&context.pool, scope.domain, page).await?)
+    }
+    async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
+        Ok(devices::get(&context.pool, scope.domain, id).await?)
+    }
+    /// Adds the device and starts its registration with `regKey`.
+    async fn create(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        let mut f = Fields::new(body)?;
+        let input = device_input(&mut f);
+        let key_text = f.required_str("regKey");
+        let key = match RegistrationKey::new(&key_text) {
+            Ok(key) => Some(key),
+            Err(e) if !key_text.is_empty() => {
+                f.problem(format!("regKey: {e}"));
+                None
+            }
+            Err(_) => None,
+        };
+        f.finish()?;
+        let mut conn = context.connection().await?;
+        let device = devices::create(&mut conn, &caller.actor, scope.domain, &input).await?;
+        if let Some(key) = key {
+            let engine = context.engine.clone();
+            let actor = caller.actor.clone();
+            let pending = device.clone();
+            tokio::spawn(async move {
+                match engine.register_device(&actor, &pending, &key).await {
+                    Ok(_) => tracing::info!(device = %pending.name, "device registered"),
+                    Err(e) => {
+                        tracing::warn!(device = %pending.name, error = %e, "device registration failed")
+                    }
+                }
+            });
+        }
+        Ok(device)
+    }
+    async fn update(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: i32,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        let mut f = Fields::new(body)?;
+        let input = device_input(&mut f);
+        f.finish()?;
+        let mut conn = context.connection().await?;
+        Ok(devices::update(&mut conn, &caller.actor, scope.domain, id, expected, &input).await?)
+    }
+    async fn delete(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: Option<i32>,
+    ) -> Result<(), ApiError> {
+        let mut conn = context.connection().await?;
+        crate::db::deployments::abort_queued_jobs(&mut conn, id, "the device was deleted").await?;
+        devices::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        Ok(())
+    }
+    fn to_json(d: &Self::Row, self_url: &str) -> Value {
+        let mut body = common(d.id, &d.name, "Device", &d.description, self_url);
+        let extra = json!({
+            "hostName": d.host_name,
+            "natID": d.nat_id,
+            "registrationStatus": registration_status(d.registration_state),
+            "registrationError": d.registration_error,
+            "registeredAt": d.registered_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            "sw_version": d.software_version,
+            "model": "sensor-agent",
+            "deviceState": if d.registration_state == RegistrationState::Registered { "NORMAL" } else { "PENDING" },
+        });
+        if let (Some(base), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        body["metadata"]["task"] =
+            json!({ "id": d.id.to_string(), "name": d.id.to_string(), "type": "TaskStatus" });
+        body
+    }
+    fn id(row: &Self::Row) -> Uuid {
+        row.id
+    }
+    fn version(row: &Self::Row) -> i32 {
+        row.version
+    }
+}

@@ -86,10 +86,10 @@ def setup(fmc, args):
         {
             "name": "ftd-vpn-identity",
             "type": "CertEnrollment",
-            "enrollmentType": "PKCS12",
-            "pkcs12Content": {
-                "base64Certificate": read(args.identity_p12_base64),
-                "passPhrase": args.identity_passphrase,
+            "enrollmentType": "MANUAL",
+            "identityCertificate": {
+                "certificateChainPem": read(args.identity_chain),
+                "privateKeyPem": read(args.identity_key),
             },
         }
     ).json()
@@ -210,8 +210,8 @@ def main():
     parser.add_argument("--cafile", required=True)
     parser.add_argument("--machine-ca")
     parser.add_argument("--user-ca")
-    parser.add_argument("--identity-p12-base64")
-    parser.add_argument("--identity-passphrase")
+    parser.add_argument("--identity-chain")
+    parser.add_argument("--identity-key")
     parser.add_argument("--device-host")
     parser.add_argument("--reg-key")
     parser.add_argument("--ssl-port", type=int)

@@ -19,7 +19,7 @@ const KEY: &str = "Seed-Reg-Key-1";
 
 /// Runs `body` with `lab` on a thread inside the sensor's namespace (the manager
 /// reaches the sensor's management API on 127.0.0.1 there), on a runtime of its own.
-fn as_manager_of<T: Send + 'static>(
+pub(crate) fn as_manager_of<T: Send + 'static>(
     lab: Lab,
     body: impl AsyncFnOnce(&Lab) -> T + Send + 'static,
 ) -> (Lab, T) {
@@ -27,7 +27,8 @@ fn as_manager_of<T: Send + 'static>(
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap();
         nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();

@@ -18,6 +18,7 @@ use super::fields::Fields;
 use super::resource::json_body;
 use super::{ApiContext, Caller, Routes};
 use crate::db::devices::{Device, RegistrationState};
+use crate::db::{ObjectKind, audit};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -196,6 +197,22 @@ async fn terminate(
         }
     }
     tracing::info!(administrator = %caller.actor.name, terminated, "RA VPN sessions terminated");
+    let detail = format!("terminateBy {by}: {terminated} session(s) ended");
+    audit::record(
+        &context.pool,
+        &audit::NewAuditEntry {
+            actor: &caller.actor,
+            domain_id: Some(caller.domain_id),
+            action: audit::AuditAction::TerminateSessions,
+            object_kind: ObjectKind::RaVpnSession,
+            object_id: None,
+            object_name: None,
+            before: None,
+            after: Some(body.clone()),
+            detail: Some(&detail),
+        },
+    )
+    .await?;
     Ok(Json(json!({
         "type": "RaVpnSessionTerminateResult",
         "terminateBy": by,

@@ -30,23 +30,42 @@ fn firerest_python() -> PathBuf {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ready {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).output().unwrap();
-        assert!(made.status.success(), "python3 -m venv failed (install python3-venv): {made:?}");
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "python3 -m venv failed (install python3-venv): {made:?}"
+        );
         let pip = Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "fireREST==1.3.0"])
             .output()
             .unwrap();
-        assert!(pip.status.success(), "pip install fireREST==1.3.0 failed: {pip:?}");
+        assert!(
+            pip.status.success(),
+            "pip install fireREST==1.3.0 failed: {pip:?}"
+        );
     }
     python
 }
 
 async fn workflow(python: &Path, lab: &Lab, host: &str, cafile: &Path, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openconnect_mca/fmc_workflow.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openconnect_mca/fmc_workflow.py");
     let output = tokio::process::Command::new(python)
         .arg(script)
         .args(args)
-        .args(["--host", host, "--username", "admin", "--password", ADMIN_PASSWORD])
+        .args([
+            "--host",
+            host,
+            "--username",
+            "admin",
+            "--password",
+            ADMIN_PASSWORD,
+        ])
         .arg("--cafile")
         .arg(cafile)
         .output()
@@ -106,14 +125,22 @@ fn firerest_builds_the_seed_deploys_it_and_terminates_the_mca_session() {
                 &cafile,
                 &[
                     "setup",
-                    "--machine-ca", machine_ca.to_str().unwrap(),
-                    "--user-ca", user_ca.to_str().unwrap(),
-                    "--identity-chain", chain.to_str().unwrap(),
-                    "--identity-key", key.to_str().unwrap(),
-                    "--device-host", &device_host,
-                    "--reg-key", KEY,
-                    "--ssl-port", &port,
-                    "--split-include", &split,
+                    "--machine-ca",
+                    machine_ca.to_str().unwrap(),
+                    "--user-ca",
+                    user_ca.to_str().unwrap(),
+                    "--identity-chain",
+                    chain.to_str().unwrap(),
+                    "--identity-key",
+                    key.to_str().unwrap(),
+                    "--device-host",
+                    &device_host,
+                    "--reg-key",
+                    KEY,
+                    "--ssl-port",
+                    &port,
+                    "--split-include",
+                    &split,
                 ],
             )
             .await;
@@ -129,13 +156,26 @@ fn firerest_builds_the_seed_deploys_it_and_terminates_the_mca_session() {
             // blocking pool).
             let mut openconnect = tokio::task::block_in_place(|| lab.connect_tunnel());
             let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
-            assert!(detail.contains("Auth Mode    : Multiple-certificate"), "{detail}");
+            assert!(
+                detail.contains("Auth Mode    : Multiple-certificate"),
+                "{detail}"
+            );
             let sessions = workflow(&python, lab, &host, &cafile, &["sessions"]).await;
-            assert_eq!(sessions["session"]["username"], "client.example.com", "{sessions}");
-            assert_eq!(sessions["session"]["authenticationMode"], "Multiple-certificate");
-            assert_eq!(sessions["session"]["connectionProfile"], "RA-VPN-Multi-Cert");
+            assert_eq!(
+                sessions["session"]["username"], "client.example.com",
+                "{sessions}"
+            );
+            assert_eq!(
+                sessions["session"]["authenticationMode"],
+                "Multiple-certificate"
+            );
+            assert_eq!(
+                sessions["session"]["connectionProfile"],
+                "RA-VPN-Multi-Cert"
+            );
             assert_eq!(sessions["terminate"]["terminatedSessions"], 1, "{sessions}");
-            let status = tokio::task::block_in_place(|| openconnect.wait(lab, Duration::from_secs(15)));
+            let status =
+                tokio::task::block_in_place(|| openconnect.wait(lab, Duration::from_secs(15)));
             let report = openconnect.report(lab, &format!("openconnect exit {status}"));
             assert!(report.contains("Administrator reset"), "{report}");
         };

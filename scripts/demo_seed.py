@@ -77,6 +77,7 @@ def main():
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--ssl-port", type=int, default=443)
     p.add_argument("--split-include", default="")
+    p.add_argument("--nat-id", default="")
     args = p.parse_args()
     api = Api(args.url, args.cafile, args.username, args.password)
 
@@ -89,7 +90,10 @@ def main():
     machine_ca = api.ensure("/object/certenrollments", {"name": "ftd-machine-ca", "type": "CertEnrollment", "enrollmentType": "MANUAL", "caCertificate": {"caOnly": True, "base64Content": read(args.machine_ca)}})
     user_ca = api.ensure("/object/certenrollments", {"name": "ftd-user-ca", "type": "CertEnrollment", "enrollmentType": "MANUAL", "caCertificate": {"caOnly": True, "base64Content": read(args.user_ca)}})
     identity = api.ensure("/object/certenrollments", {"name": "ftd-vpn-identity", "type": "CertEnrollment", "enrollmentType": "INTERNAL_CA", "certificateParameters": {"commonName": args.vpn_name}})
-    device = api.ensure("/devices/devicerecords", {"name": "FTD-Demo", "type": "Device", "hostName": args.device_host, "regKey": args.reg_key})
+    device_body = {"name": "FTD-Demo", "type": "Device", "hostName": args.device_host, "regKey": args.reg_key}
+    if args.nat_id:
+        device_body["natID"] = args.nat_id
+    device = api.ensure("/devices/devicerecords", device_body)
     device = wait("the sensor to register", lambda: (lambda d: d if d["registrationStatus"] != "PENDING" else None)(api.config("GET", f"/devices/devicerecords/{device['id']}")))
     if device["registrationStatus"] != "REGISTERED":
         sys.exit(f"the sensor did not register: {device.get('registrationError')}")

@@ -16,6 +16,8 @@ needed=(
   "python3 python3"
   "chromium chromium"
   "chromedriver chromium-driver"
+  "docker-compose docker-compose"
+  "curl curl"
 )
 
 missing=()

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 
+echo "==> docker-compose config (the demo stack parses)"
+docker-compose config -q
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 
@@ -14,3 +17,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast
+
+if [ "${SKIP_DEMO:-}" != 1 ]; then
+  echo "==> demo: ./demo.sh --check (release build, seed scenario, openconnect session is Multiple-certificate)"
+  DEMO_DIR=$(mktemp -d) ./demo.sh --check
+fi

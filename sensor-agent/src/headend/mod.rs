@@ -309,7 +309,9 @@ impl Headend {
             );
             return;
         }
-        let dtls_events = dtls.as_mut().and_then(|registration| registration.events.take());
+        let dtls_events = dtls
+            .as_mut()
+            .and_then(|registration| registration.events.take());
         let end = tunnel::run_cstp(
             stream,
             leftover,

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 use vpn_core::config::{DeviceConfig, GroupPolicy, SplitTunnelPolicy};
 use vpn_core::cstp::Frame;
 use vpn_core::cstp::{
@@ -474,7 +474,11 @@ impl DtlsPath {
 
     /// True if `generation` was the link in use.
     fn down(&mut self, generation: u32) -> bool {
-        if self.link.as_ref().is_some_and(|l| l.generation == generation) {
+        if self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+        {
             self.link = None;
             self.fell_back_at = None;
             return true;

@@ -25,8 +25,8 @@ use vpn_core::cli::{LogoffTarget, SessionStats};
 use vpn_core::config::{Ipv4Pool, Ipv6Pool};
 use vpn_core::pool::{PoolError, PoolSet};
 use vpn_core::session::{
-    AuthMode, CertificateSummary, ClientInfo, DtlsTunnel, LICENSE_ANYCONNECT_PREMIUM,
-    ParentTunnel, SessionRecord, TlsTunnel, audit_session_id,
+    AuthMode, CertificateSummary, ClientInfo, DtlsTunnel, LICENSE_ANYCONNECT_PREMIUM, ParentTunnel,
+    SessionRecord, TlsTunnel, audit_session_id,
 };
 
 pub use cookie::{

@@ -155,8 +155,7 @@ async fn established(
         }
     };
     let generation = attachment.tunnel_number;
-    let (link, mut packets, received) =
-        DtlsLink::new(generation, Arc::clone(&attachment.counters));
+    let (link, mut packets, received) = DtlsLink::new(generation, Arc::clone(&attachment.counters));
     if events.send(DtlsEvent::Up(link)).await.is_err() {
         session.sessions.detach_dtls(session.index, generation);
         return;
@@ -258,8 +257,7 @@ pub(super) fn on_record(record: &mut [u8], uplink: &Uplink) -> RecordAction {
     match FrameType::from_byte(type_byte) {
         Ok(FrameType::Data) => {
             let packet = record.get(1..).unwrap_or_default();
-            if let Err(e) = uplink.send(Bytes::copy_from_slice(packet), OffsetDateTime::now_utc())
-            {
+            if let Err(e) = uplink.send(Bytes::copy_from_slice(packet), OffsetDateTime::now_utc()) {
                 tracing::debug!(error = %e, "DTLS uplink packet dropped");
             }
             RecordAction::None

@@ -2,13 +2,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::DuplexStream;
-use vpn_core::session::TunnelCounters;
 use vpn_core::pool::PoolSet;
+use vpn_core::session::TunnelCounters;
 
 use super::*;
+use crate::dataplane::{Router, TunQueue};
 use crate::headend::dtls::DtlsLink;
 use crate::sessions::LiveCounters;
-use crate::dataplane::{Router, TunQueue};
 use crate::sessions::{NewSession, SessionDb, SessionDbSettings};
 use crate::testing::sample_config;
 
@@ -375,7 +375,11 @@ fn dtls_is_offered_only_when_headend_policy_and_client_all_want_it() {
     let suites = "PSK-NEGOTIATE:OC-DTLS1_2-AES256-GCM:AES256-SHA";
     let mut config = sample_config();
     let mut policy = policy();
-    assert!(dtls_wanted(&config, Some(&policy), &connect_request(Some(suites))));
+    assert!(dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
     // openconnect --no-dtls sends no X-DTLS-CipherSuite.
     assert!(!dtls_wanted(&config, Some(&policy), &connect_request(None)));
     assert!(!dtls_wanted(
@@ -384,13 +388,28 @@ fn dtls_is_offered_only_when_headend_policy_and_client_all_want_it() {
         &connect_request(Some("AES256-SHA"))
     ));
     policy.dtls_enabled = false;
-    assert!(!dtls_wanted(&config, Some(&policy), &connect_request(Some(suites))));
+    assert!(!dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
     policy.dtls_enabled = true;
     config.headend.dtls_enabled = false;
-    assert!(!dtls_wanted(&config, Some(&policy), &connect_request(Some(suites))));
+    assert!(!dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
 }
 
-async fn dtls_up(t: &Tunnel, generation: u32) -> (Arc<LiveCounters>, mpsc::Receiver<Bytes>, Arc<std::sync::atomic::AtomicU64>) {
+async fn dtls_up(
+    t: &Tunnel,
+    generation: u32,
+) -> (
+    Arc<LiveCounters>,
+    mpsc::Receiver<Bytes>,
+    Arc<std::sync::atomic::AtomicU64>,
+) {
     let counters = Arc::new(LiveCounters::new(OffsetDateTime::now_utc()));
     let (link, packets, received) = DtlsLink::new(generation, Arc::clone(&counters));
     t.dtls.send(DtlsEvent::Up(link)).await.unwrap();
@@ -398,7 +417,9 @@ async fn dtls_up(t: &Tunnel, generation: u32) -> (Arc<LiveCounters>, mpsc::Recei
 }
 
 fn dtls_counters(counters: &LiveCounters) -> (u64, u64) {
-    let TunnelCounters { pkts_tx, bytes_tx, .. } = counters.snapshot();
+    let TunnelCounters {
+        pkts_tx, bytes_tx, ..
+    } = counters.snapshot();
     (pkts_tx, bytes_tx)
 }
 
@@ -427,8 +448,14 @@ async fn packets_go_over_dtls_while_it_is_up_and_over_cstp_once_it_is_down() {
     assert_eq!(dtls_counters(&counters), (1, downlink.len() as u64));
 
     // A Down for another generation changes nothing; for this one, CSTP takes over.
-    t.dtls.send(DtlsEvent::Down { generation: 9 }).await.unwrap();
-    t.dtls.send(DtlsEvent::Down { generation: 3 }).await.unwrap();
+    t.dtls
+        .send(DtlsEvent::Down { generation: 9 })
+        .await
+        .unwrap();
+    t.dtls
+        .send(DtlsEvent::Down { generation: 3 })
+        .await
+        .unwrap();
     sync(&mut t.client).await;
     t.router.dispatch(Bytes::from(downlink.clone()));
     assert_eq!(receive(&mut t.client).await, (0x00, downlink.clone()));

@@ -87,7 +87,7 @@ pub fn client_hello_session_id(datagram: &[u8]) -> Result<&[u8], HelloError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use proptest::prelude::*;
 
     use super::*;

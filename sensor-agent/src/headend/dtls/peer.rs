@@ -41,6 +41,18 @@ pub(super) struct DatagramPipe {
     outgoing: Vec<Vec<u8>>,
 }
 
+#[cfg(test)]
+impl DatagramPipe {
+    pub(super) fn write_all_datagrams(&mut self, datagrams: &[&[u8]]) {
+        self.incoming
+            .extend(datagrams.iter().map(|datagram| datagram.to_vec()));
+    }
+
+    pub(super) fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.outgoing)
+    }
+}
+
 impl Read for DatagramPipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(datagram) = self.incoming.pop_front() else {

@@ -1,1 +1,215 @@
+use std::net::{IpAddr, Ipv4Addr};
 
+use time::OffsetDateTime;
+use vpn_core::pool::PoolSet;
+
+use super::hello::tests::client_hello;
+use super::peer::{DatagramPipe, RecordAction, on_record};
+use super::*;
+use crate::dataplane::{Router, SessionAddresses, SessionPort, TunQueue};
+use crate::sessions::{SessionDbSettings, TlsTunnelSetup};
+use crate::testing::{new_session, sample_config};
+
+const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+
+/// A logged-in session with an attached TLS tunnel and its data plane port.
+struct Session {
+    sessions: SessionDb,
+    index: u32,
+    tunnel_number: u32,
+    port: SessionPort,
+    tun: TunQueue,
+    address: Ipv4Addr,
+}
+
+fn session() -> Session {
+    let config = sample_config();
+    let sessions = SessionDb::new(
+        PoolSet::from_device_config(&config).unwrap(),
+        SessionDbSettings::default(),
+    );
+    let now = OffsetDateTime::now_utc();
+    let grant = sessions
+        .login(new_session("client.example.com"), now)
+        .unwrap();
+    let attachment = sessions
+        .attach(
+            grant.index,
+            &TlsTunnelSetup {
+                cipher_suite: "TLS_AES_256_GCM_SHA384".to_owned(),
+                encapsulation: "TLSv1.3".to_owned(),
+                tcp_src_port: 50001,
+                tcp_dst_port: 443,
+            },
+            now,
+        )
+        .unwrap();
+    let (router, tun) = Router::new(8, 8);
+    let port = router.attach(
+        SessionAddresses {
+            ipv4: attachment.assigned_ipv4,
+            ipv6: None,
+        },
+        attachment.counters.clone(),
+    );
+    Session {
+        sessions,
+        index: grant.index,
+        tunnel_number: attachment.tunnel_number,
+        port,
+        tun,
+        address: attachment.assigned_ipv4.unwrap(),
+    }
+}
+
+fn binding(session: &Session) -> SessionBinding {
+    SessionBinding {
+        psk: DtlsPsk::from_bytes([7; PSK_LEN]),
+        client_ip: CLIENT_IP,
+        index: session.index,
+        ssl_tunnel_number: session.tunnel_number,
+        sessions: session.sessions.clone(),
+        uplink: session.port.uplink().clone(),
+        dead_after: Duration::from_secs(30),
+        group_policy: "GP-MCA".to_owned(),
+        username: "client.example.com".to_owned(),
+    }
+}
+
+fn from_client(port: u16) -> SocketAddr {
+    SocketAddr::new(CLIENT_IP, port)
+}
+
+#[test]
+fn a_hello_naming_a_registered_app_id_from_the_client_address_starts_a_handshake() {
+    let server = DtlsServer::new().unwrap();
+    let session = session();
+    let registration = server.register(binding(&session)).unwrap();
+    assert_eq!(registration.app_id.to_hex().len(), 64);
+    let hello = client_hello(&registration.app_id.0);
+    assert!(server.start_handshake(&hello, from_client(40000)).is_some());
+    // Another App-ID, another address, or no ClientHello at all: nothing starts.
+    assert!(
+        server
+            .start_handshake(&client_hello(&[0x11; 32]), from_client(40001))
+            .is_none()
+    );
+    let elsewhere = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), 40000);
+    assert!(server.start_handshake(&hello, elsewhere).is_none());
+    assert!(
+        server
+            .start_handshake(b"\x17garbage", from_client(40002))
+            .is_none()
+    );
+}
+
+#[test]
+fn dropping_the_registration_forgets_the_app_id() {
+    let server = DtlsServer::new().unwrap();
+    let session = session();
+    let registration = server.register(binding(&session)).unwrap();
+    let hello = client_hello(&registration.app_id.0);
+    assert_eq!(server.registered(), 1);
+    drop(registration);
+    assert_eq!(server.registered(), 0);
+    assert!(server.start_handshake(&hello, from_client(40000)).is_none());
+}
+
+#[test]
+fn handshakes_in_progress_for_one_session_are_limited() {
+    let server = DtlsServer::new().unwrap();
+    let session = session();
+    let registration = server.register(binding(&session)).unwrap();
+    let hello = client_hello(&registration.app_id.0);
+    let mut started: Vec<_> = (0..MAX_HANDSHAKES_PER_SESSION)
+        .map(|i| {
+            server
+                .start_handshake(&hello, from_client(40000 + i as u16))
+                .unwrap()
+        })
+        .collect();
+    assert!(server.start_handshake(&hello, from_client(41000)).is_none());
+    started.pop();
+    assert!(server.start_handshake(&hello, from_client(41000)).is_some());
+}
+
+#[test]
+fn each_read_of_the_pipe_is_one_datagram_and_an_empty_pipe_would_block() {
+    let mut pipe = DatagramPipe::default();
+    pipe.write_all_datagrams(&[b"one", b"three"]);
+    let mut buffer = [0u8; 16];
+    assert_eq!(std::io::Read::read(&mut pipe, &mut buffer).unwrap(), 3);
+    assert_eq!(std::io::Read::read(&mut pipe, &mut buffer).unwrap(), 5);
+    assert_eq!(&buffer[..5], b"three");
+    let error = std::io::Read::read(&mut pipe, &mut buffer).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+    assert_eq!(std::io::Write::write(&mut pipe, b"out").unwrap(), 3);
+    assert_eq!(pipe.take_outgoing(), vec![b"out".to_vec()]);
+}
+
+fn ipv4_packet(source: Ipv4Addr, destination: Ipv4Addr) -> Vec<u8> {
+    let mut packet = vec![0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    packet.extend_from_slice(&source.octets());
+    packet.extend_from_slice(&destination.octets());
+    packet.extend_from_slice(&[0; 8]);
+    packet
+}
+
+#[test]
+fn a_data_record_goes_to_the_tun_device_and_counts_on_the_dtls_tunnel() {
+    let mut session = session();
+    let counters = Arc::new(LiveCounters::new(OffsetDateTime::now_utc()));
+    let uplink = session.port.uplink().with_counters(Arc::clone(&counters));
+    let packet = ipv4_packet(session.address, Ipv4Addr::new(10, 77, 0, 1));
+    let mut record = vec![0x00];
+    record.extend_from_slice(&packet);
+    assert_eq!(on_record(&mut record, &uplink), RecordAction::None);
+    assert_eq!(session.tun.try_recv().unwrap().as_ref(), packet.as_slice());
+    let snapshot = counters.snapshot();
+    assert_eq!(
+        (snapshot.pkts_rx, snapshot.bytes_rx),
+        (1, packet.len() as u64)
+    );
+
+    // A packet with another source is dropped and counted as an Rx drop.
+    let mut spoofed = vec![0x00];
+    spoofed.extend_from_slice(&ipv4_packet(Ipv4Addr::new(10, 77, 0, 99), session.address));
+    assert_eq!(on_record(&mut spoofed, &uplink), RecordAction::None);
+    assert!(session.tun.try_recv().is_none());
+    assert_eq!(counters.snapshot().pkts_rx_drop, 1);
+}
+
+#[test]
+fn an_mtu_probe_is_answered_with_the_same_bytes_as_a_dpd_response() {
+    let session = session();
+    let mut probe = vec![0u8; 1400];
+    probe[0] = 0x03;
+    probe[1..5].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    let expected = {
+        let mut answer = probe.clone();
+        answer[0] = 0x04;
+        answer
+    };
+    assert_eq!(
+        on_record(&mut probe, session.port.uplink()),
+        RecordAction::Echo
+    );
+    assert_eq!(probe, expected);
+}
+
+#[test]
+fn keepalives_and_unknown_records_are_ignored_and_a_disconnect_closes_dtls() {
+    let session = session();
+    let uplink = session.port.uplink();
+    assert_eq!(on_record(&mut [0x07], uplink), RecordAction::None);
+    assert_eq!(on_record(&mut [0x04, 1, 2], uplink), RecordAction::None);
+    assert_eq!(on_record(&mut [0x42, 1], uplink), RecordAction::None);
+    assert_eq!(on_record(&mut [], uplink), RecordAction::None);
+    assert_eq!(on_record(&mut [0x05, 0xb0], uplink), RecordAction::Close);
+}
+
+#[test]
+fn the_psk_never_shows_in_debug_output() {
+    let psk = DtlsPsk::from_bytes([0x41; PSK_LEN]);
+    assert_eq!(format!("{psk:?}"), "DtlsPsk(<redacted>)");
+}

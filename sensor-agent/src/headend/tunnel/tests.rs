@@ -402,8 +402,10 @@ fn dtls_is_offered_only_when_headend_policy_and_client_all_want_it() {
     ));
 }
 
+/// Hands the tunnel a DTLS link and waits until a packet to the client goes over it
+/// (the tunnel may read the client's frames before the event).
 async fn dtls_up(
-    t: &Tunnel,
+    t: &mut Tunnel,
     generation: u32,
 ) -> (
     Arc<LiveCounters>,
@@ -411,9 +413,20 @@ async fn dtls_up(
     Arc<std::sync::atomic::AtomicU64>,
 ) {
     let counters = Arc::new(LiveCounters::new(OffsetDateTime::now_utc()));
-    let (link, packets, received) = DtlsLink::new(generation, Arc::clone(&counters));
+    let (link, mut packets, received) = DtlsLink::new(generation, Arc::clone(&counters));
     t.dtls.send(DtlsEvent::Up(link)).await.unwrap();
-    (counters, packets, received)
+    let probe = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    for _ in 0..50 {
+        t.router.dispatch(Bytes::from(probe.clone()));
+        tokio::select! {
+            over_dtls = packets.recv() => {
+                assert_eq!(over_dtls.unwrap().as_ref(), probe.as_slice());
+                return (counters, packets, received);
+            }
+            over_cstp = receive(&mut t.client) => assert_eq!(over_cstp, (0x00, probe.clone())),
+        }
+    }
+    panic!("DTLS never carried a packet");
 }
 
 fn dtls_counters(counters: &LiveCounters) -> (u64, u64) {
@@ -436,8 +449,8 @@ async fn sync(client: &mut DuplexStream) {
 #[tokio::test]
 async fn packets_go_over_dtls_while_it_is_up_and_over_cstp_once_it_is_down() {
     let mut t = start_tunnel();
-    let (counters, mut packets, _received) = dtls_up(&t, 3).await;
-    sync(&mut t.client).await;
+    let (counters, mut packets, _received) = dtls_up(&mut t, 3).await;
+    let probed = dtls_counters(&counters);
     let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
     t.router.dispatch(Bytes::from(downlink.clone()));
     let over_dtls = tokio::time::timeout(Duration::from_secs(5), packets.recv())
@@ -445,28 +458,51 @@ async fn packets_go_over_dtls_while_it_is_up_and_over_cstp_once_it_is_down() {
         .unwrap()
         .unwrap();
     assert_eq!(over_dtls.as_ref(), downlink.as_slice());
-    assert_eq!(dtls_counters(&counters), (1, downlink.len() as u64));
+    assert_eq!(
+        dtls_counters(&counters),
+        (probed.0 + 1, probed.1 + downlink.len() as u64)
+    );
 
-    // A Down for another generation changes nothing; for this one, CSTP takes over.
+    // A Down for another generation changes nothing; for this one, CSTP takes over
+    // (the tunnel may still send a packet or two over DTLS before it reads the event).
     t.dtls
         .send(DtlsEvent::Down { generation: 9 })
         .await
         .unwrap();
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), packets.recv())
+            .await
+            .unwrap()
+            .is_some()
+    );
     t.dtls
         .send(DtlsEvent::Down { generation: 3 })
         .await
         .unwrap();
-    sync(&mut t.client).await;
+    let mut over_cstp = false;
+    for _ in 0..50 {
+        t.router.dispatch(Bytes::from(downlink.clone()));
+        tokio::select! {
+            // Once the link is dropped the queue is closed and this branch disabled.
+            Some(_) = packets.recv() => {}
+            frame = receive(&mut t.client) => {
+                assert_eq!(frame, (0x00, downlink.clone()));
+                over_cstp = true;
+                break;
+            }
+        }
+    }
+    assert!(over_cstp, "CSTP never took over");
     t.router.dispatch(Bytes::from(downlink.clone()));
     assert_eq!(receive(&mut t.client).await, (0x00, downlink.clone()));
     assert!(packets.try_recv().is_err());
-    assert_eq!(dtls_counters(&counters), (1, downlink.len() as u64));
 }
 
 #[tokio::test]
 async fn a_client_sending_data_over_cstp_gets_its_packets_over_cstp_until_heard_over_dtls() {
     let mut t = start_tunnel();
-    let (_counters, mut packets, received) = dtls_up(&t, 3).await;
+    let (_counters, mut packets, received) = dtls_up(&mut t, 3).await;
     received.store(5, std::sync::atomic::Ordering::Relaxed);
     // The client found DTLS dead and sends over CSTP.
     let uplink = packet_from(CLIENT_ADDRESS, HEADEND_ADDRESS);
@@ -490,8 +526,7 @@ async fn a_client_sending_data_over_cstp_gets_its_packets_over_cstp_until_heard_
 #[tokio::test]
 async fn a_dtls_peer_that_is_gone_falls_back_to_cstp_without_losing_the_packet() {
     let mut t = start_tunnel();
-    let (_counters, packets, _received) = dtls_up(&t, 3).await;
-    sync(&mut t.client).await;
+    let (_counters, packets, _received) = dtls_up(&mut t, 3).await;
     drop(packets);
     let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
     t.router.dispatch(Bytes::from(downlink.clone()));

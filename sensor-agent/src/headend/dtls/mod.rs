@@ -13,7 +13,7 @@
 //!
 //! A peer task drives one OpenSSL DTLS server object over in-memory datagrams. Once
 //! established it attaches a DTLS tunnel to the session (`DTLS-Tunnel` in `show
-//! vpn-sessiondb`), sends the tunnel task a [`DtlsLink`] for packets to the client,
+//! vpn-sessiondb`), sends the tunnel task a `DtlsLink` for packets to the client,
 //! and serves the client's records itself: data to the uplink, DPD requests and MTU
 //! probes echoed at full length, keepalives ignored. It ends when the client has been
 //! silent too long, closes, the tunnel ends or the listener stops; the tunnel is told

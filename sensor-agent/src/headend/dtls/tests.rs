@@ -217,15 +217,14 @@ fn the_psk_never_shows_in_debug_output() {
 /// The PSK the headend exports from a TLS 1.3 or 1.2 connection and the one an
 /// OpenSSL client exports with the same label and no context (what openconnect does
 /// with GnuTLS).
-async fn exported_pair(max_version: openssl::ssl::SslVersion) -> (DtlsPsk, [u8; PSK_LEN]) {
+async fn exported_pair(max_version: SslVersion) -> (DtlsPsk, [u8; PSK_LEN]) {
     let identity =
         crate::headend::TlsIdentity::new(&crate::testing::test_identity("VPN-ID").identity)
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let client = tokio::task::spawn_blocking(move || {
-        let mut connector =
-            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+        let mut connector = openssl::ssl::SslConnector::builder(SslMethod::tls_client()).unwrap();
         connector.set_verify(openssl::ssl::SslVerifyMode::NONE);
         connector.set_max_proto_version(Some(max_version)).unwrap();
         let tcp = std::net::TcpStream::connect(address).unwrap();
@@ -245,15 +244,12 @@ async fn exported_pair(max_version: openssl::ssl::SslVersion) -> (DtlsPsk, [u8; 
 
 #[tokio::test]
 async fn the_psk_is_the_tls_exporter_an_openssl_client_computes_over_tls_1_3_and_1_2() {
-    for version in [
-        openssl::ssl::SslVersion::TLS1_3,
-        openssl::ssl::SslVersion::TLS1_2,
-    ] {
+    for version in [SslVersion::TLS1_3, SslVersion::TLS1_2] {
         let (server, client) = exported_pair(version).await;
         assert_eq!(server.bytes(), &client, "{version:?}");
     }
     // Every TLS connection (a reconnect is one) has its own PSK.
-    let (first, _) = exported_pair(openssl::ssl::SslVersion::TLS1_3).await;
-    let (second, _) = exported_pair(openssl::ssl::SslVersion::TLS1_3).await;
+    let (first, _) = exported_pair(SslVersion::TLS1_3).await;
+    let (second, _) = exported_pair(SslVersion::TLS1_3).await;
     assert_ne!(first, second);
 }

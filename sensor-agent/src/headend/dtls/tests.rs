@@ -1,6 +1,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
+use openssl::ssl::SslVersion;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 use vpn_core::pool::PoolSet;
 
 use super::hello::tests::client_hello;
@@ -252,4 +254,161 @@ async fn the_psk_is_the_tls_exporter_an_openssl_client_computes_over_tls_1_3_and
     let (first, _) = exported_pair(SslVersion::TLS1_3).await;
     let (second, _) = exported_pair(SslVersion::TLS1_3).await;
     assert_ne!(first, second);
+}
+
+/// A blocking UDP socket as the OpenSSL DTLS client's transport: one datagram per
+/// read and per write.
+struct ClientSocket(std::net::UdpSocket);
+
+impl std::io::Read for ClientSocket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.recv(buf)
+    }
+}
+
+impl std::io::Write for ClientSocket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dtls_client_with_the_session_psk_gets_a_dtls_tunnel_that_echoes_probes_and_carries_packets()
+ {
+    let mut session = session();
+    let server = DtlsServer::new().unwrap();
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let server_address = socket.local_addr().unwrap();
+    let downlink = ipv4_packet(Ipv4Addr::new(10, 77, 0, 1), session.address);
+    let uplink = ipv4_packet(session.address, Ipv4Addr::new(10, 77, 0, 1));
+
+    let client_uplink = uplink.clone();
+    let client = std::thread::spawn(move || {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect(server_address).unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut context = SslContext::builder(SslMethod::dtls_client()).unwrap();
+        context.set_cipher_list("PSK-AES256-GCM-SHA384").unwrap();
+        context.set_psk_client_callback(|_, _, identity, psk| {
+            identity[..4].copy_from_slice(b"psk\0");
+            psk[..PSK_LEN].copy_from_slice(&[7; PSK_LEN]);
+            Ok(PSK_LEN)
+        });
+        let mut ssl = Ssl::new(&context.build()).unwrap();
+        ssl.set_mtu(1400).unwrap();
+        let mut stream = openssl::ssl::SslStream::new(ssl, ClientSocket(udp)).unwrap();
+        stream.connect().unwrap();
+        let mut record = vec![0u8; 2048];
+        // An MTU probe comes back at full length as a DPD response.
+        let mut probe = vec![0u8; 1300];
+        probe[0] = 0x03;
+        probe[1..5].copy_from_slice(&[1, 2, 3, 4]);
+        stream.ssl_write(&probe).unwrap();
+        let len = stream.ssl_read(&mut record).unwrap();
+        assert_eq!(len, probe.len());
+        assert_eq!(record[0], 0x04);
+        assert_eq!(&record[1..len], &probe[1..]);
+        let mut data = vec![0x00];
+        data.extend_from_slice(&client_uplink);
+        stream.ssl_write(&data).unwrap();
+        let len = stream.ssl_read(&mut record).unwrap();
+        record.truncate(len);
+        record
+    });
+
+    let mut first = vec![0u8; MAX_DATAGRAM_LEN];
+    let (len, from) = socket.recv_from(&mut first).await.unwrap();
+    first.truncate(len);
+    let mut ssl = Ssl::new(&server.context).unwrap();
+    ssl.set_ex_data(server.psk_index, DtlsPsk::from_bytes([7; PSK_LEN]));
+    let (events, mut tunnel_events) = mpsc::channel(4);
+    let (to_peer, peer_datagrams) = mpsc::channel(16);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let start = peer::HandshakeStart {
+        ssl,
+        session: binding(&session),
+        events,
+        slots: [
+            HandshakeSlot::take(&counter, 2).unwrap(),
+            HandshakeSlot::take(&counter, 2).unwrap(),
+        ],
+    };
+    let peer_task = tokio::spawn(peer::run(
+        start,
+        Arc::clone(&socket),
+        from,
+        server_address.port(),
+        peer_datagrams,
+        first,
+    ));
+    let receiver = Arc::clone(&socket);
+    let forward = tokio::spawn(async move {
+        let mut buffer = vec![0u8; MAX_DATAGRAM_LEN];
+        while let Ok((len, _)) = receiver.recv_from(&mut buffer).await {
+            if to_peer.send(buffer[..len].to_vec()).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let Some(DtlsEvent::Up(link)) = tunnel_events.recv().await else {
+        panic!("no DTLS tunnel came up");
+    };
+    let shown = session
+        .sessions
+        .session(session.index)
+        .unwrap()
+        .dtls
+        .unwrap();
+    assert_eq!(shown.encapsulation, "DTLSv1.2");
+    assert_eq!(shown.cipher_suite, "PSK-AES256-GCM-SHA384");
+    assert_eq!(shown.udp_dst_port, server_address.port());
+    assert_eq!(shown.udp_src_port, from.port());
+
+    // The client's data packet reaches the TUN device, counted on the DTLS tunnel.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let received = loop {
+        if let Some(packet) = session.tun.try_recv() {
+            break packet;
+        }
+        assert!(Instant::now() < deadline, "no uplink packet");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(received.as_ref(), uplink.as_slice());
+    assert!(link.received() >= 2);
+    link.try_send(Bytes::from(downlink.clone())).unwrap();
+    let record = tokio::task::spawn_blocking(move || client.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(record[0], 0x00);
+    assert_eq!(&record[1..], downlink.as_slice());
+    let counters = session
+        .sessions
+        .session(session.index)
+        .unwrap()
+        .dtls
+        .unwrap()
+        .counters;
+    assert_eq!(counters.pkts_rx, 1);
+
+    // The tunnel ends: the DTLS tunnel goes with it.
+    drop(link);
+    drop(tunnel_events);
+    tokio::time::timeout(Duration::from_secs(5), peer_task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        session
+            .sessions
+            .session(session.index)
+            .unwrap()
+            .dtls
+            .is_none()
+    );
+    forward.abort();
 }

@@ -89,6 +89,15 @@ pub enum ApplyError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the headend cannot serve DTLS on UDP {address} (headend.dtls_port {})",
+        address.port()
+    )]
+    DtlsListen {
+        address: SocketAddr,
+        #[source]
+        source: crate::headend::dtls::DtlsSetupError,
+    },
     #[error("the headend cannot use the identity certificate")]
     Identity(#[source] TlsSetupError),
     #[error("the TUN device cannot be set up for the configuration")]

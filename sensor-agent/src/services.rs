@@ -6,10 +6,13 @@
 //!
 //! * **prepare** does everything that can fail while clients still see the running
 //!   configuration: builds the rustls server configuration of a new identity, binds a
-//!   new `ssl_port`, adds the routes of new pools and sets the TUN MTU. A failure
+//!   new `ssl_port` (and, with DTLS enabled, the UDP `dtls_port`), adds the routes of
+//!   new pools and sets the TUN MTU. A failure
 //!   refuses the deploy and undoes what was already prepared.
 //! * **activate** (after the configuration is written) swaps the identity for new
 //!   connections, starts accepting on the new port and stops accepting on the old one,
+//!   starts or stops the DTLS service (DTLS tunnels on a port that stops fall back to
+//!   TLS),
 //!   and removes the routes of pools that are gone. It cannot fail. Established TLS
 //!   connections and their tunnels go on with what they negotiated.
 //!
@@ -20,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ipnet::IpNet;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,6 +31,7 @@ use vpn_core::config::{DeviceConfig, IdentityCertificate};
 
 use crate::config_store::{ApplyError, LiveServices, PreparedServices};
 use crate::dataplane::{Dataplane, Router, TunSettings};
+use crate::headend::dtls::{DtlsServer, DtlsService, DtlsSetupError};
 use crate::headend::{Headend, HeadendSettings, TlsIdentity};
 use crate::sessions::SessionDb;
 
@@ -66,6 +70,7 @@ impl Services {
         let state = State {
             headend: None,
             listening: None,
+            dtls: None,
             identity: None,
             routes: tun
                 .as_ref()
@@ -101,11 +106,20 @@ impl Services {
         self.shared.state().headend.clone()
     }
 
+    /// The UDP address the headend receives DTLS on, if it does.
+    pub fn dtls_address(&self) -> Option<SocketAddr> {
+        self.shared.state().dtls.as_ref().map(|dtls| dtls.address)
+    }
+
     /// Stops accepting connections (agent shutdown); established ones go on until
     /// the runtime ends.
     pub fn stop_accepting(&self) {
-        if let Some(listening) = self.shared.state().listening.take() {
+        let mut state = self.shared.state();
+        if let Some(listening) = state.listening.take() {
             listening.task.abort();
+        }
+        if let Some(dtls) = state.dtls.take() {
+            dtls.task.abort();
         }
     }
 }
@@ -119,23 +133,26 @@ impl LiveServices for Services {
             stop_headend: false,
             identity: None,
             listener: None,
+            dtls: DtlsChange::Keep,
             added_routes: Vec::new(),
             stale_routes: Vec::new(),
             routes: Vec::new(),
             mtu: None,
         });
-        let (running_identity, running_address, running_routes, running_mtu) = {
+        let (running_identity, running_address, running_dtls, running_routes, running_mtu) = {
             let state = shared.state();
             (
                 state.identity.clone(),
                 state.listening.as_ref().map(|l| l.address),
+                state.dtls.as_ref().map(|d| d.address),
                 state.routes.clone(),
                 state.mtu,
             )
         };
 
         let identity = &next.headend.identity;
-        if identity.certificate_chain_pem.trim().is_empty() {
+        let headend_runs = !identity.certificate_chain_pem.trim().is_empty();
+        if !headend_runs {
             prepared.stop_headend = running_address.is_some() || running_identity.is_some();
         } else {
             if running_identity.as_ref() != Some(identity) {
@@ -146,6 +163,21 @@ impl LiveServices for Services {
             if running_address != Some(address) {
                 prepared.listener = Some((address, shared.bind(address)?));
             }
+        }
+        if headend_runs && next.headend.dtls_enabled {
+            let address = SocketAddr::new(shared.parts.listen, next.headend.dtls_port);
+            if running_dtls != Some(address) {
+                let failed = |source| ApplyError::DtlsListen { address, source };
+                let socket = shared.bind_udp(address).map_err(failed)?;
+                let server = DtlsServer::new().map_err(failed)?;
+                prepared.dtls = DtlsChange::Start {
+                    address,
+                    socket,
+                    server,
+                };
+            }
+        } else if running_dtls.is_some() {
+            prepared.dtls = DtlsChange::Stop;
         }
 
         if let Some(tun) = &shared.tun {
@@ -209,6 +241,15 @@ impl Shared {
         let _runtime = self.parts.runtime.enter();
         TcpListener::from_std(listener).map_err(failed)
     }
+
+    /// Binds the UDP `address` now (so a port in use refuses the deploy).
+    fn bind_udp(&self, address: SocketAddr) -> Result<UdpSocket, DtlsSetupError> {
+        let failed = |source| DtlsSetupError::Bind { address, source };
+        let socket = std::net::UdpSocket::bind(address).map_err(failed)?;
+        socket.set_nonblocking(true).map_err(failed)?;
+        let _runtime = self.parts.runtime.enter();
+        UdpSocket::from_std(socket).map_err(failed)
+    }
 }
 
 /// What runs now.
@@ -216,6 +257,8 @@ impl Shared {
 struct State {
     headend: Option<Arc<Headend>>,
     listening: Option<Listening>,
+    /// The DTLS service's receive task and its address.
+    dtls: Option<Listening<()>>,
     /// The identity the headend presents to new connections.
     identity: Option<IdentityCertificate>,
     /// The routes the agent added into the TUN device.
@@ -223,11 +266,22 @@ struct State {
     mtu: Option<u16>,
 }
 
-/// The headend's accept task and its address.
+/// The headend's accept (or DTLS receive) task and its address.
 #[derive(Debug)]
-struct Listening {
+struct Listening<T = std::io::Result<()>> {
     address: SocketAddr,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<T>,
+}
+
+/// What a prepared change does to the DTLS service.
+enum DtlsChange {
+    Keep,
+    Start {
+        address: SocketAddr,
+        socket: UdpSocket,
+        server: Arc<DtlsServer>,
+    },
+    Stop,
 }
 
 /// A prepared change: undone when dropped before [`PreparedServices::activate`].
@@ -237,6 +291,7 @@ struct Prepared {
     stop_headend: bool,
     identity: Option<(IdentityCertificate, TlsIdentity)>,
     listener: Option<(SocketAddr, TcpListener)>,
+    dtls: DtlsChange,
     /// Routes added while preparing (removed again on undo).
     added_routes: Vec<IpNet>,
     /// Routes of pools that are gone (removed on activation).
@@ -257,6 +312,9 @@ impl PreparedServices for Prepared {
         if self.stop_headend {
             if let Some(listening) = state.listening.take() {
                 listening.task.abort();
+            }
+            if let Some(dtls) = state.dtls.take() {
+                dtls.task.abort();
             }
             state.headend = None;
             state.identity = None;
@@ -295,6 +353,39 @@ impl PreparedServices for Prepared {
             }
             tracing::info!(%address, "AnyConnect headend listening");
             changes.push(format!("the headend listens on {address}"));
+        }
+        match std::mem::replace(&mut self.dtls, DtlsChange::Keep) {
+            DtlsChange::Keep => {}
+            DtlsChange::Start {
+                address,
+                socket,
+                server,
+            } => {
+                if let Some(headend) = state.headend.clone() {
+                    let task = parts.runtime.spawn(Arc::clone(&server).serve(socket));
+                    headend.set_dtls(Some(DtlsService {
+                        port: address.port(),
+                        server,
+                    }));
+                    if let Some(old) = state.dtls.replace(Listening { address, task }) {
+                        old.task.abort();
+                    }
+                    tracing::info!(%address, "DTLS listening");
+                    changes.push(format!("the headend receives DTLS on UDP {address}"));
+                }
+            }
+            DtlsChange::Stop => {
+                if let Some(headend) = &state.headend {
+                    headend.set_dtls(None);
+                }
+                if let Some(old) = state.dtls.take() {
+                    old.task.abort();
+                    changes.push(format!(
+                        "the headend stopped receiving DTLS on UDP {}",
+                        old.address
+                    ));
+                }
+            }
         }
         if let Some(tun) = &shared.tun {
             for route in &self.stale_routes {

@@ -486,7 +486,11 @@ fn agent_with_services(
     let mut store = ConfigStore::open(dir).unwrap();
     store
         .apply(
-            &document(3, |v| v["headend"]["ssl_port"] = json!(port)),
+            &document(3, |v| {
+                v["headend"]["ssl_port"] = json!(port);
+                // Parallel tests would all bind UDP 127.0.0.1:443.
+                v["headend"]["dtls_enabled"] = json!(false);
+            }),
             None,
             NOW,
         )
@@ -530,6 +534,7 @@ async fn a_deploy_whose_port_is_in_use_is_refused_before_anything_is_written_or_
         .deploy(
             &document(4, |v| {
                 v["headend"]["ssl_port"] = json!(taken_port);
+                v["headend"]["dtls_enabled"] = json!(false);
                 v["group_policies"][0]["mtu"] = json!(1300);
             }),
             None,
@@ -560,6 +565,7 @@ async fn a_deploy_with_a_new_port_and_identity_is_live_when_it_returns() {
         .deploy(
             &document(4, |v| {
                 v["headend"]["ssl_port"] = json!(new_port);
+                v["headend"]["dtls_enabled"] = json!(false);
                 v["headend"]["identity"]["certificate_chain_pem"] =
                     json!(identity.identity.certificate_chain_pem);
                 v["headend"]["identity"]["private_key_pem"] =

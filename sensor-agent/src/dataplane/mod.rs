@@ -5,8 +5,11 @@
 //! TUN → client: the reader task reads a packet, looks up the session holding its
 //! destination address and queues it on that session's bounded queue (a full queue
 //! drops the packet and counts a Tx drop; the reader never waits). The tunnel task
-//! takes it from its [`SessionPort`] and sends it through its [`DataPath`]: over DTLS
-//! while that is up, over TLS otherwise, counting `Bytes Tx` on the transport used.
+//! takes it from its [`SessionPort`] and sends it over DTLS while that is up, over TLS
+//! otherwise, counting `Bytes Tx` on the transport used (the headend's tunnel decides,
+//! see `headend::tunnel`; [`DataPath`] is the transport-generic form of that rule).
+//! A DTLS tunnel gives its data packets to an [`Uplink`] made with
+//! [`Uplink::with_counters`], so they count on the DTLS tunnel.
 //!
 //! Client → TUN: the tunnel task gives each data packet to its [`Uplink`], which
 //! drops (and counts as Rx drop) any packet whose source is not the session's

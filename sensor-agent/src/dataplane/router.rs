@@ -268,6 +268,16 @@ pub struct Uplink {
 }
 
 impl Uplink {
+    /// The same uplink counting on `counters` instead: the DTLS tunnel of a session
+    /// counts its own `Bytes Rx`.
+    pub fn with_counters(&self, counters: Arc<LiveCounters>) -> Uplink {
+        Uplink {
+            router: Arc::clone(&self.router),
+            addresses: self.addresses,
+            counters,
+        }
+    }
+
     /// Queues a packet from the client for the TUN device, counting it as received
     /// (`Bytes Rx`) or as an Rx drop. Never waits.
     pub fn send(&self, packet: Bytes, now: OffsetDateTime) -> Result<(), UplinkDrop> {

@@ -9,12 +9,15 @@
 //!   password, login into the [`SessionDb`]).
 //! * `tunnel`: `CONNECT /CSCOSSLC/tunnel` and the CSTP loop between the TLS stream and
 //!   the session's [`crate::dataplane::SessionPort`].
+//! * [`dtls`]: the DTLS data channel (PSK-NEGOTIATE) next to the CSTP tunnel, while the
+//!   services run a [`dtls::DtlsService`] on the configured UDP port.
 //!
 //! [`Headend::serve`] accepts TCP connections and runs each in its own task: TLS
 //! handshake (bounded by [`HANDSHAKE_TIMEOUT`]), then HTTP requests on the keep-alive
 //! connection until a CONNECT turns it into a tunnel.
 
 mod auth;
+pub mod dtls;
 pub mod http;
 pub mod tls;
 mod trust_cache;
@@ -68,6 +71,8 @@ pub struct Headend {
     identity: RwLock<TlsIdentity>,
     /// Connection slots, shared by every listener the headend serves over its life.
     slots: Arc<Semaphore>,
+    /// The DTLS service CONNECTs offer, while one runs.
+    dtls: RwLock<Option<dtls::DtlsService>>,
 }
 
 impl std::fmt::Debug for Headend {
@@ -111,7 +116,22 @@ impl Headend {
             settings,
             identity: RwLock::new(identity),
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            dtls: RwLock::new(None),
         })
+    }
+
+    /// Offers `dtls` to tunnels connecting from now on (`None`: offer no DTLS).
+    /// Tunnels already running keep the DTLS service they were offered.
+    pub fn set_dtls(&self, dtls: Option<dtls::DtlsService>) {
+        *self.dtls.write().unwrap_or_else(PoisonError::into_inner) = dtls;
+    }
+
+    /// The DTLS service new tunnels are offered, if one runs.
+    pub fn dtls(&self) -> Option<dtls::DtlsService> {
+        self.dtls
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Presents `identity` to every connection accepted from now on; connections
@@ -178,12 +198,14 @@ impl Headend {
             }
         };
         let tls = NegotiatedTls::of(stream.get_ref().1);
+        let dtls_psk = dtls::DtlsPsk::export(stream.get_ref().1);
         tracing::debug!(%peer, version = tls.version, cipher = %tls.cipher_suite, client_certificate = !tls.client_chain.is_empty(), "TLS established");
         let connection = Arc::new(Connection {
             peer,
             local,
             tls,
             server_cert_sha1: identity.server_cert_sha1().to_owned(),
+            dtls_psk,
         });
         self.requests(stream, connection).await;
     }
@@ -273,6 +295,7 @@ impl Headend {
             silence_limit,
             mut attachment,
             mut port,
+            mut dtls,
         } = admitted;
         if tokio::io::AsyncWriteExt::write_all(stream, &response)
             .await
@@ -286,8 +309,19 @@ impl Headend {
             );
             return;
         }
-        let end =
-            tunnel::run_cstp(stream, leftover, &mut attachment, &mut port, silence_limit).await;
+        let dtls_events = dtls
+            .as_mut()
+            .and_then(|registration| registration.events.take());
+        let end = tunnel::run_cstp(
+            stream,
+            leftover,
+            &mut attachment,
+            &mut port,
+            silence_limit,
+            dtls_events,
+        )
+        .await;
+        drop(dtls);
         drop(port);
         let now = OffsetDateTime::now_utc();
         match end {
@@ -340,6 +374,8 @@ pub(crate) struct Connection {
     pub(crate) tls: NegotiatedTls,
     /// `<server-cert-hash>` of the identity this connection's handshake presented.
     pub(crate) server_cert_sha1: String,
+    /// The DTLS PSK this connection's tunnel would use (its TLS exporter).
+    pub(crate) dtls_psk: Option<dtls::DtlsPsk>,
 }
 
 impl Connection {

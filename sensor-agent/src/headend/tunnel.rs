@@ -2,8 +2,14 @@
 //! and the CSTP loop over the same TLS stream.
 //!
 //! One frame is written per `write_all` + `flush`, so each frame is one TLS record as
-//! openconnect requires (§4.4). No DTLS: no `X-DTLS-*` header is sent, so the client
-//! keeps everything on CSTP.
+//! openconnect requires (§4.4).
+//!
+//! DTLS (§5): when the headend runs a DTLS service, DTLS is enabled for the headend
+//! and the session's group policy, and the client offers `PSK-NEGOTIATE`, the answer
+//! carries `X-DTLS-*` headers and the tunnel registers with the DTLS server. Packets
+//! to the client then go over DTLS while it is up; when the client sends data over
+//! CSTP instead (it found DTLS dead) they go over CSTP until the client is heard over
+//! DTLS again, and when DTLS ends they go over CSTP. The session keeps its address.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -12,12 +18,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 use vpn_core::config::{DeviceConfig, GroupPolicy, SplitTunnelPolicy};
 use vpn_core::cstp::Frame;
 use vpn_core::cstp::{
     FrameDecoder, FrameType, HEADER_LEN, MAX_PAYLOAD_LEN, Reason, encode_header, encode_to_vec,
 };
 
+use super::dtls::{DtlsEvent, DtlsLink, DtlsRegistration, SessionBinding};
 use super::http::{Request, Response};
 use super::{Connection, Headend};
 use crate::dataplane::{SessionAddresses, SessionPort};
@@ -35,6 +43,17 @@ pub(crate) struct Admitted {
     pub(crate) silence_limit: Duration,
     pub(crate) attachment: Attachment,
     pub(crate) port: SessionPort,
+    /// The tunnel's DTLS registration when DTLS was offered.
+    pub(crate) dtls: Option<DtlsRegistration>,
+}
+
+/// The `X-DTLS-*` part of a CONNECT answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DtlsOffer {
+    /// `X-DTLS-App-ID`, 64 hex digits.
+    pub(crate) app_id_hex: String,
+    /// `X-DTLS-Port`.
+    pub(crate) port: u16,
 }
 
 /// Checks the cookie of a CONNECT and attaches the tunnel; `Err` is the response to
@@ -78,6 +97,19 @@ pub(crate) fn admit(
     let client_base_mtu = request
         .header("x-cstp-base-mtu")
         .and_then(|v| v.parse::<u32>().ok());
+    let port = headend.router.attach(
+        SessionAddresses {
+            ipv4: attachment.assigned_ipv4,
+            ipv6: attachment.assigned_ipv6,
+        },
+        attachment.counters.clone(),
+    );
+    let dtls = if dtls_wanted(&config, policy, request) {
+        register_dtls(headend, connection, &record, &attachment, &port, policy)
+    } else {
+        None
+    };
+    let offer = dtls.as_ref().map(|(offer, _)| offer.clone());
     let response = connect_response(
         &config,
         policy,
@@ -85,13 +117,7 @@ pub(crate) fn admit(
         attachment.assigned_ipv6,
         client_base_mtu,
         headend.settings.disconnected_timeout_secs,
-    );
-    let port = headend.router.attach(
-        SessionAddresses {
-            ipv4: attachment.assigned_ipv4,
-            ipv6: attachment.assigned_ipv6,
-        },
-        attachment.counters.clone(),
+        offer.as_ref(),
     );
     tracing::info!(
         target: "syslog",
@@ -106,7 +132,52 @@ pub(crate) fn admit(
         silence_limit: silence_limit(policy),
         attachment,
         port,
+        dtls: dtls.map(|(_, registration)| registration),
     })
+}
+
+/// Whether DTLS is enabled for the headend and the session's group policy, and the
+/// client offers `PSK-NEGOTIATE` (openconnect with `--no-dtls` offers nothing).
+pub(crate) fn dtls_wanted(
+    config: &DeviceConfig,
+    policy: Option<&GroupPolicy>,
+    request: &Request,
+) -> bool {
+    let offered = request.header("x-dtls-ciphersuite").is_some_and(|suites| {
+        suites
+            .split(':')
+            .any(|suite| suite.trim().eq_ignore_ascii_case("PSK-NEGOTIATE"))
+    });
+    config.headend.dtls_enabled && policy.is_none_or(|p| p.dtls_enabled) && offered
+}
+
+/// Registers the tunnel with the running DTLS service; `None` when none runs.
+fn register_dtls(
+    headend: &Headend,
+    connection: &Connection,
+    record: &vpn_core::session::SessionRecord,
+    attachment: &Attachment,
+    port: &SessionPort,
+    policy: Option<&GroupPolicy>,
+) -> Option<(DtlsOffer, DtlsRegistration)> {
+    let service = headend.dtls()?;
+    let psk = connection.dtls_psk.clone()?;
+    let registration = service.server.register(SessionBinding {
+        psk,
+        client_ip: connection.peer.ip(),
+        index: attachment.index,
+        ssl_tunnel_number: attachment.tunnel_number,
+        sessions: headend.sessions.clone(),
+        uplink: port.uplink().clone(),
+        dead_after: silence_limit(policy),
+        group_policy: record.group_policy.clone(),
+        username: record.username.clone(),
+    })?;
+    let offer = DtlsOffer {
+        app_id_hex: registration.app_id.to_hex(),
+        port: service.port,
+    };
+    Some((offer, registration))
 }
 
 /// The `HTTP/1.1 200 CONNECTED` answer with the session's addresses and policy.
@@ -117,6 +188,7 @@ pub(crate) fn connect_response(
     ipv6: Option<Ipv6Addr>,
     client_base_mtu: Option<u32>,
     disconnected_timeout_secs: u32,
+    dtls: Option<&DtlsOffer>,
 ) -> Vec<u8> {
     let default_policy;
     let policy = match policy {
@@ -204,6 +276,19 @@ pub(crate) fn connect_response(
     header("X-CSTP-MTU", &policy.mtu);
     header("X-CSTP-Tunnel-All-DNS", &"false");
     header("X-CSTP-License", &"accept");
+    if let Some(dtls) = dtls {
+        // PSK-NEGOTIATE as ocserv answers it; no X-DTLS-MTU in this mode (§5.2).
+        header("X-DTLS-App-ID", &dtls.app_id_hex);
+        header("X-DTLS-Port", &dtls.port);
+        if let Some(keepalive) = policy.keepalive_secs {
+            header("X-DTLS-Keepalive", &keepalive);
+        }
+        if let Some(dpd) = policy.client_dpd_secs {
+            header("X-DTLS-DPD", &dpd);
+        }
+        header("X-DTLS-Rekey-Method", &"none");
+        header("X-DTLS-CipherSuite", &"PSK-NEGOTIATE");
+    }
     out.push_str("\r\n");
     out.into_bytes()
 }
@@ -241,7 +326,9 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
     attachment: &mut Attachment,
     port: &mut SessionPort,
     silence_limit: Duration,
+    mut dtls_events: Option<mpsc::Receiver<DtlsEvent>>,
 ) -> TunnelEnd {
+    let mut dtls = DtlsPath::default();
     let mut last_heard = tokio::time::Instant::now();
     let mut decoder = FrameDecoder::new();
     let mut out: Vec<u8> = Vec::with_capacity(HEADER_LEN + MAX_PAYLOAD_LEN);
@@ -252,7 +339,12 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
         // Handle every complete frame before reading more.
         loop {
             let action = match decoder.next_frame() {
-                Ok(Some(frame)) => on_frame(&frame, port, &mut out),
+                Ok(Some(frame)) => {
+                    if matches!(frame, Frame::Data(_)) {
+                        dtls.client_used_cstp();
+                    }
+                    on_frame(&frame, port, &mut out)
+                }
                 Ok(None) => break,
                 Err(e) if e.is_fatal() => {
                     tracing::info!(error = %e, "CSTP stream broken");
@@ -298,6 +390,10 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                 if packet.len() > MAX_PAYLOAD_LEN || packet.is_empty() {
                     continue;
                 }
+                let packet = match dtls.send(packet) {
+                    Ok(()) => continue,
+                    Err(packet) => packet,
+                };
                 out.clear();
                 out.resize(HEADER_LEN, 0);
                 if encode_header(FrameType::Data, packet.len(), &mut out).is_err() {
@@ -308,6 +404,23 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                     return TunnelEnd::ConnectionLost;
                 }
                 attachment.counters.record_tx(packet.len(), OffsetDateTime::now_utc());
+            }
+            event = next_dtls_event(&mut dtls_events) => {
+                match event {
+                    Some(DtlsEvent::Up(link)) => {
+                        tracing::debug!(index = attachment.index, tunnel = link.generation, "packets to the client go over DTLS");
+                        dtls.up(link);
+                    }
+                    Some(DtlsEvent::Down { generation }) => {
+                        if dtls.down(generation) {
+                            tracing::debug!(index = attachment.index, "DTLS gone; packets to the client go over CSTP");
+                        }
+                    }
+                    None => {
+                        dtls_events = None;
+                        dtls = DtlsPath::default();
+                    }
+                }
             }
             changed = attachment.stop.changed() => {
                 let stop = if changed.is_err() {
@@ -331,6 +444,78 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                         return TunnelEnd::SessionEnded(reason);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The next event of the tunnel's DTLS peer; never, when DTLS was not offered.
+async fn next_dtls_event(events: &mut Option<mpsc::Receiver<DtlsEvent>>) -> Option<DtlsEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Which transport carries packets to the client: DTLS while a link is up, unless the
+/// client has sent data over CSTP since it was last heard over DTLS (it fell back).
+#[derive(Debug, Default)]
+struct DtlsPath {
+    link: Option<DtlsLink>,
+    /// DTLS records received when the client last sent data over CSTP.
+    fell_back_at: Option<u64>,
+}
+
+impl DtlsPath {
+    fn up(&mut self, link: DtlsLink) {
+        self.link = Some(link);
+        self.fell_back_at = None;
+    }
+
+    /// True if `generation` was the link in use.
+    fn down(&mut self, generation: u32) -> bool {
+        if self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+        {
+            self.link = None;
+            self.fell_back_at = None;
+            return true;
+        }
+        false
+    }
+
+    fn client_used_cstp(&mut self) {
+        if let Some(link) = &self.link {
+            self.fell_back_at = Some(link.received());
+        }
+    }
+
+    /// Sends `packet` over DTLS if DTLS carries traffic now; gives it back otherwise.
+    fn send(&mut self, packet: Bytes) -> Result<(), Bytes> {
+        let Some(link) = &self.link else {
+            return Err(packet);
+        };
+        if let Some(mark) = self.fell_back_at {
+            if link.received() <= mark {
+                return Err(packet);
+            }
+            self.fell_back_at = None;
+        }
+        let len = packet.len();
+        match link.try_send(packet) {
+            Ok(()) => {
+                link.counters.record_tx(len, OffsetDateTime::now_utc());
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                link.counters.record_tx_drop();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(packet)) => {
+                self.link = None;
+                Err(packet)
             }
         }
     }

@@ -42,12 +42,41 @@ fn services(tun: Option<TunDevice>) -> Arc<Services> {
     )
 }
 
-/// The sample configuration with `identity` on `port`.
+/// The sample configuration with `identity` on `port`, DTLS off.
 fn config_with(identity: &TestIdentity, port: u16) -> DeviceConfig {
     let mut config = sample_config();
     config.headend.identity = identity.identity.clone();
     config.headend.ssl_port = port;
+    config.headend.dtls_enabled = false;
     config
+}
+
+/// [`config_with`] and DTLS on UDP `dtls_port`.
+fn config_with_dtls(identity: &TestIdentity, port: u16, dtls_port: u16) -> DeviceConfig {
+    let mut config = config_with(identity, port);
+    config.headend.dtls_enabled = true;
+    config.headend.dtls_port = dtls_port;
+    config
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind(localhost(0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until UDP `port` can be bound again.
+async fn udp_free_soon(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if std::net::UdpSocket::bind(localhost(port)).is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 fn localhost(port: u16) -> SocketAddr {
@@ -237,6 +266,72 @@ async fn a_configuration_without_identity_stops_the_headend_accepting() {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(services.headend_address().is_none());
     assert!(refused_soon(localhost(port)).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dtls_is_received_on_its_udp_port_and_offered_to_new_tunnels() {
+    let services = services_without_tun();
+    let (port, udp) = (free_port(), free_udp_port());
+    let changes = services
+        .start(&config_with_dtls(&test_identity("VPN-ID"), port, udp))
+        .unwrap();
+    assert!(
+        changes.contains(&format!("the headend receives DTLS on UDP 127.0.0.1:{udp}")),
+        "{changes:?}"
+    );
+    assert_eq!(services.dtls_address(), Some(localhost(udp)));
+    assert_eq!(services.headend().unwrap().dtls().unwrap().port, udp);
+    assert!(std::net::UdpSocket::bind(localhost(udp)).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dtls_port_in_use_refuses_the_change_and_the_running_dtls_port_stays() {
+    let services = services_without_tun();
+    let identity = test_identity("VPN-ID");
+    let (port, udp) = (free_port(), free_udp_port());
+    services
+        .start(&config_with_dtls(&identity, port, udp))
+        .unwrap();
+    let taken = std::net::UdpSocket::bind(localhost(0)).unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let Err(error) = services.prepare(&config_with_dtls(&identity, port, taken_port)) else {
+        panic!("a UDP port in use was accepted");
+    };
+    assert!(
+        matches!(&error, ApplyError::DtlsListen { address, .. } if address.port() == taken_port),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("headend.dtls_port {taken_port}")),
+        "{error}"
+    );
+    assert_eq!(services.dtls_address(), Some(localhost(udp)));
+    assert_eq!(services.headend().unwrap().dtls().unwrap().port, udp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dtls_turned_off_stops_receiving_and_new_tunnels_get_no_dtls_offer() {
+    let services = services_without_tun();
+    let identity = test_identity("VPN-ID");
+    let (port, udp) = (free_port(), free_udp_port());
+    services
+        .start(&config_with_dtls(&identity, port, udp))
+        .unwrap();
+    let changes = services
+        .prepare(&config_with(&identity, port))
+        .unwrap()
+        .activate();
+    assert_eq!(
+        changes,
+        vec![format!(
+            "the headend stopped receiving DTLS on UDP 127.0.0.1:{udp}"
+        )]
+    );
+    assert!(services.dtls_address().is_none());
+    assert!(services.headend().unwrap().dtls().is_none());
+    assert!(udp_free_soon(udp).await, "UDP {udp} still bound");
 }
 
 /// `ip -n NETNS -j ARGS`.

@@ -25,7 +25,7 @@ use vpn_core::cli::{LogoffTarget, SessionStats};
 use vpn_core::config::{Ipv4Pool, Ipv6Pool};
 use vpn_core::pool::{PoolError, PoolSet};
 use vpn_core::session::{
-    AuthMode, CertificateSummary, ClientInfo, LICENSE_ANYCONNECT_PREMIUM, ParentTunnel,
+    AuthMode, CertificateSummary, ClientInfo, DtlsTunnel, LICENSE_ANYCONNECT_PREMIUM, ParentTunnel,
     SessionRecord, TlsTunnel, audit_session_id,
 };
 
@@ -139,6 +139,26 @@ pub struct TlsTunnelSetup {
     pub tcp_dst_port: u16,
 }
 
+/// How a DTLS data tunnel was set up (for `show vpn-sessiondb detail`).
+#[derive(Debug, Clone)]
+pub struct DtlsTunnelSetup {
+    /// OpenSSL name, e.g. `PSK-AES256-GCM-SHA384`.
+    pub cipher_suite: String,
+    /// e.g. `DTLSv1.2`.
+    pub encapsulation: String,
+    pub udp_src_port: u16,
+    pub udp_dst_port: u16,
+}
+
+/// A DTLS data tunnel attached next to a session's TLS tunnel.
+#[derive(Debug, Clone)]
+pub struct DtlsAttachment {
+    /// The `n` of tunnel id `index.n`.
+    pub tunnel_number: u32,
+    /// Counters of the DTLS tunnel; kept across DTLS re-establishments.
+    pub counters: Arc<LiveCounters>,
+}
+
 /// Why a login was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
@@ -172,6 +192,8 @@ pub enum CookieError {
 pub enum AttachError {
     #[error("session {index} does not exist (it ended)")]
     NoSuchSession { index: u32 },
+    #[error("tunnel {index}.{tunnel_number} is no longer the session's TLS tunnel")]
+    TunnelGone { index: u32, tunnel_number: u32 },
 }
 
 /// The session database; clone it freely, every clone is the same database.
@@ -283,7 +305,9 @@ impl SessionDb {
                 detached_since: None,
                 parent_counters: Arc::new(LiveCounters::new(now)),
                 ssl_counters: Arc::new(LiveCounters::new(now)),
+                dtls_counters: Arc::new(LiveCounters::new(now)),
                 attached: None,
+                dtls_attached: None,
                 stop: stop_tx,
                 next_tunnel_number: 2,
             },
@@ -347,6 +371,8 @@ impl SessionDb {
         let (stop_tx, stop_rx) = watch::channel(TunnelStop::Run);
         session.stop = stop_tx;
         session.attached = Some(tunnel_number);
+        session.dtls_attached = None;
+        session.record.dtls = None;
         session.detached_since = None;
         session.record.ssl = Some(TlsTunnel::new(
             tunnel_number,
@@ -390,6 +416,70 @@ impl SessionDb {
         session.attached = None;
         session.detached_since = Some(now);
         session.record.ssl = None;
+        session.dtls_attached = None;
+        session.record.dtls = None;
+    }
+
+    /// Attaches a DTLS data tunnel next to the TLS tunnel `ssl_tunnel_number` (its
+    /// handshake used that connection's PSK). A DTLS tunnel already attached is
+    /// replaced. Refused when that TLS tunnel is no longer the session's.
+    pub fn attach_dtls(
+        &self,
+        index: u32,
+        ssl_tunnel_number: u32,
+        setup: &DtlsTunnelSetup,
+        now: OffsetDateTime,
+    ) -> Result<DtlsAttachment, AttachError> {
+        let mut state = self.lock();
+        let session = state
+            .sessions
+            .get_mut(&index)
+            .ok_or(AttachError::NoSuchSession { index })?;
+        if session.attached != Some(ssl_tunnel_number) {
+            return Err(AttachError::TunnelGone {
+                index,
+                tunnel_number: ssl_tunnel_number,
+            });
+        }
+        let tunnel_number = session.next_tunnel_number;
+        session.next_tunnel_number = session.next_tunnel_number.saturating_add(1);
+        session.dtls_attached = Some(tunnel_number);
+        session.record.dtls = Some(DtlsTunnel::new(
+            tunnel_number,
+            &setup.cipher_suite,
+            setup.encapsulation.clone(),
+            setup.udp_src_port,
+            setup.udp_dst_port,
+            now,
+        ));
+        let attachment = DtlsAttachment {
+            tunnel_number,
+            counters: Arc::clone(&session.dtls_counters),
+        };
+        state.stats.cumulative_dtls_tunnels += 1;
+        let attached = state
+            .sessions
+            .values()
+            .filter(|s| s.dtls_attached.is_some())
+            .count() as u64;
+        state.stats.peak_concurrent_dtls_tunnels =
+            state.stats.peak_concurrent_dtls_tunnels.max(attached);
+        Ok(attachment)
+    }
+
+    /// The DTLS tunnel `tunnel_number` is gone (dead peer, closed, its TLS tunnel
+    /// ended); the session goes on over TLS. Does nothing if another DTLS tunnel has
+    /// replaced it.
+    pub fn detach_dtls(&self, index: u32, tunnel_number: u32) {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get_mut(&index) else {
+            return;
+        };
+        if session.dtls_attached != Some(tunnel_number) {
+            return;
+        }
+        session.dtls_attached = None;
+        session.record.dtls = None;
     }
 
     /// Ends a session for `reason`; false if it no longer existed.
@@ -561,8 +651,11 @@ struct LiveSession {
     detached_since: Option<OffsetDateTime>,
     parent_counters: Arc<LiveCounters>,
     ssl_counters: Arc<LiveCounters>,
+    dtls_counters: Arc<LiveCounters>,
     /// Tunnel number of the attached TLS tunnel.
     attached: Option<u32>,
+    /// Tunnel number of the attached DTLS tunnel.
+    dtls_attached: Option<u32>,
     stop: watch::Sender<TunnelStop>,
     next_tunnel_number: u32,
 }
@@ -576,6 +669,9 @@ impl LiveSession {
         if let Some(ssl) = &self.record.ssl {
             at = at.max(ssl.last_activity);
         }
+        if self.dtls_attached.is_some() {
+            at = at.max(self.dtls_counters.last_activity());
+        }
         at.max(self.record.login_time)
     }
 
@@ -586,6 +682,10 @@ impl LiveSession {
         if let Some(ssl) = &mut record.ssl {
             ssl.counters = self.ssl_counters.snapshot();
             ssl.last_activity = ssl.last_activity.max(self.ssl_counters.last_activity());
+        }
+        if let Some(dtls) = &mut record.dtls {
+            dtls.counters = self.dtls_counters.snapshot();
+            dtls.last_activity = dtls.last_activity.max(self.dtls_counters.last_activity());
         }
         // Inactivity of a detached session counts from when it lost its tunnel.
         record.last_activity = self.detached_since.unwrap_or_else(|| self.last_activity());

@@ -455,3 +455,85 @@ fn invalid_pool_redeploy_changes_nothing() {
     let next = db.login(new_session("bob"), T0).unwrap();
     assert_eq!(next.assigned_ipv4, Some(Ipv4Addr::new(10, 77, 0, 11)));
 }
+
+fn dtls() -> DtlsTunnelSetup {
+    DtlsTunnelSetup {
+        cipher_suite: "PSK-AES256-GCM-SHA384".to_owned(),
+        encapsulation: "DTLSv1.2".to_owned(),
+        udp_src_port: 41000,
+        udp_dst_port: 443,
+    }
+}
+
+#[test]
+fn a_dtls_tunnel_shows_next_to_the_ssl_tunnel_with_its_own_number_and_counters() {
+    let db = db();
+    let grant = db.login(new_session("alice"), T0).unwrap();
+    let ssl = db.attach(grant.index, &tls(), T0).unwrap();
+    let dtls_tunnel = db
+        .attach_dtls(grant.index, ssl.tunnel_number, &dtls(), T0)
+        .unwrap();
+    assert_eq!(dtls_tunnel.tunnel_number, ssl.tunnel_number + 1);
+    dtls_tunnel.counters.record_rx(84, T0);
+    dtls_tunnel.counters.record_tx(84, T0);
+    let record = db.session(grant.index).unwrap();
+    let shown = record.dtls.as_ref().unwrap();
+    assert_eq!(shown.encapsulation, "DTLSv1.2");
+    assert_eq!(shown.encryption, "AES-GCM-256");
+    assert_eq!(shown.hashing, "SHA384");
+    assert_eq!((shown.udp_src_port, shown.udp_dst_port), (41000, 443));
+    assert_eq!((shown.counters.pkts_rx, shown.counters.bytes_tx), (1, 84));
+    assert_eq!(record.total_counters().bytes_rx, 84);
+    assert_eq!(db.stats().cumulative_dtls_tunnels, 1);
+    assert_eq!(db.stats().peak_concurrent_dtls_tunnels, 1);
+
+    db.detach_dtls(grant.index, dtls_tunnel.tunnel_number);
+    assert!(db.session(grant.index).unwrap().dtls.is_none());
+}
+
+#[test]
+fn dtls_counters_keep_growing_across_dtls_reestablishments() {
+    let db = db();
+    let grant = db.login(new_session("alice"), T0).unwrap();
+    let ssl = db.attach(grant.index, &tls(), T0).unwrap();
+    let first = db
+        .attach_dtls(grant.index, ssl.tunnel_number, &dtls(), T0)
+        .unwrap();
+    first.counters.record_rx(100, T0);
+    let second = db
+        .attach_dtls(grant.index, ssl.tunnel_number, &dtls(), T0)
+        .unwrap();
+    // The first tunnel ending late does not take the second one down.
+    db.detach_dtls(grant.index, first.tunnel_number);
+    second.counters.record_rx(50, T0);
+    let shown = db.session(grant.index).unwrap().dtls.unwrap();
+    assert_eq!(shown.tunnel_number, second.tunnel_number);
+    assert_eq!(shown.counters.bytes_rx, 150);
+}
+
+#[test]
+fn a_dtls_tunnel_of_a_superseded_or_lost_ssl_tunnel_is_refused_or_removed() {
+    let db = db();
+    let grant = db.login(new_session("alice"), T0).unwrap();
+    let old = db.attach(grant.index, &tls(), T0).unwrap();
+    let dtls_tunnel = db
+        .attach_dtls(grant.index, old.tunnel_number, &dtls(), T0)
+        .unwrap();
+    // A reconnect: the old DTLS tunnel is gone with its TLS tunnel.
+    let new = db.attach(grant.index, &tls(), T0).unwrap();
+    assert!(db.session(grant.index).unwrap().dtls.is_none());
+    assert_eq!(
+        db.attach_dtls(grant.index, old.tunnel_number, &dtls(), T0)
+            .unwrap_err(),
+        AttachError::TunnelGone {
+            index: grant.index,
+            tunnel_number: old.tunnel_number
+        }
+    );
+    db.detach_dtls(grant.index, dtls_tunnel.tunnel_number);
+    db.attach_dtls(grant.index, new.tunnel_number, &dtls(), T0)
+        .unwrap();
+    db.detach(grant.index, new.tunnel_number, T0);
+    let record = db.session(grant.index).unwrap();
+    assert!(record.dtls.is_none() && record.ssl.is_none());
+}

@@ -322,6 +322,38 @@ enum Startup {
     Config,
     /// None: it waits for its manager.
     Managed,
+    /// `--config device.json` with DTLS on (see [`enable_dtls`]).
+    ConfigWithDtls,
+}
+
+/// Profile whose group policy turns DTLS off, in the DTLS lab.
+pub(crate) const NO_DTLS_GROUP: &str = "RAVPN-NoDtls";
+
+/// Turns DTLS on for the headend (UDP 443) and `GP-MultiCert` with a client DPD of
+/// 5 s (openconnect declares DTLS dead after about twice that), and adds the profile
+/// [`NO_DTLS_GROUP`] whose group policy has DTLS off.
+fn enable_dtls(config_path: &Path) {
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config_path).unwrap()).unwrap();
+    config["headend"]["dtls_enabled"] = serde_json::json!(true);
+    config["headend"]["dtls_port"] = serde_json::json!(443);
+    config["group_policies"][0]["client_dpd_secs"] = serde_json::json!(5);
+    let mut no_dtls_policy = config["group_policies"][0].clone();
+    no_dtls_policy["name"] = serde_json::json!("GP-NoDtls");
+    no_dtls_policy["dtls_enabled"] = serde_json::json!(false);
+    config["group_policies"]
+        .as_array_mut()
+        .unwrap()
+        .push(no_dtls_policy);
+    let mut profile = config["connection_profiles"][0].clone();
+    profile["name"] = serde_json::json!(NO_DTLS_GROUP);
+    profile["group_policy"] = serde_json::json!("GP-NoDtls");
+    profile["group_aliases"] = serde_json::json!([{ "name": NO_DTLS_GROUP, "enabled": true }]);
+    config["connection_profiles"]
+        .as_array_mut()
+        .unwrap()
+        .push(profile);
+    std::fs::write(config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
 /// The agent in namespace `server`, openconnect's side in `client`, joined by a veth
@@ -335,12 +367,19 @@ pub(crate) struct Lab {
     pub(crate) inside: Netns,
     /// The inside host's end of the veth pair to the sensor.
     pub(crate) inside_device: String,
+    /// The client's end of the veth pair to the sensor.
+    pub(crate) client_device: String,
     pub(crate) _server: Netns,
 }
 
 impl Lab {
     pub(crate) fn start(tag: &str) -> Self {
         Self::start_with(tag, Startup::Config)
+    }
+
+    /// A lab whose agent runs DTLS on UDP 443 (see [`enable_dtls`]).
+    pub(crate) fn start_with_dtls(tag: &str) -> Self {
+        Self::start_with(tag, Startup::ConfigWithDtls)
     }
 
     /// A sensor that starts with no configuration, its management API on
@@ -404,6 +443,9 @@ impl Lab {
         }
         join_inside_network(&server, &veth_gateway, &inside, &veth_inside);
         let fixture = fixture();
+        if matches!(startup, Startup::ConfigWithDtls) {
+            enable_dtls(&fixture.config);
+        }
         let log = std::fs::File::create(fixture.dir.path().join("agent.log")).unwrap();
         let mut agent = Process(
             Command::new("ip")
@@ -421,7 +463,9 @@ impl Lab {
                     &format!("127.0.0.1:{MANAGEMENT_PORT}"),
                 ])
                 .args(match startup {
-                    Startup::Config => vec!["--config".as_ref(), fixture.config.as_os_str()],
+                    Startup::Config | Startup::ConfigWithDtls => {
+                        vec!["--config".as_ref(), fixture.config.as_os_str()]
+                    }
                     Startup::Managed => Vec::new(),
                 })
                 .arg("--data-dir")
@@ -449,6 +493,7 @@ impl Lab {
             client,
             inside,
             inside_device: veth_inside,
+            client_device: veth_client,
             _server: server,
         }
     }

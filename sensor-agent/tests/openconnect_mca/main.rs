@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions fail loudly on purpose
 
+mod dtls;
 mod fmc_workflow;
 mod lab;
 mod login;

@@ -152,6 +152,7 @@ fn connection(client: Option<&TestCert>) -> Connection {
                 .unwrap_or_default(),
         },
         server_cert_sha1: "0123456789ABCDEF0123456789ABCDEF01234567".to_owned(),
+        dtls_psk: None,
     }
 }
 

@@ -3,9 +3,12 @@ use std::time::Duration;
 
 use tokio::io::DuplexStream;
 use vpn_core::pool::PoolSet;
+use vpn_core::session::TunnelCounters;
 
 use super::*;
 use crate::dataplane::{Router, TunQueue};
+use crate::headend::dtls::DtlsLink;
+use crate::sessions::LiveCounters;
 use crate::sessions::{NewSession, SessionDb, SessionDbSettings};
 use crate::testing::sample_config;
 
@@ -34,6 +37,7 @@ fn connect_answer_has_case_exact_cstp_headers_and_no_dtls() {
         None,
         Some(65535),
         1800,
+        None,
     );
     let text = String::from_utf8(answer).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 CONNECTED\r\n"), "{text}");
@@ -77,6 +81,7 @@ fn tunnel_all_sends_no_split_routes_and_the_base_mtu_never_undercuts_the_tunnel_
         None,
         Some(1000),
         60,
+        None,
     ))
     .unwrap();
     assert!(!text.contains("Split-"), "{text}");
@@ -91,6 +96,8 @@ struct Tunnel {
     index: u32,
     client: DuplexStream,
     task: tokio::task::JoinHandle<TunnelEnd>,
+    /// Plays the tunnel's DTLS peer.
+    dtls: mpsc::Sender<DtlsEvent>,
 }
 
 fn packet_from(source: Ipv4Addr, destination: Ipv4Addr) -> Vec<u8> {
@@ -149,8 +156,17 @@ fn start_tunnel_with(silence_limit: Duration) -> Tunnel {
         attachment.counters.clone(),
     );
     let (client, mut server) = tokio::io::duplex(64 * 1024);
+    let (dtls, dtls_events) = mpsc::channel(4);
     let task = tokio::spawn(async move {
-        run_cstp(&mut server, &[], &mut attachment, &mut port, silence_limit).await
+        run_cstp(
+            &mut server,
+            &[],
+            &mut attachment,
+            &mut port,
+            silence_limit,
+            Some(dtls_events),
+        )
+        .await
     });
     Tunnel {
         sessions,
@@ -159,6 +175,7 @@ fn start_tunnel_with(silence_limit: Duration) -> Tunnel {
         index: grant.index,
         client,
         task,
+        dtls,
     }
 }
 
@@ -297,6 +314,7 @@ fn an_ipv6_address_is_announced_with_the_prefix_of_its_pool() {
         Some("2001:db8:2::11".parse().unwrap()),
         None,
         60,
+        None,
     ))
     .unwrap();
     assert!(
@@ -304,4 +322,213 @@ fn an_ipv6_address_is_announced_with_the_prefix_of_its_pool() {
         "{text}"
     );
     assert!(!text.contains("X-CSTP-Address:"), "{text}");
+}
+
+#[test]
+fn connect_answer_offers_psk_negotiate_dtls_with_app_id_port_and_intervals() {
+    let config = sample_config();
+    let offer = DtlsOffer {
+        app_id_hex: "ab".repeat(32),
+        port: 443,
+    };
+    let text = String::from_utf8(connect_response(
+        &config,
+        Some(&policy()),
+        Some(Ipv4Addr::new(10, 77, 0, 10)),
+        None,
+        None,
+        1800,
+        Some(&offer),
+    ))
+    .unwrap();
+    for line in [
+        format!("X-DTLS-App-ID: {}", "ab".repeat(32)),
+        "X-DTLS-Port: 443".to_owned(),
+        "X-DTLS-Keepalive: 20".to_owned(),
+        "X-DTLS-DPD: 30".to_owned(),
+        "X-DTLS-Rekey-Method: none".to_owned(),
+        "X-DTLS-CipherSuite: PSK-NEGOTIATE".to_owned(),
+    ] {
+        assert!(
+            text.contains(&format!("{line}\r\n")),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains("X-DTLS-MTU"), "{text}");
+    assert!(!text.contains("X-DTLS-Session-ID"), "{text}");
+}
+
+fn connect_request(dtls_suites: Option<&str>) -> Request {
+    Request {
+        method: "CONNECT".to_owned(),
+        path: TUNNEL_PATH.to_owned(),
+        headers: dtls_suites
+            .map(|suites| ("x-dtls-ciphersuite".to_owned(), suites.to_owned()))
+            .into_iter()
+            .collect(),
+        body: Vec::new(),
+    }
+}
+
+#[test]
+fn dtls_is_offered_only_when_headend_policy_and_client_all_want_it() {
+    let suites = "PSK-NEGOTIATE:OC-DTLS1_2-AES256-GCM:AES256-SHA";
+    let mut config = sample_config();
+    let mut policy = policy();
+    assert!(dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
+    // openconnect --no-dtls sends no X-DTLS-CipherSuite.
+    assert!(!dtls_wanted(&config, Some(&policy), &connect_request(None)));
+    assert!(!dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some("AES256-SHA"))
+    ));
+    policy.dtls_enabled = false;
+    assert!(!dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
+    policy.dtls_enabled = true;
+    config.headend.dtls_enabled = false;
+    assert!(!dtls_wanted(
+        &config,
+        Some(&policy),
+        &connect_request(Some(suites))
+    ));
+}
+
+/// Hands the tunnel a DTLS link and waits until a packet to the client goes over it
+/// (the tunnel may read the client's frames before the event).
+async fn dtls_up(
+    t: &mut Tunnel,
+    generation: u32,
+) -> (
+    Arc<LiveCounters>,
+    mpsc::Receiver<Bytes>,
+    Arc<std::sync::atomic::AtomicU64>,
+) {
+    let counters = Arc::new(LiveCounters::new(OffsetDateTime::now_utc()));
+    let (link, mut packets, received) = DtlsLink::new(generation, Arc::clone(&counters));
+    t.dtls.send(DtlsEvent::Up(link)).await.unwrap();
+    let probe = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    for _ in 0..50 {
+        t.router.dispatch(Bytes::from(probe.clone()));
+        tokio::select! {
+            over_dtls = packets.recv() => {
+                assert_eq!(over_dtls.unwrap().as_ref(), probe.as_slice());
+                return (counters, packets, received);
+            }
+            over_cstp = receive(&mut t.client) => assert_eq!(over_cstp, (0x00, probe.clone())),
+        }
+    }
+    panic!("DTLS never carried a packet");
+}
+
+fn dtls_counters(counters: &LiveCounters) -> (u64, u64) {
+    let TunnelCounters {
+        pkts_tx, bytes_tx, ..
+    } = counters.snapshot();
+    (pkts_tx, bytes_tx)
+}
+
+/// Sends a DPD over CSTP and waits for its answer: everything sent before is handled.
+async fn sync(client: &mut DuplexStream) {
+    send(client, &Frame::DpdRequest(b"sync")).await;
+    loop {
+        if receive(client).await == (0x04, b"sync".to_vec()) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn packets_go_over_dtls_while_it_is_up_and_over_cstp_once_it_is_down() {
+    let mut t = start_tunnel();
+    let (counters, mut packets, _received) = dtls_up(&mut t, 3).await;
+    let probed = dtls_counters(&counters);
+    let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    let over_dtls = tokio::time::timeout(Duration::from_secs(5), packets.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(over_dtls.as_ref(), downlink.as_slice());
+    assert_eq!(
+        dtls_counters(&counters),
+        (probed.0 + 1, probed.1 + downlink.len() as u64)
+    );
+
+    // A Down for another generation changes nothing; for this one, CSTP takes over
+    // (the tunnel may still send a packet or two over DTLS before it reads the event).
+    t.dtls
+        .send(DtlsEvent::Down { generation: 9 })
+        .await
+        .unwrap();
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), packets.recv())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    t.dtls
+        .send(DtlsEvent::Down { generation: 3 })
+        .await
+        .unwrap();
+    let mut over_cstp = false;
+    for _ in 0..50 {
+        t.router.dispatch(Bytes::from(downlink.clone()));
+        tokio::select! {
+            // Once the link is dropped the queue is closed and this branch disabled.
+            Some(_) = packets.recv() => {}
+            frame = receive(&mut t.client) => {
+                assert_eq!(frame, (0x00, downlink.clone()));
+                over_cstp = true;
+                break;
+            }
+        }
+    }
+    assert!(over_cstp, "CSTP never took over");
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    assert_eq!(receive(&mut t.client).await, (0x00, downlink.clone()));
+    assert!(packets.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_client_sending_data_over_cstp_gets_its_packets_over_cstp_until_heard_over_dtls() {
+    let mut t = start_tunnel();
+    let (_counters, mut packets, received) = dtls_up(&mut t, 3).await;
+    received.store(5, std::sync::atomic::Ordering::Relaxed);
+    // The client found DTLS dead and sends over CSTP.
+    let uplink = packet_from(CLIENT_ADDRESS, HEADEND_ADDRESS);
+    send(&mut t.client, &Frame::Data(&uplink)).await;
+    sync(&mut t.client).await;
+    let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    assert_eq!(receive(&mut t.client).await, (0x00, downlink.clone()));
+    assert!(packets.try_recv().is_err());
+
+    // A record over DTLS again: DTLS carries the packets again.
+    received.store(6, std::sync::atomic::Ordering::Relaxed);
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    let over_dtls = tokio::time::timeout(Duration::from_secs(5), packets.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(over_dtls.as_ref(), downlink.as_slice());
+}
+
+#[tokio::test]
+async fn a_dtls_peer_that_is_gone_falls_back_to_cstp_without_losing_the_packet() {
+    let mut t = start_tunnel();
+    let (_counters, packets, _received) = dtls_up(&mut t, 3).await;
+    drop(packets);
+    let downlink = packet_from(HEADEND_ADDRESS, CLIENT_ADDRESS);
+    t.router.dispatch(Bytes::from(downlink.clone()));
+    assert_eq!(receive(&mut t.client).await, (0x00, downlink));
 }

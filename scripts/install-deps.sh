@@ -18,12 +18,13 @@ needed=(
   "chromedriver chromium-driver"
   "docker-compose docker-compose"
   "curl curl"
+  "/usr/include/openssl/ssl.h libssl-dev"
 )
 
 missing=()
 for pair in "${needed[@]}"; do
   read -r cmd pkg <<<"$pair"
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ] || missing+=("$pkg")
 done
 
 if ((${#missing[@]})); then

@@ -8,6 +8,7 @@
 //! autoescape everything, so stored names are shown as text.
 
 mod auth;
+mod bench;
 mod devices;
 mod form;
 mod objects;
@@ -101,6 +102,7 @@ pub fn router(context: UiContext) -> Router {
         )
         .route("/deploy/{id}", get(devices::deployment))
         .route("/deploy/{id}/rollback", post(devices::rollback))
+        .route("/mca-bench", get(bench::page).post(bench::run))
         .route("/sessions", get(devices::sessions))
         .route("/sessions/terminate", post(devices::terminate))
         .route(

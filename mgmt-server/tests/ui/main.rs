@@ -11,7 +11,7 @@ use std::sync::Arc;
 use browser::Browser;
 use mgmt_server::server::{ManagementCenter, ServerSettings};
 use mgmt_server::ui::{self, UiContext};
-use vpn_core::pki::testpki::TestCa;
+use vpn_core::pki::testpki::{LeafOptions, TestCa};
 
 /// A running management center with the UI mounted, and its address.
 struct Manager {
@@ -250,6 +250,33 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     );
     assert!(cli.contains("ip local pool RAVPN-MultiCert-Pool"), "{cli}");
     b.screenshot(&shots.join("cli-preview.png")).await;
+
+    // The MCA test bench: which profile accepts the two certificates, and the username.
+    let laptop = machine_ca.issue(&LeafOptions::client("laptop-01")).unwrap();
+    let alice = user_ca.issue(&LeafOptions::client("alice")).unwrap();
+    b.goto(&format!("{base}/mca-bench")).await;
+    b.set_value("bench-machine", &laptop.cert_pem).await;
+    b.set_value("bench-user", &alice.cert_pem).await;
+    b.navigate("#bench-run").await;
+    let results = b.text("#bench-results").await;
+    assert!(results.contains("RA-VPN-Multi-Cert"), "{results}");
+    assert!(results.contains("Accepted"), "{results}");
+    assert!(
+        results.contains("Username \"alice\" from the second certificate: CN"),
+        "{results}"
+    );
+    b.screenshot(&shots.join("mca-test-bench.png")).await;
+    let impostor = user_ca
+        .impostor()
+        .unwrap()
+        .issue(&LeafOptions::client("mallory"))
+        .unwrap();
+    b.set_value("bench-user", &impostor.cert_pem).await;
+    b.navigate("#bench-run").await;
+    let results = b.text("#bench-results").await;
+    assert!(results.contains("Refused"), "{results}");
+    assert!(results.contains("Second certificate refused"), "{results}");
+    assert!(!results.contains("mallory\" from"), "{results}");
 
     // A form sent without this session's CSRF token is refused.
     let status = b

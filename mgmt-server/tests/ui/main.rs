@@ -291,6 +291,45 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     b.goto(&format!("{base}/objects/pools")).await;
     assert!(!b.text("#pools-table").await.contains("forged"));
 
+    // Add Device: the page follows the registration until it ends; a device that does
+    // not answer fails with the reason shown.
+    b.goto(&format!("{base}/devices")).await;
+    b.click("#add-device summary").await;
+    b.fill("#device-host", "127.0.0.1:1").await;
+    b.fill("#device-name", "ftd-unreachable").await;
+    b.fill("#device-key", "").await;
+    b.navigate("#device-register").await;
+    assert!(
+        b.text("[data-for=registration_key]")
+            .await
+            .contains("registration key")
+    );
+    assert_eq!(
+        b.value("#device-name").await,
+        "ftd-unreachable",
+        "typed values are kept"
+    );
+    b.fill("#device-key", "cisco123").await;
+    b.navigate("#device-register").await;
+    let mut state = String::new();
+    for _ in 0..150 {
+        state = b.text("#registration-state").await;
+        if state != "Registering" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(state, "Registration failed");
+    assert!(!b.text("#registration-error").await.is_empty());
+
+    // Deploy with nothing selected says so next to the list.
+    b.goto(&format!("{base}/deploy")).await;
+    b.navigate("#deploy-button").await;
+    assert_eq!(
+        b.text("[data-for=device_ids]").await,
+        "Select at least one device to deploy."
+    );
+
     // The other main pages render.
     for (path, file) in [
         ("/devices", "devices.png"),

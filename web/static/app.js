@@ -17,6 +17,9 @@
         var section = document.getElementById(a.getAttribute("data-tab"));
         if (section) section.classList.toggle("active", on);
       });
+      root.querySelectorAll("[data-hide-on]").forEach(function (el) {
+        el.classList.toggle("hidden-by-js", el.getAttribute("data-hide-on") === id);
+      });
     }
     links.forEach(function (a) {
       a.addEventListener("click", function (e) { e.preventDefault(); show(a.getAttribute("data-tab")); });

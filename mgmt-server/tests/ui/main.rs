@@ -224,6 +224,31 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     assert!(profiles.contains("Multiple certificates"), "{profiles}");
     b.screenshot(&shots.join("ravpn-policy.png")).await;
 
+    // Edit > Access Interfaces: an error opens its tab and keeps the typed value.
+    assert!(
+        !b.displayed("#policy-save").await,
+        "no Save on the profile list"
+    );
+    b.click("a[data-tab=tab-access]").await;
+    b.fill("#tab-access input[name=web_port]", "not-a-port")
+        .await;
+    b.navigate("#policy-save").await;
+    assert_eq!(
+        b.text("[data-for=web_port]").await,
+        "Enter a port from 1 to 65535."
+    );
+    assert!(
+        b.displayed("#tab-access").await,
+        "the tab with the error opens"
+    );
+    assert_eq!(
+        b.value("#tab-access input[name=web_port]").await,
+        "not-a-port"
+    );
+    b.fill("#tab-access input[name=web_port]", "443").await;
+    b.navigate("#policy-save").await;
+    assert!(b.displayed("#saved").await);
+
     // The profile dialog opens with what was saved.
     b.navigate("#profiles-table a").await;
     b.click("#tab-link-aaa").await;

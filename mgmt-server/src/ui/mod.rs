@@ -80,6 +80,7 @@ pub fn router(context: UiContext) -> Router {
             "/objects/local-users",
             get(objects::local_users).post(objects::local_user_create),
         )
+        .route("/delete/{kind}/{id}", post(objects::delete))
         .route("/ravpn", get(ravpn::list))
         .route("/ravpn/new", get(ravpn::wizard).post(ravpn::wizard_submit))
         .route("/ravpn/{id}", get(ravpn::edit).post(ravpn::edit_submit))
@@ -201,6 +202,13 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::Db(DbError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            Self::Db(
+                DbError::InUse { .. }
+                | DbError::BuiltIn { .. }
+                | DbError::Conflict { .. }
+                | DbError::Stale { .. }
+                | DbError::WrongState { .. },
+            ) => StatusCode::CONFLICT,
             Self::Db(_) | Self::Task | Self::Deploy(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden { .. } | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,

@@ -411,6 +411,7 @@ pub(crate) struct EnrollmentForm {
 }
 
 pub(crate) struct EnrollmentRow {
+    pub id: uuid::Uuid,
     pub name: String,
     pub kind: &'static str,
     pub certificates: Vec<CertificateInfo>,
@@ -463,6 +464,7 @@ fn enrollment_row(enrollment: CertEnrollment) -> EnrollmentRow {
         Err(e) => (Vec::new(), e),
     };
     EnrollmentRow {
+        id: enrollment.id,
         name: enrollment.name,
         kind,
         certificates,
@@ -692,4 +694,55 @@ pub(crate) async fn local_user_create(
         open: true,
     }
     .into_response())
+}
+
+// ---------------------------------------------------------------------------------------
+// Deleting objects.
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Deletes an object of `kind`; an object still in use is refused with the reason.
+pub(crate) async fn delete(
+    State(context): State<UiContext>,
+    current: Current,
+    axum::extract::Path((kind, id)): axum::extract::Path<(String, uuid::Uuid)>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: DeleteForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let mut conn = form::connection(&context.pool).await?;
+    let (actor, domain) = (current.actor(), context.domain_id);
+    let back = match kind.as_str() {
+        "ipv4-pool" => {
+            pools::delete_ipv4(&mut conn, &actor, domain, id, None).await?;
+            "/objects/pools"
+        }
+        "ipv6-pool" => {
+            pools::delete_ipv6(&mut conn, &actor, domain, id, None).await?;
+            "/objects/pools"
+        }
+        "group-policy" => {
+            group_policies::delete(&mut conn, &actor, domain, id, None).await?;
+            "/objects/group-policies"
+        }
+        "cert-enrollment" => {
+            cert_enrollments::delete(&mut conn, &actor, domain, id, None).await?;
+            "/objects/cert-enrollments"
+        }
+        "local-user" => {
+            local_users::delete(&mut conn, &actor, domain, id, None).await?;
+            "/objects/local-users"
+        }
+        "ravpn" => {
+            crate::db::policies::delete(&mut conn, &actor, domain, id, None).await?;
+            "/ravpn"
+        }
+        other => return Err(UiError::BadForm(format!("unknown object kind {other:?}"))),
+    };
+    Ok(Redirect::to(back).into_response())
 }

@@ -117,14 +117,38 @@ impl Browser {
     /// Clicks something that loads a new page and waits for that page.
     pub(crate) async fn navigate(&self, css: &str) {
         let element = self.find(css).await;
-        self.client
-            .execute("window.__leaving = true;", Vec::new())
-            .await
-            .unwrap();
+        self.mark_page().await;
         element
             .click()
             .await
             .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        self.wait_for_new_page(css).await;
+    }
+
+    /// Clicks the button at `xpath`, accepts the confirmation dialog and waits for the
+    /// next page.
+    pub(crate) async fn confirm(&self, xpath: &str) {
+        let element = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no element {xpath}: {e}"));
+        self.mark_page().await;
+        element.click().await.unwrap();
+        self.client.accept_alert().await.unwrap();
+        self.wait_for_new_page(xpath).await;
+    }
+
+    async fn mark_page(&self) {
+        self.client
+            .execute("window.__leaving = true;", Vec::new())
+            .await
+            .unwrap();
+    }
+
+    async fn wait_for_new_page(&self, clicked: &str) {
         for _ in 0..200 {
             let done = self
                 .client
@@ -140,7 +164,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("clicking {css} loaded no new page");
+        panic!("clicking {clicked} loaded no new page");
     }
 
     pub(crate) async fn select(&self, css: &str, label: &str) {

@@ -136,6 +136,20 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
         "markup in a name is not rendered"
     );
 
+    b.confirm("//table[@id='gp-table']//tr[td[contains(., 'window.pwned')]]//button")
+        .await;
+    assert!(
+        !b.text("#gp-table").await.contains("window.pwned"),
+        "deleted"
+    );
+    assert!(b.text("#gp-table").await.contains("RAVPN-Multi-Cert-GP"));
+
+    // A pool still used by a group policy cannot be deleted; the page says why.
+    b.goto(&format!("{base}/objects/pools")).await;
+    b.confirm("//table[@id='pools-table']//tr[td[contains(., 'RAVPN-MultiCert-Pool')]]//button")
+        .await;
+    assert!(b.text("#error-message").await.contains("still in use"));
+
     // Two CA trustpoints: machine and user CAs, generated now.
     let machine_ca = TestCa::root("Machine CA").unwrap();
     let user_ca = TestCa::root("User CA").unwrap();

@@ -299,6 +299,27 @@ pub(crate) async fn login_submit(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: LoginForm = parse(&body)?;
+    let now = std::time::Instant::now();
+    if context.logins.is_locked(&form.name, now) {
+        crate::db::audit::login_failed(
+            &context.pool,
+            form.name.trim(),
+            Some(peer.ip()),
+            "locked after repeated failures (web UI)",
+        )
+        .await?;
+        let mut errors = Errors::default();
+        errors.add(
+            "password",
+            "Too many failed logins for this user; try again in a few minutes.",
+        );
+        return Ok(LoginPage {
+            first_run: false,
+            name: form.name,
+            errors,
+        }
+        .into_response());
+    }
     let admin = admins::find_by_name(&context.pool, form.name.trim()).await?;
     let verified = match admin {
         Some(admin) if admin.enabled => {
@@ -312,6 +333,7 @@ pub(crate) async fn login_submit(
         _ => None,
     };
     let Some(admin) = verified else {
+        context.logins.failed(&form.name, now);
         crate::db::audit::login_failed(
             &context.pool,
             form.name.trim(),
@@ -328,6 +350,7 @@ pub(crate) async fn login_submit(
         }
         .into_response());
     };
+    context.logins.succeeded(&form.name);
     start_session(&context, &admin, Some(peer.ip())).await
 }
 

@@ -15,6 +15,7 @@ mod objects;
 mod pages;
 mod ravpn;
 mod system;
+mod throttle;
 
 use std::future::Future;
 
@@ -30,6 +31,7 @@ use crate::db::{DbError, EncryptionKey};
 use crate::deploy::DeployEngine;
 
 pub use auth::{CSRF_FIELD, SESSION_COOKIE};
+pub use throttle::LoginThrottle;
 
 /// What the UI's handlers share.
 #[derive(Clone)]
@@ -39,6 +41,8 @@ pub struct UiContext {
     pub engine: DeployEngine,
     /// The domain the UI manages (FMC's Global domain).
     pub domain_id: Uuid,
+    /// Refused logins per user name (5 in a minute lock the name for 5 minutes).
+    pub logins: LoginThrottle,
 }
 
 impl UiContext {
@@ -49,6 +53,7 @@ impl UiContext {
             key,
             engine,
             domain_id: crate::db::GLOBAL_DOMAIN_ID,
+            logins: LoginThrottle::default(),
         }
     }
 }

@@ -1,17 +1,23 @@
-//! The whole HTTP application: the REST API (and, with the web UI issue, the UI).
+//! The whole HTTP application: the REST API under `/api` and the web UI everywhere else.
 
 use axum::Router;
 
 use crate::api::{self, ApiContext};
 use crate::server::ManagementCenter;
+use crate::ui::{self, UiContext};
 
 /// The router `mgmt-server run` serves.
 pub fn router(center: &ManagementCenter) -> Router {
-    let context = ApiContext::new(
+    let api = api::router(ApiContext::new(
         center.pool.clone(),
         center.engine.clone(),
         center.key.clone(),
         api::DEFAULT_REQUESTS_PER_MINUTE,
-    );
-    api::router(context)
+    ));
+    let ui = ui::router(UiContext::new(
+        center.pool.clone(),
+        center.key.clone(),
+        center.engine.clone(),
+    ));
+    api.merge(ui)
 }

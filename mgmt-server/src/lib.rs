@@ -9,3 +9,4 @@ pub mod deploy;
 pub mod pki;
 pub mod sensor_client;
 pub mod server;
+pub mod ui;

@@ -66,7 +66,38 @@ pub async fn load(
     let Some(policy) = policies::for_device(&mut *tx, domain_id, device_id).await? else {
         return Ok(None);
     };
-    let connection_profiles = profiles::list_in(&mut tx, domain_id, policy.id, Page::ALL)
+    let inputs = gather(&mut tx, domain_id, device, policy, key).await?;
+    tx.commit().await.map_err(DbError::sql("end a snapshot"))?;
+    Ok(Some(inputs))
+}
+
+/// Loads what `policy_id` would give `device` (a device the policy may not target yet):
+/// the UI's preview of a policy's configuration before any device runs it.
+pub async fn load_for_policy(
+    pool: &PgPool,
+    domain_id: Uuid,
+    policy_id: Uuid,
+    device: Device,
+    key: &EncryptionKey,
+) -> Result<DevicePolicy, DbError> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(DbError::sql("begin a snapshot"))?;
+    let policy = policies::get(&mut *tx, domain_id, policy_id).await?;
+    let inputs = gather(&mut tx, domain_id, device, policy, key).await?;
+    tx.commit().await.map_err(DbError::sql("end a snapshot"))?;
+    Ok(inputs)
+}
+
+async fn gather(
+    conn: &mut sqlx::PgConnection,
+    domain_id: Uuid,
+    device: Device,
+    policy: RaVpnPolicy,
+    key: &EncryptionKey,
+) -> Result<DevicePolicy, DbError> {
+    let connection_profiles = profiles::list_in(conn, domain_id, policy.id, Page::ALL)
         .await?
         .items;
 
@@ -76,7 +107,7 @@ pub async fn load(
         .collect();
     let mut group_policies = Vec::with_capacity(group_policy_ids.len());
     for id in group_policy_ids {
-        group_policies.push(group_policies::get(&mut *tx, domain_id, id).await?);
+        group_policies.push(group_policies::get(&mut *conn, domain_id, id).await?);
     }
 
     let ipv4_ids: BTreeSet<Uuid> = connection_profiles
@@ -87,7 +118,7 @@ pub async fn load(
         .collect();
     let mut ipv4_pools = Vec::with_capacity(ipv4_ids.len());
     for id in ipv4_ids {
-        ipv4_pools.push(pools::get_ipv4(&mut *tx, domain_id, id).await?);
+        ipv4_pools.push(pools::get_ipv4(&mut *conn, domain_id, id).await?);
     }
     let ipv6_ids: BTreeSet<Uuid> = connection_profiles
         .iter()
@@ -96,7 +127,7 @@ pub async fn load(
         .collect();
     let mut ipv6_pools = Vec::with_capacity(ipv6_ids.len());
     for id in ipv6_ids {
-        ipv6_pools.push(pools::get_ipv6(&mut *tx, domain_id, id).await?);
+        ipv6_pools.push(pools::get_ipv6(&mut *conn, domain_id, id).await?);
     }
     let trustpoint_ids: BTreeSet<Uuid> = connection_profiles
         .iter()
@@ -105,13 +136,13 @@ pub async fn load(
         .collect();
     let mut trustpoints = Vec::with_capacity(trustpoint_ids.len());
     for id in trustpoint_ids {
-        trustpoints.push(cert_enrollments::get(&mut *tx, domain_id, id).await?);
+        trustpoints.push(cert_enrollments::get(&mut *conn, domain_id, id).await?);
     }
 
     let identity = match &policy.ssl_identity_certificate {
         None => None,
         Some(reference) => {
-            let enrollment = cert_enrollments::get(&mut *tx, domain_id, reference.id).await?;
+            let enrollment = cert_enrollments::get(&mut *conn, domain_id, reference.id).await?;
             let EnrollmentContent::Identity {
                 certificate_chain_pem,
             } = enrollment.content
@@ -123,7 +154,7 @@ pub async fn load(
                 });
             };
             let private_key_pem =
-                cert_enrollments::identity_private_key(&mut *tx, domain_id, reference.id, key)
+                cert_enrollments::identity_private_key(&mut *conn, domain_id, reference.id, key)
                     .await?;
             Some(IdentityMaterial {
                 trustpoint: enrollment.name,
@@ -132,16 +163,15 @@ pub async fn load(
             })
         }
     };
-    let local_users = local_users::list_in(&mut tx, domain_id, Page::ALL)
+    let local_users = local_users::list_in(conn, domain_id, Page::ALL)
         .await?
         .items;
-    tx.commit().await.map_err(DbError::sql("end a snapshot"))?;
 
     group_policies.sort_by(|a, b| a.name.cmp(&b.name));
     ipv4_pools.sort_by(|a, b| a.name.cmp(&b.name));
     ipv6_pools.sort_by(|a, b| a.name.cmp(&b.name));
     trustpoints.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Some(DevicePolicy {
+    Ok(DevicePolicy {
         device,
         policy,
         identity,
@@ -151,5 +181,5 @@ pub async fn load(
         ipv6_pools,
         trustpoints,
         local_users,
-    }))
+    })
 }

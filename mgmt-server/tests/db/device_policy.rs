@@ -204,4 +204,19 @@ async fn a_device_policy_loads_everything_the_device_runs_and_compiles_into_a_va
     if let Err(problems) = config.validate(OffsetDateTime::now_utc()) {
         panic!("the compiled document is invalid: {problems:#?}");
     }
+
+    // What the policy would give a device it does not target yet (the UI's preview and
+    // MCA test bench): the same objects, for that device.
+    let preview =
+        device_policy::load_for_policy(&pool, GLOBAL_DOMAIN_ID, policy.id, idle.clone(), &key)
+            .await
+            .unwrap();
+    assert_eq!(preview.device.id, idle.id);
+    assert_eq!(preview.policy, loaded.policy);
+    assert_eq!(preview.connection_profiles, loaded.connection_profiles);
+    assert_eq!(preview.group_policies, loaded.group_policies);
+    assert_eq!(preview.ipv4_pools, loaded.ipv4_pools);
+    assert_eq!(preview.trustpoints, loaded.trustpoints);
+    assert_eq!(preview.identity, loaded.identity);
+    assert_eq!(preview.local_users, loaded.local_users);
 }

@@ -1,0 +1,441 @@
+//! First-run administrator, login and logout, the session cookie, CSRF tokens and role
+//! checks. UI sessions are rows of `api_sessions` (the REST API's table): the cookie
+//! holds the access token, the database only its SHA-256.
+
+use std::net::{IpAddr, SocketAddr};
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::form::{Errors, parse};
+use super::{UiContext, UiError};
+use crate::db::admins::{self, Administrator, AdministratorInput, Role, SessionTokens};
+use crate::db::{Actor, PasswordHash};
+
+/// The session cookie: `__Host-` so it is only ever set Secure, for this host, path `/`.
+pub const SESSION_COOKIE: &str = "__Host-fmc_session";
+/// The hidden field every form carries.
+pub const CSRF_FIELD: &str = "csrf";
+/// How long a UI session lasts.
+const SESSION_LIFETIME: Duration = Duration::hours(8);
+/// The shortest administrator password the UI accepts.
+pub(crate) const MIN_PASSWORD_LEN: usize = 8;
+
+/// The logged-in administrator of a request. Extracting it redirects to the login page
+/// (or the first-run page) when there is no live session.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub admin: Administrator,
+    pub session_id: Uuid,
+    pub csrf: String,
+    pub source_address: Option<IpAddr>,
+}
+
+impl Current {
+    pub(crate) fn role(&self) -> Role {
+        self.admin.role.0
+    }
+
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::administrator(&self.admin.name, self.admin.id, self.source_address)
+    }
+
+    /// Refuses a change by a read-only administrator.
+    pub(crate) fn require_edit(&self) -> Result<(), UiError> {
+        if self.role().can_edit() {
+            Ok(())
+        } else {
+            Err(UiError::Forbidden {
+                role: role_label(self.role()).to_owned(),
+            })
+        }
+    }
+
+    pub(crate) fn require_admin_management(&self) -> Result<(), UiError> {
+        if self.role().can_manage_administrators() {
+            Ok(())
+        } else {
+            Err(UiError::Forbidden {
+                role: role_label(self.role()).to_owned(),
+            })
+        }
+    }
+
+    /// Checks the CSRF token a form sent.
+    pub(crate) fn check_csrf(&self, sent: &str) -> Result<(), UiError> {
+        if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(UiError::Csrf)
+        }
+    }
+
+    /// What every page's frame shows.
+    pub(crate) fn chrome(&self, section: &'static str) -> Chrome {
+        Chrome {
+            user: self.admin.name.clone(),
+            role: role_label(self.role()).to_owned(),
+            csrf: self.csrf.clone(),
+            section,
+            can_edit: self.role().can_edit(),
+        }
+    }
+}
+
+/// The page frame: who is logged in, the CSRF token, which section is active.
+#[derive(Debug, Clone)]
+pub(crate) struct Chrome {
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+    pub section: &'static str,
+    pub can_edit: bool,
+}
+
+pub(crate) fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Administrator => "Administrator",
+        Role::NetworkAdmin => "Network Admin",
+        Role::ReadOnly => "Read-Only",
+    }
+}
+
+impl FromRequestParts<UiContext> for Current {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        context: &UiContext,
+    ) -> Result<Self, Self::Rejection> {
+        let source_address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let Some(token) = session_token(&parts.headers) else {
+            return Err(to_login(context).await);
+        };
+        let now = OffsetDateTime::now_utc();
+        let session = admins::session_by_access_token(&context.pool, &token, now)
+            .await
+            .map_err(|e| UiError::from(e).into_response())?;
+        let Some(session) = session else {
+            return Err(to_login(context).await);
+        };
+        let admin = admins::get(&context.pool, session.administrator_id)
+            .await
+            .map_err(|e| UiError::from(e).into_response())?;
+        if !admin.enabled {
+            return Err(Redirect::to("/login").into_response());
+        }
+        Ok(Self {
+            admin,
+            session_id: session.id,
+            csrf: csrf_token(&token),
+            source_address,
+        })
+    }
+}
+
+async fn to_login(context: &UiContext) -> Response {
+    match admins::count(&context.pool).await {
+        Ok(0) => Redirect::to("/setup").into_response(),
+        Ok(_) => Redirect::to("/login").into_response(),
+        Err(e) => UiError::from(e).into_response(),
+    }
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: a digest of its secret token, so it needs no storage
+/// and cannot be computed without the cookie.
+fn csrf_token(session_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("ui-csrf:{session_token}").as_bytes(),
+    );
+    hex::encode(digest.as_ref())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn random_token() -> Result<String, UiError> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| UiError::Task)?;
+    Ok(hex::encode(bytes))
+}
+
+fn session_cookie(token: &str) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        SESSION_LIFETIME.whole_seconds()
+    )
+}
+
+fn cleared_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages.
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage {
+    pub first_run: bool,
+    pub name: String,
+    pub errors: Errors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(crate) async fn setup_page(State(context): State<UiContext>) -> Result<Response, UiError> {
+    if admins::count(&context.pool).await? > 0 {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(LoginPage {
+        first_run: true,
+        name: String::new(),
+        errors: Errors::default(),
+    }
+    .into_response())
+}
+
+pub(crate) async fn setup_submit(
+    State(context): State<UiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    if admins::count(&context.pool).await? > 0 {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let form: LoginForm = parse(&body)?;
+    let mut errors = Errors::default();
+    let name = form.name.trim().to_owned();
+    if name.is_empty() {
+        errors.add("name", "Enter a user name.");
+    } else if name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        errors.add("name", "Use up to 64 characters without spaces.");
+    }
+    if form.password.chars().count() < MIN_PASSWORD_LEN {
+        errors.add(
+            "password",
+            format!("Use at least {MIN_PASSWORD_LEN} characters."),
+        );
+    } else if form.password != form.confirm {
+        errors.add("confirm", "The passwords do not match.");
+    }
+    if !errors.is_empty() {
+        return Ok(LoginPage {
+            first_run: true,
+            name: form.name,
+            errors,
+        }
+        .into_response());
+    }
+    let password = form.password.clone();
+    let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+        .await
+        .map_err(|_| UiError::Task)?
+        .map_err(|e| UiError::BadForm(e.to_string()))?;
+    let mut conn = super::form::connection(&context.pool).await?;
+    let admin = admins::create(
+        &mut conn,
+        &Actor::system(),
+        context.domain_id,
+        &AdministratorInput {
+            name,
+            password_hash: hash,
+            role: Role::Administrator,
+            enabled: true,
+        },
+    )
+    .await?;
+    start_session(&context, &admin, Some(peer.ip())).await
+}
+
+pub(crate) async fn login_page(State(context): State<UiContext>) -> Result<Response, UiError> {
+    if admins::count(&context.pool).await? == 0 {
+        return Ok(Redirect::to("/setup").into_response());
+    }
+    Ok(LoginPage {
+        first_run: false,
+        name: String::new(),
+        errors: Errors::default(),
+    }
+    .into_response())
+}
+
+pub(crate) async fn login_submit(
+    State(context): State<UiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: LoginForm = parse(&body)?;
+    let now = std::time::Instant::now();
+    if context.logins.is_locked(&form.name, now) {
+        crate::db::audit::login_failed(
+            &context.pool,
+            form.name.trim(),
+            Some(peer.ip()),
+            "locked after repeated failures (web UI)",
+        )
+        .await?;
+        let mut errors = Errors::default();
+        errors.add(
+            "password",
+            "Too many failed logins for this user; try again in a few minutes.",
+        );
+        return Ok(LoginPage {
+            first_run: false,
+            name: form.name,
+            errors,
+        }
+        .into_response());
+    }
+    let admin = admins::find_by_name(&context.pool, form.name.trim()).await?;
+    let verified = match admin {
+        Some(admin) if admin.enabled => {
+            let hash = admin.password_hash.clone();
+            let password = form.password.clone();
+            let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
+                .await
+                .map_err(|_| UiError::Task)?;
+            ok.then_some(admin)
+        }
+        _ => None,
+    };
+    let Some(admin) = verified else {
+        context.logins.failed(&form.name, now);
+        crate::db::audit::login_failed(
+            &context.pool,
+            form.name.trim(),
+            Some(peer.ip()),
+            "wrong name or password (web UI)",
+        )
+        .await?;
+        let mut errors = Errors::default();
+        errors.add("password", "The user name or password is wrong.");
+        return Ok(LoginPage {
+            first_run: false,
+            name: form.name,
+            errors,
+        }
+        .into_response());
+    };
+    context.logins.succeeded(&form.name);
+    start_session(&context, &admin, Some(peer.ip())).await
+}
+
+async fn start_session(
+    context: &UiContext,
+    admin: &Administrator,
+    source: Option<IpAddr>,
+) -> Result<Response, UiError> {
+    let access = random_token()?;
+    let refresh = random_token()?;
+    let now = OffsetDateTime::now_utc();
+    let mut conn = super::form::connection(&context.pool).await?;
+    admins::open_session(
+        &mut conn,
+        admin,
+        source,
+        &SessionTokens {
+            access_token: &access,
+            refresh_token: &refresh,
+            access_expires_at: now + SESSION_LIFETIME,
+            refresh_expires_at: now + SESSION_LIFETIME,
+        },
+    )
+    .await?;
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&access))],
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub(crate) async fn logout(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: CsrfOnly = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    admins::revoke_session(&context.pool, current.session_id).await?;
+    Ok((
+        [(header::SET_COOKIE, cleared_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_secure_http_only_and_same_site_strict() {
+        let cookie = session_cookie("abc");
+        assert!(cookie.starts_with("__Host-fmc_session=abc;"));
+        for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+        }
+    }
+
+    #[test]
+    fn a_csrf_token_depends_on_the_session_and_is_checked_exactly() {
+        assert_ne!(csrf_token("a"), csrf_token("b"));
+        assert!(constant_time_eq(
+            csrf_token("a").as_bytes(),
+            csrf_token("a").as_bytes()
+        ));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn the_session_token_is_read_from_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=1; __Host-fmc_session=tok; b=2"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(session_token(&headers).as_deref(), Some("tok"));
+    }
+}

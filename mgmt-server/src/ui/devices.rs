@@ -1,0 +1,573 @@
+//! Devices > Device Management (add with registration progress, delete), Deploy
+//! (pending changes with CLI diff, deploy with live progress, history with transcripts,
+//! rollback) and RA VPN sessions (list with filters, detail, terminate).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use vpn_core::channel::{NatId, RegistrationKey, TerminateRequest};
+use vpn_core::session::SessionRecord;
+
+use super::auth::{Chrome, CsrfOnly, Current};
+use super::form::{self, Errors, parse};
+use super::pages::{SENSOR_WAIT, registration_label};
+use super::{UiContext, UiError};
+use crate::db::Page;
+use crate::db::deployments::{
+    self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
+};
+use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
+
+// ---------------------------------------------------------------------------------------
+// Device Management.
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeviceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    registration_key: String,
+    #[serde(default)]
+    nat_id: String,
+}
+
+pub(crate) struct DeviceRow {
+    pub device: Device,
+    pub state: &'static str,
+    pub state_class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "devices/list.html")]
+pub(crate) struct DevicesPage {
+    chrome: Chrome,
+    items: Vec<DeviceRow>,
+    form: DeviceForm,
+    errors: Errors,
+    open: bool,
+}
+
+fn device_rows(devices: Vec<Device>) -> Vec<DeviceRow> {
+    devices
+        .into_iter()
+        .map(|device| {
+            let (state, state_class) = registration_label(&device);
+            DeviceRow {
+                device,
+                state,
+                state_class,
+            }
+        })
+        .collect()
+}
+
+pub(crate) async fn list(
+    State(context): State<UiContext>,
+    current: Current,
+) -> Result<DevicesPage, UiError> {
+    Ok(DevicesPage {
+        chrome: current.chrome("devices"),
+        items: device_rows(
+            devices::list(&context.pool, context.domain_id, Page::ALL)
+                .await?
+                .items,
+        ),
+        form: DeviceForm::default(),
+        errors: Errors::default(),
+        open: false,
+    })
+}
+
+pub(crate) async fn create(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let mut form: DeviceForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let mut errors = Errors::default();
+    let host = form.host.trim().to_owned();
+    if host.is_empty() || host.chars().any(char::is_whitespace) {
+        errors.add(
+            "host",
+            "Enter the device's address (host or host:port of its management API).",
+        );
+    }
+    let name = form.name.trim().to_owned();
+    super::objects::check_object_name(&mut errors, &name);
+    let key = match RegistrationKey::new(form.registration_key.trim()) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            errors.add(
+                "registration_key",
+                format!("{e} (the key given to `configure manager add` on the device)."),
+            );
+            None
+        }
+    };
+    let nat_id = form.nat_id.trim();
+    if !nat_id.is_empty()
+        && let Err(e) = NatId::new(nat_id)
+    {
+        errors.add("nat_id", e.to_string());
+    }
+    if let (true, Some(key)) = (errors.is_empty(), key) {
+        let input = DeviceInput {
+            name,
+            description: String::new(),
+            host_name: host,
+            nat_id: Some(nat_id.to_owned()).filter(|n| !n.is_empty()),
+        };
+        let mut conn = form::connection(&context.pool).await?;
+        match devices::create(&mut conn, &current.actor(), context.domain_id, &input).await {
+            Ok(device) => {
+                let engine = context.engine.clone();
+                let actor = current.actor();
+                let registering = device.clone();
+                tokio::spawn(async move {
+                    // The outcome is recorded on the device row (REGISTERED or FAILED).
+                    let _outcome = engine.register_device(&actor, &registering, &key).await;
+                });
+                return Ok(Redirect::to(&format!("/devices/{}", device.id)).into_response());
+            }
+            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+        }
+    }
+    form.registration_key.clear();
+    Ok(DevicesPage {
+        chrome: current.chrome("devices"),
+        items: device_rows(
+            devices::list(&context.pool, context.domain_id, Page::ALL)
+                .await?
+                .items,
+        ),
+        form,
+        errors,
+        open: true,
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "devices/detail.html")]
+pub(crate) struct DevicePage {
+    chrome: Chrome,
+    device: Device,
+    state: &'static str,
+    state_class: &'static str,
+    status: String,
+}
+
+pub(crate) async fn detail(
+    State(context): State<UiContext>,
+    current: Current,
+    Path(id): Path<Uuid>,
+) -> Result<DevicePage, UiError> {
+    let device = devices::get(&context.pool, context.domain_id, id).await?;
+    let (state, state_class) = registration_label(&device);
+    let status = if device.registration_state == RegistrationState::Registered {
+        match tokio::time::timeout(SENSOR_WAIT, context.engine.status(&device)).await {
+            Ok(Ok(status)) => serde_json::to_string_pretty(&status).unwrap_or_default(),
+            Ok(Err(e)) => format!("unreachable: {e}"),
+            Err(_) => "no answer within 3 s".to_owned(),
+        }
+    } else {
+        String::new()
+    };
+    Ok(DevicePage {
+        chrome: current.chrome("devices"),
+        device,
+        state,
+        state_class,
+        status,
+    })
+}
+
+/// The registration state, for the progress poller.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceState {
+    state: RegistrationState,
+    label: &'static str,
+    error: Option<String>,
+}
+
+pub(crate) async fn state(
+    State(context): State<UiContext>,
+    _current: Current,
+    Path(id): Path<Uuid>,
+) -> Result<Json<DeviceState>, UiError> {
+    let device = devices::get(&context.pool, context.domain_id, id).await?;
+    Ok(Json(DeviceState {
+        state: device.registration_state,
+        label: registration_label(&device).0,
+        error: device.registration_error,
+    }))
+}
+
+pub(crate) async fn delete(
+    State(context): State<UiContext>,
+    current: Current,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: CsrfOnly = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let mut conn = form::connection(&context.pool).await?;
+    devices::delete(&mut conn, &current.actor(), context.domain_id, id, None).await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+// ---------------------------------------------------------------------------------------
+// Deploy.
+
+pub(crate) struct PendingRow {
+    pub id: Uuid,
+    pub name: String,
+    pub has_changes: bool,
+    pub diff: String,
+    pub problems: Vec<String>,
+}
+
+pub(crate) struct JobRow {
+    pub job: DeploymentJob,
+    pub device: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+}
+
+fn job_status(status: JobStatus) -> (&'static str, &'static str) {
+    match status {
+        JobStatus::Queued => ("Queued", "warn"),
+        JobStatus::Deploying => ("Deploying", "warn"),
+        JobStatus::Deployed => ("Deployed", "ok"),
+        JobStatus::Failed => ("Failed", "bad"),
+        JobStatus::Aborted => ("Aborted", "bad"),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "deploy/list.html")]
+pub(crate) struct DeployPage {
+    chrome: Chrome,
+    pending: Vec<PendingRow>,
+    history: Vec<JobRow>,
+    errors: Errors,
+}
+
+async fn job_rows(context: &UiContext, jobs: Vec<DeploymentJob>) -> Result<Vec<JobRow>, UiError> {
+    let devices = devices::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let device = devices
+                .iter()
+                .find(|d| d.id == job.device_id)
+                .map(|d| d.name.clone())
+                .unwrap_or_else(|| job.device_id.to_string());
+            let (status, status_class) = job_status(job.status);
+            JobRow {
+                job,
+                device,
+                status,
+                status_class,
+            }
+        })
+        .collect())
+}
+
+async fn deploy_page(
+    context: &UiContext,
+    current: &Current,
+    errors: Errors,
+) -> Result<DeployPage, UiError> {
+    let mut pending = Vec::new();
+    for device in devices::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items
+    {
+        if device.registration_state != RegistrationState::Registered {
+            continue;
+        }
+        let engine = context.engine.clone();
+        let target = device.clone();
+        let answer = super::off_thread(move || async move {
+            tokio::time::timeout(SENSOR_WAIT, engine.pending_changes(&target)).await
+        })
+        .await?;
+        let row = match answer {
+            Ok(Ok(p)) => PendingRow {
+                id: device.id,
+                name: device.name.clone(),
+                has_changes: p.has_changes,
+                diff: p.cli_diff,
+                problems: p.problems.iter().map(ToString::to_string).collect(),
+            },
+            Ok(Err(e)) => PendingRow {
+                id: device.id,
+                name: device.name.clone(),
+                has_changes: false,
+                diff: String::new(),
+                problems: vec![e.to_string()],
+            },
+            Err(_) => PendingRow {
+                id: device.id,
+                name: device.name.clone(),
+                has_changes: false,
+                diff: String::new(),
+                problems: vec!["no answer within 3 s".into()],
+            },
+        };
+        pending.push(row);
+    }
+    let jobs = deployments::list_jobs(
+        &context.pool,
+        context.domain_id,
+        &JobFilter::default(),
+        Page {
+            offset: 0,
+            limit: 50,
+        },
+    )
+    .await?
+    .items;
+    Ok(DeployPage {
+        chrome: current.chrome("deploy"),
+        pending,
+        history: job_rows(context, jobs).await?,
+        errors,
+    })
+}
+
+pub(crate) async fn deploy_index(
+    State(context): State<UiContext>,
+    current: Current,
+) -> Result<DeployPage, UiError> {
+    deploy_page(&context, &current, Errors::default()).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeployForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    device_ids: Vec<String>,
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) async fn deploy_submit(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: DeployForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let ids: Vec<Uuid> = form
+        .device_ids
+        .iter()
+        .filter_map(|i| i.parse().ok())
+        .collect();
+    let mut errors = Errors::default();
+    if ids.is_empty() {
+        errors.add("device_ids", "Select at least one device to deploy.");
+        return Ok(deploy_page(&context, &current, errors)
+            .await?
+            .into_response());
+    }
+    let engine = context.engine.clone();
+    let (actor, domain_id, note) = (
+        current.actor(),
+        context.domain_id,
+        form.note.trim().to_owned(),
+    );
+    let deployed =
+        super::off_thread(
+            move || async move { engine.deploy(&actor, domain_id, &ids, &note).await },
+        )
+        .await?;
+    match deployed {
+        Ok(deployment) => Ok(Redirect::to(&format!("/deploy/{}", deployment.id)).into_response()),
+        Err(e) => {
+            errors.add("device_ids", e.to_string());
+            Ok(deploy_page(&context, &current, errors)
+                .await?
+                .into_response())
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "deploy/job.html")]
+pub(crate) struct DeploymentPage {
+    chrome: Chrome,
+    deployment: Deployment,
+    rollback: bool,
+    jobs: Vec<JobRow>,
+    running: bool,
+}
+
+pub(crate) async fn deployment(
+    State(context): State<UiContext>,
+    current: Current,
+    Path(id): Path<Uuid>,
+) -> Result<DeploymentPage, UiError> {
+    let deployment = deployments::get(&context.pool, context.domain_id, id).await?;
+    let running = deployment
+        .jobs
+        .iter()
+        .any(|j| matches!(j.status, JobStatus::Queued | JobStatus::Deploying));
+    let jobs = job_rows(&context, deployment.jobs.clone()).await?;
+    Ok(DeploymentPage {
+        chrome: current.chrome("deploy"),
+        rollback: deployment.kind == DeploymentKind::Rollback,
+        deployment,
+        jobs,
+        running,
+    })
+}
+
+pub(crate) async fn rollback(
+    State(context): State<UiContext>,
+    current: Current,
+    Path(job_id): Path<Uuid>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: CsrfOnly = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let engine = context.engine.clone();
+    let (actor, domain_id) = (current.actor(), context.domain_id);
+    let deployment =
+        super::off_thread(move || async move { engine.rollback(&actor, domain_id, job_id).await })
+            .await??;
+    Ok(Redirect::to(&format!("/deploy/{}", deployment.id)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------
+// RA VPN sessions.
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SessionFilterForm {
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    profile: String,
+}
+
+pub(crate) struct SessionRow {
+    pub device_id: Uuid,
+    pub device: String,
+    pub record: SessionRecord,
+    pub auth_mode: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sessions.html")]
+pub(crate) struct SessionsPage {
+    chrome: Chrome,
+    filter: SessionFilterForm,
+    devices: Vec<Device>,
+    items: Vec<SessionRow>,
+    problems: Vec<String>,
+}
+
+pub(crate) async fn sessions(
+    State(context): State<UiContext>,
+    current: Current,
+    Query(filter): Query<SessionFilterForm>,
+) -> Result<SessionsPage, UiError> {
+    let devices = devices::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    let mut items = Vec::new();
+    let mut problems = Vec::new();
+    for device in &devices {
+        if device.registration_state != RegistrationState::Registered
+            || (!filter.device.is_empty() && filter.device != device.id.to_string())
+        {
+            continue;
+        }
+        match tokio::time::timeout(SENSOR_WAIT, context.engine.sessions(device)).await {
+            Ok(Ok(records)) => items.extend(
+                records
+                    .into_iter()
+                    .filter(|r| {
+                        filter.username.is_empty() || r.username.contains(filter.username.trim())
+                    })
+                    .filter(|r| {
+                        filter.profile.is_empty() || r.tunnel_group.contains(filter.profile.trim())
+                    })
+                    .map(|record| SessionRow {
+                        device_id: device.id,
+                        device: device.name.clone(),
+                        auth_mode: record.auth_mode.ftd_name(),
+                        record,
+                    }),
+            ),
+            Ok(Err(e)) => problems.push(format!("{}: {e}", device.name)),
+            Err(_) => problems.push(format!("{}: no answer within 3 s", device.name)),
+        }
+    }
+    Ok(SessionsPage {
+        chrome: current.chrome("devices"),
+        filter,
+        devices,
+        items,
+        problems,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TerminateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    device_id: String,
+    #[serde(default)]
+    index: String,
+}
+
+pub(crate) async fn terminate(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form: TerminateForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_edit()?;
+    let device_id: Uuid = form
+        .device_id
+        .parse()
+        .map_err(|_| UiError::BadForm("device_id is not an id".into()))?;
+    let index: u32 = form
+        .index
+        .parse()
+        .map_err(|_| UiError::BadForm("index is not a session index".into()))?;
+    let device = devices::get(&context.pool, context.domain_id, device_id).await?;
+    context
+        .engine
+        .terminate(
+            &device,
+            &TerminateRequest::Session {
+                indexes: vec![index],
+            },
+        )
+        .await?;
+    Ok(Redirect::to("/sessions").into_response())
+}

@@ -1,0 +1,245 @@
+//! The management center's web UI: server-rendered pages (askama templates under
+//! `web/templates`, CSS and a little progressive JavaScript under `web/static`), shaped
+//! like FMC: Overview, Devices, Objects, Deploy, System.
+//!
+//! Every page needs a logged-in administrator (a database session behind a
+//! `__Host-` cookie that is Secure, HttpOnly and SameSite=Strict); every form carries a
+//! CSRF token bound to the session; roles are checked on every change. Templates
+//! autoescape everything, so stored names are shown as text.
+
+mod auth;
+mod bench;
+mod devices;
+mod form;
+mod objects;
+mod pages;
+mod ravpn;
+mod system;
+mod throttle;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::{DbError, EncryptionKey};
+use crate::deploy::DeployEngine;
+
+pub use auth::{CSRF_FIELD, SESSION_COOKIE};
+pub use throttle::LoginThrottle;
+
+/// What the UI's handlers share.
+#[derive(Clone)]
+pub struct UiContext {
+    pub pool: PgPool,
+    pub key: EncryptionKey,
+    pub engine: DeployEngine,
+    /// The domain the UI manages (FMC's Global domain).
+    pub domain_id: Uuid,
+    /// Refused logins per user name (5 in a minute lock the name for 5 minutes).
+    pub logins: LoginThrottle,
+}
+
+impl UiContext {
+    /// The UI of the Global domain.
+    pub fn new(pool: PgPool, key: EncryptionKey, engine: DeployEngine) -> Self {
+        Self {
+            pool,
+            key,
+            engine,
+            domain_id: crate::db::GLOBAL_DOMAIN_ID,
+            logins: LoginThrottle::default(),
+        }
+    }
+}
+
+/// The UI's routes, with security headers on every response. Mount it at `/` next to
+/// the REST API (`/api/...`); it uses no path under `/api`.
+pub fn router(context: UiContext) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/logout", post(auth::logout))
+        .route("/static/app.css", get(static_css))
+        .route("/static/app.js", get(static_js))
+        .route("/objects", get(objects::pools))
+        .route(
+            "/objects/pools",
+            get(objects::pools).post(objects::pool_create),
+        )
+        .route(
+            "/objects/group-policies",
+            get(objects::group_policies).post(objects::group_policy_create),
+        )
+        .route(
+            "/objects/cert-enrollments",
+            get(objects::enrollments).post(objects::enrollment_create),
+        )
+        .route(
+            "/objects/local-users",
+            get(objects::local_users).post(objects::local_user_create),
+        )
+        .route("/delete/{kind}/{id}", post(objects::delete))
+        .route("/ravpn", get(ravpn::list))
+        .route("/ravpn/new", get(ravpn::wizard).post(ravpn::wizard_submit))
+        .route("/ravpn/{id}", get(ravpn::edit).post(ravpn::edit_submit))
+        .route("/ravpn/{id}/preview", get(ravpn::preview))
+        .route(
+            "/ravpn/{id}/profiles/new",
+            get(ravpn::profile_new).post(ravpn::profile_create),
+        )
+        .route(
+            "/ravpn/{id}/profiles/{profile}",
+            get(ravpn::profile_edit).post(ravpn::profile_update),
+        )
+        .route("/devices", get(devices::list).post(devices::create))
+        .route("/devices/{id}", get(devices::detail))
+        .route("/devices/{id}/state", get(devices::state))
+        .route("/devices/{id}/delete", post(devices::delete))
+        .route(
+            "/deploy",
+            get(devices::deploy_index).post(devices::deploy_submit),
+        )
+        .route("/deploy/{id}", get(devices::deployment))
+        .route("/deploy/{id}/rollback", post(devices::rollback))
+        .route("/mca-bench", get(bench::page).post(bench::run))
+        .route("/sessions", get(devices::sessions))
+        .route("/sessions/terminate", post(devices::terminate))
+        .route(
+            "/system/administrators",
+            get(system::administrators).post(system::administrator_create),
+        )
+        .route("/system/audit", get(system::audit))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(context)
+}
+
+/// Serves `router` over HTTPS (a certificate for `localhost` issued by `ca`) on
+/// `listener`: what the browser tests use.
+pub async fn serve_for_tests(
+    listener: std::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    router: Router,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    axum_server::from_tcp_rustls(listener, config)?
+        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
+}
+
+async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+const APP_CSS: &str = include_str!("../../../web/static/app.css");
+const APP_JS: &str = include_str!("../../../web/static/app.js");
+
+async fn static_css() -> Response {
+    static_file("text/css; charset=utf-8", APP_CSS)
+}
+
+async fn static_js() -> Response {
+    static_file("text/javascript; charset=utf-8", APP_JS)
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Why a page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("your role ({role}) may not change configuration")]
+    Forbidden { role: String },
+    #[error(
+        "the form was not sent by this session (CSRF token missing or wrong); reload the page and try again"
+    )]
+    Csrf,
+    #[error("the form could not be read: {0}")]
+    BadForm(String),
+    #[error("{0}")]
+    Deploy(#[from] crate::deploy::DeployError),
+    #[error("a background task failed")]
+    Task,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::Db(DbError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            Self::Db(
+                DbError::InUse { .. }
+                | DbError::BuiltIn { .. }
+                | DbError::Conflict { .. }
+                | DbError::Stale { .. }
+                | DbError::WrongState { .. },
+            ) => StatusCode::CONFLICT,
+            Self::Db(_) | Self::Task | Self::Deploy(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Forbidden { .. } | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::BadForm(_) => StatusCode::BAD_REQUEST,
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "UI request failed");
+        }
+        let page = pages::ErrorPage {
+            status: status.as_u16(),
+            message: self.to_string(),
+        };
+        (status, page).into_response()
+    }
+}
+/// Runs `make()`'s future on a blocking thread of the current runtime. The deploy
+/// engine's compile path (`device_policy::load`) is a future the compiler cannot prove
+/// `Send` for every lifetime (generic sqlx `Acquire` calls), which axum handlers need;
+/// built and awaited on its own thread, it never has to be.
+pub(crate) async fn off_thread<F, Fut, T>(make: F) -> Result<T, UiError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(make()))
+        .await
+        .map_err(|_| UiError::Task)
+}

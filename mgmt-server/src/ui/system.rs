@@ -1,0 +1,227 @@
+//! System: administrators with their roles, and the audit log with filters.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::auth::{Chrome, Current, MIN_PASSWORD_LEN, role_label};
+use super::form::{self, Errors, parse};
+use super::{UiContext, UiError};
+use crate::db::admins::{self, Administrator, AdministratorInput, Role};
+use crate::db::audit::{self, AuditAction, AuditFilter, AuditRecord};
+use crate::db::{Page, PasswordHash};
+
+pub(crate) struct AdminRow {
+    pub admin: Administrator,
+    pub role: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AdminForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "system/administrators.html")]
+pub(crate) struct AdministratorsPage {
+    chrome: Chrome,
+    items: Vec<AdminRow>,
+    form: AdminForm,
+    errors: Errors,
+    open: bool,
+    can_manage: bool,
+}
+
+async fn admin_rows(context: &UiContext) -> Result<Vec<AdminRow>, UiError> {
+    Ok(admins::list(&context.pool, Page::ALL)
+        .await?
+        .items
+        .into_iter()
+        .map(|admin| AdminRow {
+            role: role_label(admin.role.0),
+            admin,
+        })
+        .collect())
+}
+
+pub(crate) async fn administrators(
+    State(context): State<UiContext>,
+    current: Current,
+) -> Result<AdministratorsPage, UiError> {
+    Ok(AdministratorsPage {
+        chrome: current.chrome("system"),
+        items: admin_rows(&context).await?,
+        form: AdminForm {
+            role: "Read-Only".into(),
+            ..AdminForm::default()
+        },
+        errors: Errors::default(),
+        open: false,
+        can_manage: current.role().can_manage_administrators(),
+    })
+}
+
+pub(crate) async fn administrator_create(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let mut form: AdminForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_admin_management()?;
+    let mut errors = Errors::default();
+    let name = form.name.trim().to_owned();
+    super::objects::check_object_name(&mut errors, &name);
+    let role = match form.role.as_str() {
+        "Administrator" => Some(Role::Administrator),
+        "Network Admin" => Some(Role::NetworkAdmin),
+        "Read-Only" => Some(Role::ReadOnly),
+        _ => {
+            errors.add("role", "Choose a role.");
+            None
+        }
+    };
+    if form.password.chars().count() < MIN_PASSWORD_LEN {
+        errors.add(
+            "password",
+            format!("Use at least {MIN_PASSWORD_LEN} characters."),
+        );
+    }
+    if let (true, Some(role)) = (errors.is_empty(), role) {
+        let password = std::mem::take(&mut form.password);
+        let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+            .await
+            .map_err(|_| UiError::Task)?
+            .map_err(|e| UiError::BadForm(e.to_string()))?;
+        let mut conn = form::connection(&context.pool).await?;
+        let input = AdministratorInput {
+            name,
+            password_hash: hash,
+            role,
+            enabled: true,
+        };
+        match admins::create(&mut conn, &current.actor(), context.domain_id, &input).await {
+            Ok(_) => return Ok(Redirect::to("/system/administrators").into_response()),
+            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+        }
+    }
+    form.password.clear();
+    Ok(AdministratorsPage {
+        chrome: current.chrome("system"),
+        items: admin_rows(&context).await?,
+        form,
+        errors,
+        open: true,
+        can_manage: true,
+    }
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    since: String,
+}
+
+pub(crate) struct AuditRow {
+    pub at: String,
+    pub record: AuditRecord,
+    pub action: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "system/audit.html")]
+pub(crate) struct AuditPage {
+    chrome: Chrome,
+    query: AuditQuery,
+    actions: Vec<String>,
+    items: Vec<AuditRow>,
+    errors: Errors,
+}
+
+const ACTIONS: [AuditAction; 10] = [
+    AuditAction::Create,
+    AuditAction::Update,
+    AuditAction::Delete,
+    AuditAction::Login,
+    AuditAction::LoginFailed,
+    AuditAction::Logout,
+    AuditAction::Deploy,
+    AuditAction::Rollback,
+    AuditAction::Register,
+    AuditAction::TerminateSessions,
+];
+
+fn action_name(action: AuditAction) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{action:?}"))
+}
+
+pub(crate) async fn audit(
+    State(context): State<UiContext>,
+    current: Current,
+    Query(query): Query<AuditQuery>,
+) -> Result<AuditPage, UiError> {
+    let mut errors = Errors::default();
+    let mut filter = AuditFilter {
+        actor: Some(query.actor.trim().to_owned()).filter(|a| !a.is_empty()),
+        action: ACTIONS
+            .into_iter()
+            .find(|a| action_name(*a) == query.action),
+        ..AuditFilter::default()
+    };
+    if !query.since.is_empty() {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        match time::Date::parse(query.since.trim(), format) {
+            Ok(date) => filter.since = Some(date.midnight().assume_utc()),
+            Err(_) => errors.add("since", "Enter a date as YYYY-MM-DD."),
+        }
+    }
+    let items = audit::list(
+        &context.pool,
+        &filter,
+        Page {
+            offset: 0,
+            limit: 200,
+        },
+    )
+    .await?
+    .items
+    .into_iter()
+    .map(|record| AuditRow {
+        at: format_time(record.occurred_at),
+        action: action_name(record.action.0),
+        record,
+    })
+    .collect();
+    Ok(AuditPage {
+        chrome: current.chrome("system"),
+        query,
+        actions: ACTIONS.into_iter().map(action_name).collect(),
+        items,
+        errors,
+    })
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    at.format(format).unwrap_or_default()
+}

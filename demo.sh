@@ -126,8 +126,9 @@ connect_cmd="ip netns exec $CLIENT_NS openconnect --protocol=anyconnect --cafile
 cat <<INFO
 
 ────────────────────────────────────────────────────────────────────────────
- Manager (REST API, FMC-compatible): https://127.0.0.1:$MANAGER_PORT/api/openapi.json
-   administrator: $ADMIN   password: $password   (CA: $DEMO_DIR/manager/ca.pem)
+ Manager web UI:  https://127.0.0.1:$MANAGER_PORT/   (trust $DEMO_DIR/manager/ca.pem or accept the warning)
+   administrator: $ADMIN   password: $password
+ REST API (FMC-compatible): https://127.0.0.1:$MANAGER_PORT/api/openapi.json
  Sensor CLI: $BIN/sensor-agent --control-socket $DEMO_DIR/run/sensor.sock show vpn-sessiondb detail anyconnect
  Connect (machine certificate in TLS, user certificate via MCA):
    $connect_cmd

@@ -34,6 +34,8 @@ MANAGER_PORT=${MANAGER_PORT:-8443}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 mkdir -p "$DEMO_DIR/pki" "$DEMO_DIR/run"
+# The manager's PostgreSQL runs as the postgres user, which must reach $DEMO_DIR/manager.
+chmod o+x "$DEMO_DIR"
 pids=()
 cleanup() {
   set +e

@@ -25,7 +25,6 @@
 //! (version 0) that [`ConfigStore::running`] does not report.
 
 use std::fmt;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +39,7 @@ use vpn_core::config::{
 };
 use vpn_core::pool::{PoolError, PoolSet};
 
+use crate::atomic_file;
 use crate::dataplane::DataplaneError;
 use crate::headend::TlsSetupError;
 use crate::sessions::{EndReason, SessionDb};
@@ -51,8 +51,6 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/sensor-agent";
 
 const RUNNING_FILE: &str = "running.json";
 const HISTORY_DIR: &str = "history";
-/// Temporary files start with this; [`ConfigStore::open`] removes any it finds.
-const TEMP_PREFIX: &str = ".tmp-";
 
 /// What an accepted configuration became.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,8 +189,8 @@ impl ConfigStore {
         };
         let history = data_dir.join(HISTORY_DIR);
         std::fs::create_dir_all(&history).map_err(io(&history))?;
-        remove_temporary_files(data_dir).map_err(io(data_dir))?;
-        remove_temporary_files(&history).map_err(io(&history))?;
+        atomic_file::remove_temporary_files(data_dir).map_err(io(data_dir))?;
+        atomic_file::remove_temporary_files(&history).map_err(io(&history))?;
         let running_path = data_dir.join(RUNNING_FILE);
         let running = match std::fs::read(&running_path) {
             Ok(bytes) => Some(Arc::new(DeviceConfig::from_json(&bytes).map_err(
@@ -458,49 +456,12 @@ impl fmt::Display for ProblemList<'_> {
     }
 }
 
-/// Temp file in `dir`, write, fsync, rename over `dir/name`, fsync `dir`.
+/// [`atomic_file::write`] (mode 0644), with the error naming the target.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
-    let target = dir.join(name);
-    let temp = dir.join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
-    let error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ApplyError::Write { path, source }
-    };
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        pause_for_tests(name);
-        std::fs::rename(&temp, &target)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(error(&target)(source));
-    }
-    Ok(())
-}
-
-/// Tests that kill the agent mid-apply set `SENSOR_AGENT_TEST_PAUSE_BEFORE_RENAME` to
-/// a file name; the write of that file then stops before its rename, after printing
-/// a marker on stderr, until the process is killed.
-fn pause_for_tests(name: &str) {
-    if std::env::var_os("SENSOR_AGENT_TEST_PAUSE_BEFORE_RENAME").is_some_and(|n| n == name) {
-        eprintln!("paused before renaming {name}");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(60));
-        }
-    }
-}
-
-fn remove_temporary_files(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
+    atomic_file::write(dir, name, bytes, 0o644).map_err(|source| ApplyError::Write {
+        path: dir.join(name),
+        source,
+    })
 }
 
 fn history_versions(history: &Path) -> Vec<u64> {

@@ -50,6 +50,7 @@
 //! 4. on CSTP DISCONNECT it calls [`sessions::SessionDb::logout`]; on a lost connection
 //!    [`sessions::SessionDb::detach`]; dropping the port removes its routes.
 
+mod atomic_file;
 pub mod cli;
 pub mod config_file;
 pub mod config_store;

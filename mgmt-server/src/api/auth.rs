@@ -67,12 +67,7 @@ pub async fn generate_token(
     };
     let now = OffsetDateTime::now_utc();
     let (access, refresh) = (new_token()?, new_token()?);
-    let tokens = SessionTokens {
-        access_token: &access,
-        refresh_token: &refresh,
-        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
-        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
-    };
+    let tokens = session_tokens(&access, &refresh, now);
     let mut conn = context.connection().await?;
     admins::open_session(&mut conn, &administrator, source, &tokens).await?;
     Ok(token_response(&access, &refresh, administrator.domain_id))
@@ -100,12 +95,7 @@ pub async fn refresh_token(
     }
     let now = OffsetDateTime::now_utc();
     let (access, refresh) = (new_token()?, new_token()?);
-    let tokens = SessionTokens {
-        access_token: &access,
-        refresh_token: &refresh,
-        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
-        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
-    };
+    let tokens = session_tokens(&access, &refresh, now);
     let Some(session) =
         admins::refresh_session(&context.pool, old_access, old_refresh, now, &tokens).await?
     else {
@@ -213,6 +203,17 @@ fn token_response(access: &str, refresh: &str, domain_id: Uuid) -> Response {
         }
     }
     response
+}
+
+/// New tokens living [`ACCESS_TOKEN_LIFETIME`]; the refresh token outlives the
+/// access token by the refreshes a session may make.
+fn session_tokens<'a>(access: &'a str, refresh: &'a str, now: OffsetDateTime) -> SessionTokens<'a> {
+    SessionTokens {
+        access_token: access,
+        refresh_token: refresh,
+        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
+        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
+    }
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {

@@ -8,7 +8,7 @@ use vpn_core::channel::{NatId, RegistrationKey};
 
 use super::error::ApiError;
 use super::fields::Fields;
-use super::objects::common;
+use super::objects::{common, merge};
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
 use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
@@ -130,7 +130,7 @@ impl Resource for Devices {
         Ok(())
     }
     fn to_json(d: &Self::Row, self_url: &str) -> Value {
-        let mut body = common(d.id, &d.name, "Device", &d.description, self_url);
+        let body = common(d.id, &d.name, "Device", &d.description, self_url);
         let extra = json!({
             "hostName": d.host_name,
             "natID": d.nat_id,
@@ -141,9 +141,7 @@ impl Resource for Devices {
             "model": "sensor-agent",
             "deviceState": if d.registration_state == RegistrationState::Registered { "NORMAL" } else { "PENDING" },
         });
-        if let (Some(base), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            base.extend(extra);
-        }
+        let mut body = merge(body, extra);
         body["metadata"]["task"] =
             json!({ "id": d.id.to_string(), "name": d.id.to_string(), "type": "TaskStatus" });
         body

@@ -46,7 +46,8 @@ pub(super) fn common(id: Uuid, name: &str, kind: &str, description: &str, self_u
     })
 }
 
-fn merge(mut base: Value, extra: Value) -> Value {
+/// `base` with the fields of `extra` added (FMC JSON: common fields + the object's own).
+pub(super) fn merge(mut base: Value, extra: Value) -> Value {
     if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
         base.extend(extra);
     }

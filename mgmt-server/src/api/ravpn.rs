@@ -15,7 +15,7 @@ use vpn_core::config::{
 use super::envelope::reference;
 use super::error::ApiError;
 use super::fields::Fields;
-use super::objects::common;
+use super::objects::{common, merge};
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
 use crate::db::policies::{self, RaVpnPolicy, RaVpnPolicyInput};
@@ -136,7 +136,7 @@ impl Resource for Policies {
         Ok(())
     }
     fn to_json(p: &Self::Row, self_url: &str) -> Value {
-        let mut body = common(p.id, &p.name, "RAVpn", &p.description, self_url);
+        let body = common(p.id, &p.name, "RAVpn", &p.description, self_url);
         let extra = json!({
             "configureSSL": p.configure_ssl,
             "configureIpsec": p.configure_ipsec,
@@ -153,10 +153,7 @@ impl Resource for Policies {
             "targetDevices": p.target_devices.iter().map(|r| reference(r.id, "Device", &r.name)).collect::<Vec<_>>(),
             "connectionProfiles": { "links": { "self": format!("{self_url}/connectionprofiles") } },
         });
-        if let (Some(base), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            base.extend(extra);
-        }
-        body
+        merge(body, extra)
     }
     fn id(row: &Self::Row) -> Uuid {
         row.id
@@ -463,7 +460,7 @@ impl Resource for Profiles {
                 (false, json!({ "name": realm, "type": "Realm" }))
             }
         };
-        let mut body = common(
+        let body = common(
             p.id,
             &p.name,
             "RaVpnConnectionProfile",
@@ -493,10 +490,7 @@ impl Resource for Profiles {
             "groupAlias": p.group_aliases.iter().map(|a| json!({ "aliasName": a.name, "enabled": a.enabled })).collect::<Vec<_>>(),
             "groupUrl": p.group_urls.iter().map(|u| json!({ "aliasUrl": u.url, "enabled": u.enabled })).collect::<Vec<_>>(),
         });
-        if let (Some(base), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            base.extend(extra);
-        }
-        body
+        merge(body, extra)
     }
     fn id(row: &Self::Row) -> Uuid {
         row.id

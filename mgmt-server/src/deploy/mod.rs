@@ -26,7 +26,7 @@ use crate::db::devices::{self, Device, RegistrationState};
 use crate::db::{self, Actor, DbError, EncryptionKey};
 use crate::pki::{CaError, InternalCa, IssuedIdentity};
 use crate::sensor_client::{
-    RegistrationOffer, SensorClient, SensorClientError, SensorEndpoint, register,
+    RegistrationOffer, SensorClient, SensorClientError, SensorEndpoint, error_chain, register,
 };
 pub use compile::{CompileError, compile};
 
@@ -633,20 +633,6 @@ fn cli_diff(old: &str, new: &str, deployed_version: Option<u64>) -> String {
         .context_radius(3)
         .header(&old_name, "pending")
         .to_string()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -335,13 +335,17 @@ fn peer_certificate(answer: &reqwest::Response) -> Result<Vec<u8>, SensorClientE
         .ok_or(SensorClientError::NoCertificate)
 }
 
-/// An error and its causes on one line (reqwest hides the TLS reason in the chain).
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its causes on one line (reqwest hides the TLS reason in the chain);
+/// a cause already contained in the text is not repeated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

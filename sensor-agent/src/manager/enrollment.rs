@@ -10,8 +10,7 @@
 //!
 //! Every file is written atomically (temporary file, fsync, rename, fsync directory).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData};
@@ -19,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::channel::{ManagerAddress, NatId, RegistrationKey};
+
+use crate::atomic_file;
 
 const KEY_FILE: &str = "channel.key";
 const PENDING_FILE: &str = "pending.json";
@@ -198,29 +199,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnrollmentError + use<> {
     move |source| EnrollmentError::Io { path, source }
 }
 
-/// Temp file (mode 0600), fsync, rename, fsync directory.
+/// [`atomic_file::write`] with mode 0600: these files hold keys.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), EnrollmentError> {
-    let target = dir.join(name);
-    let temp = dir.join(format!(".tmp-{name}.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &target)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&temp);
-        EnrollmentError::Io {
-            path: target,
-            source,
-        }
-    })
+    atomic_file::write(dir, name, bytes, 0o600).map_err(io(&dir.join(name)))
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ pub fn manager_proof(
     sensor_certificate_der: &[u8],
     request: &RegistrationRequest,
 ) -> String {
-    hex::encode(manager_tag(key, challenge, sensor_certificate_der, request).as_ref())
+    let message = manager_message(challenge, sensor_certificate_der, request);
+    hex::encode(hmac::sign(&hmac_key(key), &message).as_ref())
 }
 
 /// Checks `request.manager_proof` in constant time.
@@ -72,18 +73,6 @@ pub fn verify_sensor_proof(
 
 fn hmac_key(key: &RegistrationKey) -> hmac::Key {
     hmac::Key::new(hmac::HMAC_SHA256, key.expose().as_bytes())
-}
-
-fn manager_tag(
-    key: &RegistrationKey,
-    challenge: &[u8],
-    sensor_certificate_der: &[u8],
-    request: &RegistrationRequest,
-) -> hmac::Tag {
-    hmac::sign(
-        &hmac_key(key),
-        &manager_message(challenge, sensor_certificate_der, request),
-    )
 }
 
 /// Label, then every field length-prefixed so no two requests share a message.

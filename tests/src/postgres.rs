@@ -48,7 +48,7 @@ pub async fn fresh_database() -> PgPool {
 }
 
 /// Where the clusters live: the system temporary directory (not a network mount).
-fn scratch_base() -> PathBuf {
+pub fn scratch_base() -> PathBuf {
     let base = std::env::temp_dir().join("vpn-platform-test-clusters");
     std::fs::create_dir_all(&base).unwrap();
     base

@@ -406,6 +406,34 @@ pub async fn revoke_session(exec: impl PgExecutor<'_>, session_id: Uuid) -> Resu
     Ok(())
 }
 
+/// Ends `session_id` at its administrator's request and writes the LOGOUT audit row, in
+/// one transaction.
+pub async fn log_out(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    domain_id: Uuid,
+    session_id: Uuid,
+) -> Result<(), DbError> {
+    let mut tx = super::begin(conn).await?;
+    revoke_session(&mut *tx, session_id).await?;
+    audit::record(
+        &mut *tx,
+        &audit::NewAuditEntry {
+            actor,
+            domain_id: Some(domain_id),
+            action: AuditAction::Logout,
+            object_kind: ObjectKind::ApiSession,
+            object_id: Some(session_id),
+            object_name: Some(&actor.name),
+            before: None,
+            after: None,
+            detail: None,
+        },
+    )
+    .await?;
+    super::commit(tx).await
+}
+
 fn token_digest(token: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
         .as_ref()

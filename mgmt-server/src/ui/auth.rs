@@ -395,7 +395,8 @@ pub(crate) async fn logout(
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
     current.check_csrf(&form.csrf)?;
-    admins::revoke_session(&context.pool, current.session_id).await?;
+    let mut conn = super::form::connection(&context.pool).await?;
+    admins::log_out(&mut conn, &current.actor(), context.domain_id, current.session_id).await?;
     Ok((
         [(header::SET_COOKIE, cleared_cookie())],
         Redirect::to("/login"),

@@ -17,7 +17,7 @@ use super::auth::{Chrome, CsrfOnly, Current};
 use super::form::{self, Errors, parse};
 use super::pages::{SENSOR_WAIT, registration_label};
 use super::{UiContext, UiError};
-use crate::db::Page;
+use crate::db::{ObjectKind, Page, audit};
 use crate::db::deployments::{
     self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
 };
@@ -560,14 +560,28 @@ pub(crate) async fn terminate(
         .parse()
         .map_err(|_| UiError::BadForm("index is not a session index".into()))?;
     let device = devices::get(&context.pool, context.domain_id, device_id).await?;
-    context
-        .engine
-        .terminate(
-            &device,
-            &TerminateRequest::Session {
-                indexes: vec![index],
-            },
-        )
-        .await?;
+    let request = TerminateRequest::Session {
+        indexes: vec![index],
+    };
+    let result = context.engine.terminate(&device, &request).await?;
+    let detail = format!(
+        "session index {index} on {}: {} session(s) ended",
+        device.name, result.terminated
+    );
+    audit::record(
+        &context.pool,
+        &audit::NewAuditEntry {
+            actor: &current.actor(),
+            domain_id: Some(context.domain_id),
+            action: audit::AuditAction::TerminateSessions,
+            object_kind: ObjectKind::RaVpnSession,
+            object_id: Some(device.id),
+            object_name: Some(&device.name),
+            before: None,
+            after: None,
+            detail: Some(&detail),
+        },
+    )
+    .await?;
     Ok(Redirect::to("/sessions").into_response())
 }

@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod browser;
-
 use std::sync::Arc;
 
-use browser::Browser;
+use e2e::browser::Browser;
 use mgmt_server::server::{ManagementCenter, ServerSettings};
 use mgmt_server::ui::{self, UiContext};
 use vpn_core::pki::testpki::{LeafOptions, TestCa};
@@ -401,6 +399,14 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     b.fill("#password", "Sup3r-secret!").await;
     b.navigate("#submit").await;
     assert_eq!(b.text("#current-user").await, "admin");
+
+    // The audit log, filtered by action, has the logout and the refused login.
+    b.goto(&format!("{base}/system/audit?action=LOGOUT")).await;
+    let logouts = b.text("#audit-table").await;
+    assert!(logouts.contains("LOGOUT") && logouts.contains("admin"), "{logouts}");
+    assert!(!logouts.contains("LOGIN_FAILED"), "{logouts}");
+    b.goto(&format!("{base}/system/audit?action=LOGIN_FAILED")).await;
+    assert!(b.text("#audit-table").await.contains("LOGIN_FAILED"));
 
     b.close().await;
 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use mgmt_server::server::{ManagementCenter, ServerSettings};
 use serde_json::Value;
 
 use super::lab::*;
@@ -86,23 +85,12 @@ fn firerest_builds_the_seed_deploys_it_and_terminates_the_mca_session() {
     let python = firerest_python();
     let lab = Lab::start_managed("f", KEY);
     let (lab, ()) = super::managed::as_manager_of(lab, async move |lab: &Lab| {
-        let cluster = e2e::postgres::cluster();
-        let database = format!("t_{}", uuid::Uuid::new_v4().simple());
-        cluster.create_database(&database).await.unwrap();
-        let data = lab.fixture.dir.path().join("manager");
-        let center = ManagementCenter::start(&ServerSettings {
-            data_dir: data.clone(),
-            database_url: Some(cluster.connect_url(&database)),
-            manager_name: "fmc".to_owned(),
-            server_names: vec!["127.0.0.1".to_owned()],
-            initial_admin: Some(("admin".to_owned(), ADMIN_PASSWORD.to_owned())),
-        })
-        .await
-        .unwrap();
-        let cafile = data.join("ca.pem");
-        std::fs::write(&cafile, center.ca_certificate_pem()).unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let super::managed::LabManager {
+            center,
+            listener,
+            host,
+            cafile,
+        } = super::managed::start_manager(lab, Some(("admin", ADMIN_PASSWORD))).await;
         let router = mgmt_server::app::router(&center);
         let server = async { center.serve(listener, router).await };
         let files = |name: &str, text: &str| {

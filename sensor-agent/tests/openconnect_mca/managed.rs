@@ -39,6 +39,46 @@ pub(crate) fn as_manager_of<T: Send + 'static>(
     .unwrap()
 }
 
+/// A management center (the real application: API and web UI over HTTPS) on a fresh
+/// database of the shared test cluster, its data directory inside the lab's.
+pub(crate) struct LabManager {
+    pub(crate) center: mgmt_server::server::ManagementCenter,
+    pub(crate) listener: std::net::TcpListener,
+    /// `127.0.0.1:port`, where it listens.
+    pub(crate) host: String,
+    /// The manager's CA certificate (it signed the HTTPS certificate).
+    pub(crate) cafile: std::path::PathBuf,
+}
+
+/// Starts a [`LabManager`]; `initial_admin` as `mgmt-server run --initial-admin`
+/// (`None`: the first browser visit creates the administrator).
+pub(crate) async fn start_manager(lab: &Lab, initial_admin: Option<(&str, &str)>) -> LabManager {
+    use mgmt_server::server::{ManagementCenter, ServerSettings};
+    let cluster = e2e::postgres::cluster();
+    let database = format!("t_{}", Uuid::new_v4().simple());
+    cluster.create_database(&database).await.unwrap();
+    let data = lab.fixture.dir.path().join("manager");
+    let center = ManagementCenter::start(&ServerSettings {
+        data_dir: data.clone(),
+        database_url: Some(cluster.connect_url(&database)),
+        manager_name: "fmc".to_owned(),
+        server_names: vec!["127.0.0.1".to_owned()],
+        initial_admin: initial_admin.map(|(name, password)| (name.to_owned(), password.to_owned())),
+    })
+    .await
+    .unwrap();
+    let cafile = data.join("ca.pem");
+    std::fs::write(&cafile, center.ca_certificate_pem()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    LabManager {
+        center,
+        listener,
+        host,
+        cafile,
+    }
+}
+
 #[test]
 fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_session() {
     let lab = Lab::start_managed("m", KEY);

@@ -1,4 +1,7 @@
-//! Headless Chromium through Debian's chromedriver (started on a free port per test).
+//! Headless Chromium through Debian's chromedriver (started on a free port per browser).
+//! A missing browser fails the test that asked for one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a browser that cannot start or answer fails the test loudly
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -7,10 +10,10 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
-pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-pub(crate) struct Browser {
+pub struct Browser {
     client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
@@ -19,7 +22,7 @@ pub(crate) struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium; panics (fails the test) when either
     /// is missing.
-    pub(crate) async fn start() -> Self {
+    pub async fn start() -> Self {
         assert!(
             Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
             "the UI tests need Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"
@@ -71,11 +74,11 @@ impl Browser {
         }
     }
 
-    pub(crate) async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
 
-    pub(crate) async fn url(&self) -> String {
+    pub async fn url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
     }
 
@@ -88,14 +91,14 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
-    pub(crate) async fn fill(&self, css: &str, value: &str) {
+    pub async fn fill(&self, css: &str, value: &str) {
         let element = self.find(css).await;
         element.clear().await.unwrap();
         element.send_keys(value).await.unwrap();
     }
 
     /// Sets a field's value directly (long PEM texts).
-    pub(crate) async fn set_value(&self, id: &str, value: &str) {
+    pub async fn set_value(&self, id: &str, value: &str) {
         self.find(&format!("#{id}")).await;
         self.client
             .execute(
@@ -106,7 +109,7 @@ impl Browser {
             .unwrap();
     }
 
-    pub(crate) async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         self.find(css)
             .await
             .click()
@@ -115,7 +118,7 @@ impl Browser {
     }
 
     /// Clicks something that loads a new page and waits for that page.
-    pub(crate) async fn navigate(&self, css: &str) {
+    pub async fn navigate(&self, css: &str) {
         let element = self.find(css).await;
         self.mark_page().await;
         element
@@ -127,7 +130,7 @@ impl Browser {
 
     /// Clicks the button at `xpath`, accepts the confirmation dialog and waits for the
     /// next page.
-    pub(crate) async fn confirm(&self, xpath: &str) {
+    pub async fn confirm(&self, xpath: &str) {
         let element = self
             .client
             .wait()
@@ -167,7 +170,7 @@ impl Browser {
         panic!("clicking {clicked} loaded no new page");
     }
 
-    pub(crate) async fn select(&self, css: &str, label: &str) {
+    pub async fn select(&self, css: &str, label: &str) {
         self.find(css)
             .await
             .select_by_label(label)
@@ -175,11 +178,11 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot select {label:?} in {css}: {e}"));
     }
 
-    pub(crate) async fn text(&self, css: &str) -> String {
+    pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }
 
-    pub(crate) async fn value(&self, css: &str) -> String {
+    pub async fn value(&self, css: &str) -> String {
         self.find(css)
             .await
             .prop("value")
@@ -188,19 +191,19 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    pub(crate) async fn selected(&self, css: &str) -> bool {
+    pub async fn selected(&self, css: &str) -> bool {
         self.find(css).await.is_selected().await.unwrap()
     }
 
-    pub(crate) async fn displayed(&self, css: &str) -> bool {
+    pub async fn displayed(&self, css: &str) -> bool {
         self.find(css).await.is_displayed().await.unwrap()
     }
 
-    pub(crate) async fn count(&self, css: &str) -> usize {
+    pub async fn count(&self, css: &str) -> usize {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
-    pub(crate) async fn script(&self, source: &str) -> String {
+    pub async fn script(&self, source: &str) -> String {
         let value = self.client.execute(source, Vec::new()).await.unwrap();
         value
             .as_str()
@@ -208,7 +211,7 @@ impl Browser {
             .unwrap_or_else(|| value.to_string())
     }
 
-    pub(crate) async fn script_async(&self, source: &str) -> String {
+    pub async fn script_async(&self, source: &str) -> String {
         let value = self.client.execute_async(source, Vec::new()).await.unwrap();
         value
             .as_str()
@@ -216,12 +219,12 @@ impl Browser {
             .unwrap_or_else(|| value.to_string())
     }
 
-    pub(crate) async fn screenshot(&self, path: &Path) {
+    pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(path, png).unwrap();
     }
 
-    pub(crate) async fn close(mut self) {
+    pub async fn close(mut self) {
         let _closed = self.client.clone().close().await;
         let _killed = self.driver.kill();
         let _reaped = self.driver.wait();

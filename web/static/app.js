@@ -102,15 +102,14 @@
         input.files[0].text().then(function (text) { target.value = text; });
       });
     });
-  }
-
-  // Table filter boxes.
-  function initFilters() {
-    document.querySelectorAll("input[data-filter]").forEach(function (box) {
-      var table = document.getElementById(box.getAttribute("data-filter"));
-      box.addEventListener("input", function () {
-        var q = box.value.toLowerCase();
-        table.querySelectorAll("tbody tr").forEach(function (tr) { tr.hidden = q && tr.textContent.toLowerCase().indexOf(q) < 0; });
+    // Binary files (PKCS#12) travel base64 in a hidden field.
+    document.querySelectorAll("input[type=file][data-load-base64-into]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-load-base64-into"));
+        if (!input.files.length || !target) return;
+        var reader = new FileReader();
+        reader.onload = function () { target.value = String(reader.result).replace(/^data:[^,]*,/, ""); };
+        reader.readAsDataURL(input.files[0]);
       });
     });
   }
@@ -140,6 +139,6 @@
     document.querySelectorAll("[data-tabs]").forEach(initTabs);
     document.querySelectorAll("form").forEach(initAaa);
     document.querySelectorAll("form[data-wizard]").forEach(initWizard);
-    initShowByValue(); initFileLoaders(); initFilters(); initConfirm(); initPolling();
+    initShowByValue(); initFileLoaders(); initConfirm(); initPolling();
   });
 })();

@@ -104,6 +104,32 @@ impl GroupPolicyInput {
     }
 }
 
+impl From<&GroupPolicy> for GroupPolicyInput {
+    /// The stored policy as an input, to change some fields and keep the others.
+    fn from(policy: &GroupPolicy) -> Self {
+        Self {
+            name: policy.name.clone(),
+            description: policy.description.clone(),
+            enable_ssl_protocol: policy.enable_ssl_protocol,
+            enable_ipsec_ikev2_protocol: policy.enable_ipsec_ikev2_protocol,
+            banner: policy.banner.clone(),
+            dns_servers: policy.dns_servers.clone(),
+            default_domain: policy.default_domain.clone(),
+            split_tunnel_policy: policy.split_tunnel_policy,
+            split_tunnel_networks: policy.split_tunnel_networks.clone(),
+            ipv4_pool_ids: policy.ipv4_pools.iter().map(|p| p.id).collect(),
+            mtu: policy.mtu,
+            keepalive_secs: policy.keepalive_secs,
+            gateway_dpd_secs: policy.gateway_dpd_secs,
+            client_dpd_secs: policy.client_dpd_secs,
+            idle_timeout_minutes: policy.idle_timeout_minutes,
+            max_connect_time_minutes: policy.max_connect_time_minutes,
+            simultaneous_logins: policy.simultaneous_logins,
+            dtls_enabled: policy.dtls_enabled,
+        }
+    }
+}
+
 const KIND: ObjectKind = ObjectKind::GroupPolicy;
 
 const SELECT: &str = "SELECT g.*,

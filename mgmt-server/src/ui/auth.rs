@@ -396,7 +396,13 @@ pub(crate) async fn logout(
     let form: CsrfOnly = parse(&body)?;
     current.check_csrf(&form.csrf)?;
     let mut conn = super::form::connection(&context.pool).await?;
-    admins::log_out(&mut conn, &current.actor(), context.domain_id, current.session_id).await?;
+    admins::log_out(
+        &mut conn,
+        &current.actor(),
+        context.domain_id,
+        current.session_id,
+    )
+    .await?;
     Ok((
         [(header::SET_COOKIE, cleared_cookie())],
         Redirect::to("/login"),

@@ -15,13 +15,14 @@ use vpn_core::session::SessionRecord;
 
 use super::auth::{Chrome, CsrfOnly, Current};
 use super::form::{self, Errors, parse};
+use super::listing::{ListQuery, Pager, paginate};
 use super::pages::{SENSOR_WAIT, registration_label};
 use super::{UiContext, UiError};
-use crate::db::{ObjectKind, Page, audit};
 use crate::db::deployments::{
     self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
 };
 use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
+use crate::db::{ObjectKind, Page, audit};
 
 // ---------------------------------------------------------------------------------------
 // Device Management.
@@ -51,6 +52,7 @@ pub(crate) struct DeviceRow {
 pub(crate) struct DevicesPage {
     chrome: Chrome,
     items: Vec<DeviceRow>,
+    pager: Pager,
     form: DeviceForm,
     errors: Errors,
     open: bool,
@@ -73,17 +75,42 @@ fn device_rows(devices: Vec<Device>) -> Vec<DeviceRow> {
 pub(crate) async fn list(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<DevicesPage, UiError> {
+    devices_page(
+        &context,
+        &current,
+        &query,
+        DeviceForm::default(),
+        Errors::default(),
+        false,
+    )
+    .await
+}
+
+async fn devices_page(
+    context: &UiContext,
+    current: &Current,
+    query: &ListQuery,
+    form: DeviceForm,
+    errors: Errors,
+    open: bool,
+) -> Result<DevicesPage, UiError> {
+    let all = device_rows(
+        devices::list(&context.pool, context.domain_id, Page::ALL)
+            .await?
+            .items,
+    );
+    let (items, pager) = paginate(all, query, "/devices", |r| {
+        format!("{} {} {}", r.device.name, r.device.host_name, r.state)
+    });
     Ok(DevicesPage {
         chrome: current.chrome("devices"),
-        items: device_rows(
-            devices::list(&context.pool, context.domain_id, Page::ALL)
-                .await?
-                .items,
-        ),
-        form: DeviceForm::default(),
-        errors: Errors::default(),
-        open: false,
+        items,
+        pager,
+        form,
+        errors,
+        open,
     })
 }
 
@@ -144,17 +171,15 @@ pub(crate) async fn create(
         }
     }
     form.registration_key.clear();
-    Ok(DevicesPage {
-        chrome: current.chrome("devices"),
-        items: device_rows(
-            devices::list(&context.pool, context.domain_id, Page::ALL)
-                .await?
-                .items,
-        ),
+    Ok(devices_page(
+        &context,
+        &current,
+        &ListQuery::default(),
         form,
         errors,
-        open: true,
-    }
+        true,
+    )
+    .await?
     .into_response())
 }
 

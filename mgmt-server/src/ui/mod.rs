@@ -11,6 +11,7 @@ mod auth;
 mod bench;
 mod devices;
 mod form;
+mod listing;
 mod objects;
 mod pages;
 mod ravpn;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -14,16 +14,15 @@ use vpn_core::pki::CertificateInfo;
 
 use super::auth::{Chrome, Current};
 use super::form::{self, Errors, checked, parse};
+use super::listing::{ListQuery, Pager, paginate};
 use super::{UiContext, UiError};
 use crate::db::cert_enrollments::{
     self, CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
     EnrollmentType,
 };
 use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
-use crate::db::local_users::{self, LocalUser, LocalUserInput};
-use crate::db::pools::{
-    self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPool, Ipv6AddressPoolInput,
-};
+use crate::db::local_users::{self, LocalUser, LocalUserInput, LocalUserUpdate};
+use crate::db::pools::{self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
 use crate::db::{Page, PasswordHash};
 
 /// Reads every certificate of a PEM text.
@@ -47,6 +46,11 @@ pub(crate) fn certificate_infos(pem: &str) -> Result<Vec<CertificateInfo>, Strin
 pub(crate) struct PoolForm {
     #[serde(default)]
     csrf: String,
+    /// Set when the form edits a pool (with the version it was read at).
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
     #[serde(default)]
     family: String,
     #[serde(default)]
@@ -63,12 +67,58 @@ pub(crate) struct PoolForm {
     overridable: Option<String>,
 }
 
+/// One row of the pools table, IPv4 or IPv6.
+pub(crate) struct PoolRow {
+    pub id: uuid::Uuid,
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    pub name: String,
+    pub description: String,
+    pub range: String,
+    /// Mask (IPv4) or number of addresses (IPv6).
+    pub size: String,
+    pub overridable: bool,
+    pub version: i32,
+}
+
+impl PoolRow {
+    fn text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.name, self.family, self.range, self.size, self.description
+        )
+    }
+
+    fn form(&self) -> PoolForm {
+        PoolForm {
+            id: self.id.to_string(),
+            version: self.version.to_string(),
+            family: self.family.to_owned(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            range: self.range.clone(),
+            mask: if self.family == "ipv4" {
+                self.size.clone()
+            } else {
+                String::new()
+            },
+            count: if self.family == "ipv6" {
+                self.size.clone()
+            } else {
+                String::new()
+            },
+            overridable: self.overridable.then(|| "on".to_owned()),
+            ..PoolForm::default()
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "objects/pools.html")]
 pub(crate) struct PoolsPage {
     chrome: Chrome,
-    ipv4: Vec<Ipv4AddressPool>,
-    ipv6: Vec<Ipv6AddressPool>,
+    rows: Vec<PoolRow>,
+    pager: Pager,
     form: PoolForm,
     errors: Errors,
     open: bool,
@@ -77,38 +127,68 @@ pub(crate) struct PoolsPage {
 pub(crate) async fn pools(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<PoolsPage, UiError> {
-    pools_page(
-        &context,
-        &current,
-        PoolForm {
+    let all = pool_rows(&context).await?;
+    let form = match query.edit.and_then(|id| all.iter().find(|r| r.id == id)) {
+        Some(row) => row.form(),
+        None => PoolForm {
             family: "ipv4".into(),
             mask: "255.255.255.0".into(),
             ..PoolForm::default()
         },
-        Errors::default(),
-        false,
-    )
-    .await
+    };
+    let open = query.edit.is_some();
+    pools_page(&current, all, &query, form, Errors::default(), open)
 }
 
-async fn pools_page(
-    context: &UiContext,
-    current: &Current,
-    form: PoolForm,
-    errors: Errors,
-    open: bool,
-) -> Result<PoolsPage, UiError> {
+async fn pool_rows(context: &UiContext) -> Result<Vec<PoolRow>, UiError> {
     let ipv4 = pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     let ipv6 = pools::list_ipv6(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
+    let mut rows: Vec<PoolRow> = ipv4
+        .into_iter()
+        .map(|p| PoolRow {
+            id: p.id,
+            family: "ipv4",
+            name: p.name,
+            description: p.description,
+            range: format!("{}-{}", p.start, p.end),
+            size: p.mask.to_string(),
+            overridable: p.overridable,
+            version: p.version,
+        })
+        .chain(ipv6.into_iter().map(|p| PoolRow {
+            id: p.id,
+            family: "ipv6",
+            name: p.name,
+            description: p.description,
+            range: format!("{}/{}", p.start, p.prefix_length),
+            size: p.number_of_addresses.to_string(),
+            overridable: p.overridable,
+            version: p.version,
+        }))
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
+}
+
+fn pools_page(
+    current: &Current,
+    all: Vec<PoolRow>,
+    query: &ListQuery,
+    form: PoolForm,
+    errors: Errors,
+    open: bool,
+) -> Result<PoolsPage, UiError> {
+    let (rows, pager) = paginate(all, query, "/objects/pools", PoolRow::text);
     Ok(PoolsPage {
         chrome: current.chrome("objects"),
-        ipv4,
-        ipv6,
+        rows,
+        pager,
         form,
         errors,
         open,
@@ -127,7 +207,9 @@ pub(crate) async fn pool_create(
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
     let overridable = checked(&form.overridable);
+    let editing = editing(&form.id, &form.version)?;
     let mut conn = form::connection(&context.pool).await?;
+    let (actor, domain) = (current.actor(), context.domain_id);
     let result = if form.family == "ipv6" {
         let parsed = form.range.trim().split_once('/').and_then(|(a, p)| {
             Some((
@@ -149,21 +231,26 @@ pub(crate) async fn pool_create(
             );
         }
         match (errors.is_empty(), parsed, count) {
-            (true, Some((start, prefix_length)), Some(number_of_addresses)) => pools::create_ipv6(
-                &mut conn,
-                &current.actor(),
-                context.domain_id,
-                &Ipv6AddressPoolInput {
+            (true, Some((start, prefix_length)), Some(number_of_addresses)) => {
+                let input = Ipv6AddressPoolInput {
                     name,
                     description: form.description.clone(),
                     start,
                     prefix_length,
                     number_of_addresses,
                     overridable,
-                },
-            )
-            .await
-            .map(|_| ()),
+                };
+                match editing {
+                    Some((id, version)) => {
+                        pools::update_ipv6(&mut conn, &actor, domain, id, version, &input)
+                            .await
+                            .map(|_| ())
+                    }
+                    None => pools::create_ipv6(&mut conn, &actor, domain, &input)
+                        .await
+                        .map(|_| ()),
+                }
+            }
             _ => Ok(()),
         }
     } else {
@@ -191,21 +278,26 @@ pub(crate) async fn pool_create(
             errors.add("mask", "Enter a netmask such as 255.255.255.0.");
         }
         match (errors.is_empty(), range, mask) {
-            (true, Some((start, end)), Some(mask)) => pools::create_ipv4(
-                &mut conn,
-                &current.actor(),
-                context.domain_id,
-                &Ipv4AddressPoolInput {
+            (true, Some((start, end)), Some(mask)) => {
+                let input = Ipv4AddressPoolInput {
                     name,
                     description: form.description.clone(),
                     start,
                     end,
                     mask,
                     overridable,
-                },
-            )
-            .await
-            .map(|_| ()),
+                };
+                match editing {
+                    Some((id, version)) => {
+                        pools::update_ipv4(&mut conn, &actor, domain, id, version, &input)
+                            .await
+                            .map(|_| ())
+                    }
+                    None => pools::create_ipv4(&mut conn, &actor, domain, &input)
+                        .await
+                        .map(|_| ()),
+                }
+            }
             _ => Ok(()),
         }
     };
@@ -216,9 +308,23 @@ pub(crate) async fn pool_create(
     if errors.is_empty() {
         return Ok(Redirect::to("/objects/pools").into_response());
     }
-    Ok(pools_page(&context, &current, form, errors, true)
-        .await?
-        .into_response())
+    let all = pool_rows(&context).await?;
+    Ok(pools_page(&current, all, &ListQuery::default(), form, errors, true)?.into_response())
+}
+
+/// The object an edit form is for: its id and the version it was read at (`None` when
+/// the form adds one).
+pub(crate) fn editing(id: &str, version: &str) -> Result<Option<(uuid::Uuid, i32)>, UiError> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let id = id
+        .parse()
+        .map_err(|_| UiError::BadForm(format!("{id:?} is not an object id")))?;
+    let version = version
+        .parse()
+        .map_err(|_| UiError::BadForm(format!("{version:?} is not an object version")))?;
+    Ok(Some((id, version)))
 }
 
 pub(crate) fn check_object_name(errors: &mut Errors, name: &str) {
@@ -236,6 +342,10 @@ pub(crate) fn check_object_name(errors: &mut Errors, name: &str) {
 pub(crate) struct GroupPolicyForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -257,6 +367,33 @@ pub(crate) struct GroupPolicyForm {
 }
 
 impl GroupPolicyForm {
+    fn of(policy: &GroupPolicy) -> Self {
+        let join = |items: Vec<String>| items.join(", ");
+        Self {
+            id: policy.id.to_string(),
+            version: policy.version.to_string(),
+            name: policy.name.clone(),
+            description: policy.description.clone(),
+            banner: policy.banner.clone().unwrap_or_default(),
+            dns_servers: join(policy.dns_servers.iter().map(ToString::to_string).collect()),
+            default_domain: policy.default_domain.clone().unwrap_or_default(),
+            split_tunnel_networks: join(
+                policy
+                    .split_tunnel_networks
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+            ipv4_pool_ids: policy.ipv4_pools.iter().map(|p| p.id.to_string()).collect(),
+            simultaneous_logins: policy.simultaneous_logins.to_string(),
+            idle_timeout: policy
+                .idle_timeout_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn has_pool(&self, id: &uuid::Uuid) -> bool {
         self.ipv4_pool_ids.iter().any(|p| *p == id.to_string())
     }
@@ -267,6 +404,7 @@ impl GroupPolicyForm {
 pub(crate) struct GroupPoliciesPage {
     chrome: Chrome,
     items: Vec<GroupPolicy>,
+    pager: Pager,
     pools: Vec<Ipv4AddressPool>,
     form: GroupPolicyForm,
     errors: Errors,
@@ -276,31 +414,54 @@ pub(crate) struct GroupPoliciesPage {
 pub(crate) async fn group_policies(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<GroupPoliciesPage, UiError> {
-    let defaults = GroupPolicyInput::new("");
-    let form = GroupPolicyForm {
-        simultaneous_logins: defaults.simultaneous_logins.to_string(),
-        idle_timeout: defaults
-            .idle_timeout_minutes
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
-        ..GroupPolicyForm::default()
+    let all = group_policies::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    let form = match query.edit.and_then(|id| all.iter().find(|g| g.id == id)) {
+        Some(policy) => GroupPolicyForm::of(policy),
+        None => {
+            let defaults = GroupPolicyInput::new("");
+            GroupPolicyForm {
+                simultaneous_logins: defaults.simultaneous_logins.to_string(),
+                idle_timeout: defaults
+                    .idle_timeout_minutes
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                ..GroupPolicyForm::default()
+            }
+        }
     };
-    group_policies_page(&context, &current, form, Errors::default(), false).await
+    let open = query.edit.is_some();
+    group_policies_page(
+        &context,
+        &current,
+        all,
+        &query,
+        form,
+        Errors::default(),
+        open,
+    )
+    .await
 }
 
 async fn group_policies_page(
     context: &UiContext,
     current: &Current,
+    all: Vec<GroupPolicy>,
+    query: &ListQuery,
     form: GroupPolicyForm,
     errors: Errors,
     open: bool,
 ) -> Result<GroupPoliciesPage, UiError> {
+    let (items, pager) = paginate(all, query, "/objects/group-policies", |g| {
+        format!("{} {} {:?}", g.name, g.description, g.split_tunnel_networks)
+    });
     Ok(GroupPoliciesPage {
         chrome: current.chrome("objects"),
-        items: group_policies::list(&context.pool, context.domain_id, Page::ALL)
-            .await?
-            .items,
+        items,
+        pager,
         pools: pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
             .await?
             .items,
@@ -321,7 +482,15 @@ pub(crate) async fn group_policy_create(
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
-    let mut input = GroupPolicyInput::new(name);
+    let editing = editing(&form.id, &form.version)?;
+    // An edit changes the fields of this form and keeps the others (API-only settings).
+    let mut input = match editing {
+        Some((id, _)) => GroupPolicyInput::from(
+            &group_policies::get(&context.pool, context.domain_id, id).await?,
+        ),
+        None => GroupPolicyInput::new(""),
+    };
+    input.name = name;
     input.description = form.description.clone();
     input.banner = Some(form.banner.trim().to_owned()).filter(|b| !b.is_empty());
     input.default_domain = Some(form.default_domain.trim().to_owned()).filter(|b| !b.is_empty());
@@ -346,10 +515,17 @@ pub(crate) async fn group_policy_create(
             ),
         }
     }
-    if !networks.is_empty() {
-        input.split_tunnel_policy = vpn_core::config::SplitTunnelPolicy::TunnelSpecified;
-        input.split_tunnel_networks = networks;
+    {
+        use vpn_core::config::SplitTunnelPolicy::{ExcludeSpecified, TunnelAll, TunnelSpecified};
+        // The page lists networks to tunnel; an exclude list set over the API stays one.
+        input.split_tunnel_policy = match (networks.is_empty(), input.split_tunnel_policy) {
+            (true, _) => TunnelAll,
+            (false, ExcludeSpecified) => ExcludeSpecified,
+            (false, _) => TunnelSpecified,
+        };
     }
+    input.split_tunnel_networks = networks;
+    input.ipv4_pool_ids.clear();
     for id in &form.ipv4_pool_ids {
         match id.parse() {
             Ok(id) => input.ipv4_pool_ids.push(id),
@@ -374,14 +550,32 @@ pub(crate) async fn group_policy_create(
     }
     if errors.is_empty() {
         let mut conn = form::connection(&context.pool).await?;
-        match group_policies::create(&mut conn, &current.actor(), context.domain_id, &input).await {
+        let (actor, domain) = (current.actor(), context.domain_id);
+        let saved = match editing {
+            Some((id, version)) => {
+                group_policies::update(&mut conn, &actor, domain, id, version, &input).await
+            }
+            None => group_policies::create(&mut conn, &actor, domain, &input).await,
+        };
+        match saved {
             Ok(_) => return Ok(Redirect::to("/objects/group-policies").into_response()),
             Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
         }
     }
-    Ok(group_policies_page(&context, &current, form, errors, true)
+    let all = group_policies::list(&context.pool, context.domain_id, Page::ALL)
         .await?
-        .into_response())
+        .items;
+    Ok(group_policies_page(
+        &context,
+        &current,
+        all,
+        &ListQuery::default(),
+        form,
+        errors,
+        true,
+    )
+    .await?
+    .into_response())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -392,11 +586,15 @@ pub(crate) struct EnrollmentForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     description: String,
-    /// `ca` (manual, CA only), `pem` (identity from PEM), `internal` (issued by the
-    /// manager's internal CA).
+    /// `ca` (manual, CA only), `pem` (identity from PEM), `pkcs12` (identity from a
+    /// PKCS#12 file), `internal` (issued by the manager's internal CA).
     #[serde(default)]
     kind: String,
     #[serde(default)]
@@ -405,9 +603,46 @@ pub(crate) struct EnrollmentForm {
     identity_pem: String,
     #[serde(default)]
     key_pem: String,
+    /// The PKCS#12 file, base64 (the page's file chooser fills it).
+    #[serde(default)]
+    pkcs12: String,
+    #[serde(default)]
+    pkcs12_passphrase: String,
     #[serde(default)]
     subject_names: String,
     skip_ca_flag_check: Option<String>,
+}
+
+impl EnrollmentForm {
+    /// The edit form of a stored enrollment; keys and PKCS#12 files are never sent back.
+    fn of(enrollment: &CertEnrollment) -> Self {
+        let mut form = Self {
+            id: enrollment.id.to_string(),
+            version: enrollment.version.to_string(),
+            name: enrollment.name.clone(),
+            description: enrollment.description.clone(),
+            ..Self::default()
+        };
+        match &enrollment.content {
+            EnrollmentContent::CaOnly(settings) => {
+                form.kind = "ca".into();
+                form.ca_pem = settings.ca_certificates_pem.clone();
+                form.skip_ca_flag_check = settings.skip_ca_flag_check.then(|| "on".to_owned());
+            }
+            EnrollmentContent::Identity {
+                certificate_chain_pem,
+            } => {
+                form.kind = match enrollment.enrollment_type {
+                    EnrollmentType::Pkcs12 => "pkcs12",
+                    EnrollmentType::SelfSignedCertificate => "internal",
+                    EnrollmentType::Manual => "pem",
+                }
+                .into();
+                form.identity_pem = certificate_chain_pem.clone();
+            }
+        }
+        form
+    }
 }
 
 pub(crate) struct EnrollmentRow {
@@ -418,11 +653,25 @@ pub(crate) struct EnrollmentRow {
     pub problem: String,
 }
 
+impl EnrollmentRow {
+    fn text(&self) -> String {
+        let mut text = format!("{} {} {}", self.name, self.kind, self.problem);
+        for c in &self.certificates {
+            text.push_str(&format!(
+                " {} {} {}",
+                c.subject, c.issuer, c.fingerprint_sha256
+            ));
+        }
+        text
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "objects/cert_enrollments.html")]
 pub(crate) struct EnrollmentsPage {
     chrome: Chrome,
     items: Vec<EnrollmentRow>,
+    pager: Pager,
     form: EnrollmentForm,
     errors: Errors,
     open: bool,
@@ -431,18 +680,27 @@ pub(crate) struct EnrollmentsPage {
 pub(crate) async fn enrollments(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<EnrollmentsPage, UiError> {
-    enrollments_page(
-        &context,
-        &current,
-        EnrollmentForm {
+    let all = cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    let form = match query.edit.and_then(|id| all.iter().find(|e| e.id == id)) {
+        Some(enrollment) => EnrollmentForm::of(enrollment),
+        None => EnrollmentForm {
             kind: "ca".into(),
             ..EnrollmentForm::default()
         },
+    };
+    let open = query.edit.is_some();
+    Ok(enrollments_page(
+        &current,
+        all,
+        &query,
+        form,
         Errors::default(),
-        false,
-    )
-    .await
+        open,
+    ))
 }
 
 fn enrollment_row(enrollment: CertEnrollment) -> EnrollmentRow {
@@ -472,26 +730,72 @@ fn enrollment_row(enrollment: CertEnrollment) -> EnrollmentRow {
     }
 }
 
-async fn enrollments_page(
-    context: &UiContext,
+fn enrollments_page(
     current: &Current,
+    all: Vec<CertEnrollment>,
+    query: &ListQuery,
     form: EnrollmentForm,
     errors: Errors,
     open: bool,
-) -> Result<EnrollmentsPage, UiError> {
-    let items = cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
-        .await?
-        .items
-        .into_iter()
-        .map(enrollment_row)
-        .collect();
-    Ok(EnrollmentsPage {
+) -> EnrollmentsPage {
+    let rows = all.into_iter().map(enrollment_row).collect();
+    let (items, pager) = paginate(
+        rows,
+        query,
+        "/objects/cert-enrollments",
+        EnrollmentRow::text,
+    );
+    EnrollmentsPage {
         chrome: current.chrome("objects"),
         items,
+        pager,
         form,
         errors,
         open,
-    })
+    }
+}
+
+/// A PKCS#12 file's identity as PEM: the certificate chain (leaf first) and the key.
+pub(crate) fn pkcs12_identity(
+    base64_file: &str,
+    passphrase: &str,
+) -> Result<(String, String), String> {
+    use base64::Engine as _;
+    let compact: String = base64_file.split_whitespace().collect();
+    if compact.is_empty() {
+        return Err("Choose a PKCS#12 file (.p12 or .pfx).".into());
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| {
+            "The PKCS#12 file did not arrive intact (it is not base64); choose it again.".to_owned()
+        })?;
+    let parsed = openssl::pkcs12::Pkcs12::from_der(&der)
+        .map_err(|_| "This is not a PKCS#12 file.".to_owned())?
+        .parse2(passphrase)
+        .map_err(|_| {
+            "The PKCS#12 file could not be opened: wrong passphrase, or an unsupported encryption."
+                .to_owned()
+        })?;
+    let (Some(cert), Some(key)) = (parsed.cert, parsed.pkey) else {
+        return Err("The PKCS#12 file holds no certificate with its private key.".into());
+    };
+    let mut chain = String::new();
+    let mut push = |c: &openssl::x509::X509Ref| -> Result<(), String> {
+        let pem = c
+            .to_pem()
+            .map_err(|e| format!("A certificate of the file cannot be written as PEM: {e}"))?;
+        chain.push_str(&String::from_utf8_lossy(&pem));
+        Ok(())
+    };
+    push(&cert)?;
+    for ca in parsed.ca.iter().flatten() {
+        push(ca)?;
+    }
+    let key = key
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| format!("The private key cannot be written as PEM: {e}"))?;
+    Ok((chain, String::from_utf8_lossy(&key).into_owned()))
 }
 
 pub(crate) async fn enrollment_create(
@@ -499,32 +803,75 @@ pub(crate) async fn enrollment_create(
     current: Current,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form: EnrollmentForm = parse(&body)?;
+    let mut form: EnrollmentForm = parse(&body)?;
     current.check_csrf(&form.csrf)?;
     current.require_edit()?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
+    let editing = editing(&form.id, &form.version)?;
+    let stored = match editing {
+        Some((id, _)) => Some(cert_enrollments::get(&context.pool, context.domain_id, id).await?),
+        None => None,
+    };
     let content = match form.kind.as_str() {
-        "pem" => {
-            if let Err(e) = certificate_infos(&form.identity_pem) {
-                errors.add("identity_pem", e);
-            }
-            let key = match vpn_core::pki::pem::private_key(&form.key_pem) {
-                Ok(_) => Some(vpn_core::config::PrivateKeyPem(form.key_pem.clone())),
-                Err(e) => {
-                    errors.add("key_pem", format!("The private key could not be read: {e}"));
-                    None
+        "pem" | "pkcs12" => {
+            let key = if form.kind == "pkcs12" && !form.pkcs12.trim().is_empty() {
+                match pkcs12_identity(&form.pkcs12, &form.pkcs12_passphrase) {
+                    Ok((chain, key)) => {
+                        form.identity_pem = chain;
+                        Some(vpn_core::config::PrivateKeyPem(key))
+                    }
+                    Err(e) => {
+                        errors.add("pkcs12", e);
+                        None
+                    }
+                }
+            } else if form.kind == "pkcs12" && stored.is_none() {
+                errors.add("pkcs12", "Choose a PKCS#12 file (.p12 or .pfx).");
+                None
+            } else if form.key_pem.trim().is_empty() && stored.is_some() {
+                None // an edit without a new key keeps the stored one
+            } else {
+                match vpn_core::pki::pem::private_key(&form.key_pem) {
+                    Ok(_) => Some(vpn_core::config::PrivateKeyPem(form.key_pem.clone())),
+                    Err(e) => {
+                        errors.add("key_pem", format!("The private key could not be read: {e}"));
+                        None
+                    }
                 }
             };
+            if let Err(e) = certificate_infos(&form.identity_pem) {
+                errors.add(
+                    if form.kind == "pkcs12" {
+                        "pkcs12"
+                    } else {
+                        "identity_pem"
+                    },
+                    e,
+                );
+            }
+            let enrollment_type = if form.kind == "pkcs12" {
+                EnrollmentType::Pkcs12
+            } else {
+                EnrollmentType::Manual
+            };
             (
-                EnrollmentType::Manual,
+                enrollment_type,
                 EnrollmentInput::Identity {
                     certificate_chain_pem: form.identity_pem.clone(),
                     private_key_pem: key,
                 },
             )
         }
+        "internal" if stored.is_some() => (
+            // Renaming an issued identity keeps its certificate and key.
+            EnrollmentType::SelfSignedCertificate,
+            EnrollmentInput::Identity {
+                certificate_chain_pem: form.identity_pem.clone(),
+                private_key_pem: None,
+            },
+        ),
         "internal" => {
             let names: Vec<String> = form
                 .subject_names
@@ -532,45 +879,32 @@ pub(crate) async fn enrollment_create(
                 .filter(|w| !w.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if names.is_empty() {
-                errors.add(
-                    "subject_names",
-                    "Enter the names clients connect to, e.g. vpn.example.com.",
-                );
-                (
-                    EnrollmentType::SelfSignedCertificate,
-                    EnrollmentInput::Identity {
-                        certificate_chain_pem: String::new(),
-                        private_key_pem: None,
-                    },
-                )
+            let issued = if names.is_empty() {
+                Err("Enter the names clients connect to, e.g. vpn.example.com.".to_owned())
             } else {
-                match context
+                context
                     .engine
                     .ca()
                     .issue_server_identity(&names, time::OffsetDateTime::now_utc())
-                {
-                    Ok(identity) => (
-                        EnrollmentType::SelfSignedCertificate,
-                        EnrollmentInput::Identity {
-                            certificate_chain_pem: identity.certificate_pem,
-                            private_key_pem: Some(vpn_core::config::PrivateKeyPem(
-                                identity.private_key_pem,
-                            )),
-                        },
-                    ),
-                    Err(e) => {
-                        errors.add("subject_names", format!("The internal CA refused: {e}"));
-                        (
-                            EnrollmentType::SelfSignedCertificate,
-                            EnrollmentInput::Identity {
-                                certificate_chain_pem: String::new(),
-                                private_key_pem: None,
-                            },
-                        )
-                    }
+                    .map_err(|e| format!("The internal CA refused: {e}"))
+            };
+            let (chain, key) = match issued {
+                Ok(identity) => (
+                    identity.certificate_pem,
+                    Some(vpn_core::config::PrivateKeyPem(identity.private_key_pem)),
+                ),
+                Err(e) => {
+                    errors.add("subject_names", e);
+                    (String::new(), None)
                 }
-            }
+            };
+            (
+                EnrollmentType::SelfSignedCertificate,
+                EnrollmentInput::Identity {
+                    certificate_chain_pem: chain,
+                    private_key_pem: key,
+                },
+            )
         }
         _ => {
             match certificate_infos(&form.ca_pem) {
@@ -578,11 +912,20 @@ pub(crate) async fn enrollment_create(
                 Ok(_) => errors.add("ca_pem", "This is not a CA certificate (no basicConstraints CA flag). Tick \"Skip Check for CA flag\" to use it anyway."),
                 Err(e) => errors.add("ca_pem", e),
             }
-            let mut settings = CaOnlySettings::new(form.ca_pem.trim().to_owned() + "\n");
+            // An edit keeps the settings this page does not show (usage, revocation).
+            let mut settings = match stored.as_ref().map(|e| &e.content) {
+                Some(EnrollmentContent::CaOnly(settings)) => settings.clone(),
+                _ => CaOnlySettings::new(String::new()),
+            };
+            settings.ca_certificates_pem = form.ca_pem.trim().to_owned() + "\n";
             settings.skip_ca_flag_check = form.skip_ca_flag_check.is_some();
             (EnrollmentType::Manual, EnrollmentInput::CaOnly(settings))
         }
     };
+    // Secrets are never sent back in the page.
+    form.key_pem.clear();
+    form.pkcs12.clear();
+    form.pkcs12_passphrase.clear();
     if errors.is_empty() {
         let mut conn = form::connection(&context.pool).await?;
         let input = CertEnrollmentInput {
@@ -591,22 +934,31 @@ pub(crate) async fn enrollment_create(
             enrollment_type: content.0,
             content: content.1,
         };
-        match cert_enrollments::create(
-            &mut conn,
-            &current.actor(),
-            context.domain_id,
-            &input,
-            &context.key,
-        )
-        .await
-        {
+        let (actor, domain) = (current.actor(), context.domain_id);
+        let saved = match editing {
+            Some((id, version)) => {
+                cert_enrollments::update(
+                    &mut conn,
+                    &actor,
+                    domain,
+                    id,
+                    version,
+                    &input,
+                    &context.key,
+                )
+                .await
+            }
+            None => cert_enrollments::create(&mut conn, &actor, domain, &input, &context.key).await,
+        };
+        match saved {
             Ok(_) => return Ok(Redirect::to("/objects/cert-enrollments").into_response()),
             Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
         }
     }
-    Ok(enrollments_page(&context, &current, form, errors, true)
+    let all = cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
         .await?
-        .into_response())
+        .items;
+    Ok(enrollments_page(&current, all, &ListQuery::default(), form, errors, true).into_response())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -616,6 +968,10 @@ pub(crate) async fn enrollment_create(
 pub(crate) struct LocalUserForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -627,6 +983,7 @@ pub(crate) struct LocalUserForm {
 pub(crate) struct LocalUsersPage {
     chrome: Chrome,
     items: Vec<LocalUser>,
+    pager: Pager,
     form: LocalUserForm,
     errors: Errors,
     open: bool,
@@ -635,16 +992,48 @@ pub(crate) struct LocalUsersPage {
 pub(crate) async fn local_users(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<LocalUsersPage, UiError> {
-    Ok(LocalUsersPage {
+    let all = local_users::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    let form = match query.edit.and_then(|id| all.iter().find(|u| u.id == id)) {
+        Some(user) => LocalUserForm {
+            id: user.id.to_string(),
+            version: user.version.to_string(),
+            name: user.name.clone(),
+            ..LocalUserForm::default()
+        },
+        None => LocalUserForm::default(),
+    };
+    let open = query.edit.is_some();
+    Ok(local_users_page(
+        &current,
+        all,
+        &query,
+        form,
+        Errors::default(),
+        open,
+    ))
+}
+
+fn local_users_page(
+    current: &Current,
+    all: Vec<LocalUser>,
+    query: &ListQuery,
+    form: LocalUserForm,
+    errors: Errors,
+    open: bool,
+) -> LocalUsersPage {
+    let (items, pager) = paginate(all, query, "/objects/local-users", |u| u.name.clone());
+    LocalUsersPage {
         chrome: current.chrome("objects"),
-        items: local_users::list(&context.pool, context.domain_id, Page::ALL)
-            .await?
-            .items,
-        form: LocalUserForm::default(),
-        errors: Errors::default(),
-        open: false,
-    })
+        items,
+        pager,
+        form,
+        errors,
+        open,
+    }
 }
 
 pub(crate) async fn local_user_create(
@@ -658,42 +1047,60 @@ pub(crate) async fn local_user_create(
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
-    if form.password.is_empty() {
+    let editing = editing(&form.id, &form.version)?;
+    if form.password.is_empty() && editing.is_none() {
         errors.add("password", "Enter a password.");
     }
     if errors.is_empty() {
         let password = std::mem::take(&mut form.password);
-        let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
-            .await
-            .map_err(|_| UiError::Task)?
-            .map_err(|e| UiError::BadForm(e.to_string()))?;
+        let hash = if password.is_empty() {
+            None // an edit without a password keeps the stored one
+        } else {
+            let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+                .await
+                .map_err(|_| UiError::Task)?
+                .map_err(|e| UiError::BadForm(e.to_string()))?;
+            Some(hash)
+        };
         let mut conn = form::connection(&context.pool).await?;
-        match local_users::create(
-            &mut conn,
-            &current.actor(),
-            context.domain_id,
-            &LocalUserInput {
-                name,
-                password_hash: hash,
-            },
-        )
-        .await
-        {
-            Ok(_) => return Ok(Redirect::to("/objects/local-users").into_response()),
+        let (actor, domain) = (current.actor(), context.domain_id);
+        let saved = match (editing, hash) {
+            (Some((id, version)), password_hash) => local_users::update(
+                &mut conn,
+                &actor,
+                domain,
+                id,
+                version,
+                &LocalUserUpdate {
+                    name,
+                    password_hash,
+                },
+            )
+            .await
+            .map(|_| ()),
+            (None, Some(password_hash)) => local_users::create(
+                &mut conn,
+                &actor,
+                domain,
+                &LocalUserInput {
+                    name,
+                    password_hash,
+                },
+            )
+            .await
+            .map(|_| ()),
+            (None, None) => Ok(()),
+        };
+        match saved {
+            Ok(()) => return Ok(Redirect::to("/objects/local-users").into_response()),
             Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
         }
     }
     form.password.clear();
-    Ok(LocalUsersPage {
-        chrome: current.chrome("objects"),
-        items: local_users::list(&context.pool, context.domain_id, Page::ALL)
-            .await?
-            .items,
-        form,
-        errors,
-        open: true,
-    }
-    .into_response())
+    let all = local_users::list(&context.pool, context.domain_id, Page::ALL)
+        .await?
+        .items;
+    Ok(local_users_page(&current, all, &ListQuery::default(), form, errors, true).into_response())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -18,6 +18,7 @@ use vpn_core::config::{
 
 use super::auth::{Chrome, Current};
 use super::form::{self, Errors, parse};
+use super::listing::{ListQuery, Pager, paginate};
 use super::{UiContext, UiError};
 use crate::db::cert_enrollments::{self, CertEnrollment, EnrollmentContent};
 use crate::db::devices::{self, Device, RegistrationState};
@@ -413,11 +414,13 @@ pub(crate) struct PolicyRow {
 pub(crate) struct ListPage {
     chrome: Chrome,
     items: Vec<PolicyRow>,
+    pager: Pager,
 }
 
 pub(crate) async fn list(
     State(context): State<UiContext>,
     current: Current,
+    Query(query): Query<ListQuery>,
 ) -> Result<ListPage, UiError> {
     let mut items = Vec::new();
     for policy in policies::list(&context.pool, context.domain_id, Page::ALL)
@@ -444,9 +447,13 @@ pub(crate) async fn list(
             description: policy.description,
         });
     }
+    let (items, pager) = paginate(items, &query, "/ravpn", |p| {
+        format!("{} {} {} {}", p.name, p.description, p.devices, p.profiles)
+    });
     Ok(ListPage {
         chrome: current.chrome("devices"),
         items,
+        pager,
     })
 }
 

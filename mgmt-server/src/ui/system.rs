@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::auth::{Chrome, Current, MIN_PASSWORD_LEN, role_label};
 use super::form::{self, Errors, parse};
+use super::listing::Pager;
 use super::{UiContext, UiError};
 use crate::db::admins::{self, Administrator, AdministratorInput, Role};
 use crate::db::audit::{self, AuditAction, AuditFilter, AuditRecord};
@@ -136,6 +137,8 @@ pub(crate) struct AuditQuery {
     action: String,
     #[serde(default)]
     since: String,
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 pub(crate) struct AuditRow {
@@ -148,11 +151,15 @@ pub(crate) struct AuditRow {
 #[template(path = "system/audit.html")]
 pub(crate) struct AuditPage {
     chrome: Chrome,
+    pager: Pager,
     query: AuditQuery,
     actions: Vec<String>,
     items: Vec<AuditRow>,
     errors: Errors,
 }
+
+/// Audit rows per page.
+const AUDIT_PAGE_SIZE: usize = 50;
 
 const ACTIONS: [AuditAction; 10] = [
     AuditAction::Create,
@@ -194,25 +201,54 @@ pub(crate) async fn audit(
             Err(_) => errors.add("since", "Enter a date as YYYY-MM-DD."),
         }
     }
-    let items = audit::list(
+    // The database cuts the page: the log only grows.
+    let asked = query.page.unwrap_or(1).max(1);
+    let offset = i64::try_from((asked - 1) * AUDIT_PAGE_SIZE).unwrap_or(i64::MAX);
+    let mut listed = audit::list(
         &context.pool,
         &filter,
         Page {
-            offset: 0,
-            limit: 200,
+            offset,
+            limit: AUDIT_PAGE_SIZE as i64,
         },
     )
-    .await?
-    .items
-    .into_iter()
-    .map(|record| AuditRow {
-        at: format_time(record.occurred_at),
-        action: action_name(record.action.0),
-        record,
-    })
-    .collect();
+    .await?;
+    let total = usize::try_from(listed.total).unwrap_or(0);
+    let page = Pager::clamp(Some(asked), total, AUDIT_PAGE_SIZE);
+    if page != asked {
+        let offset = i64::try_from((page - 1) * AUDIT_PAGE_SIZE).unwrap_or(0);
+        let last = Page {
+            offset,
+            limit: AUDIT_PAGE_SIZE as i64,
+        };
+        listed = audit::list(&context.pool, &filter, last).await?;
+    }
+    let kept = vec![
+        ("actor", query.actor.clone()),
+        ("action", query.action.clone()),
+        ("since", query.since.clone()),
+    ];
+    let pager = Pager::new(
+        "/system/audit",
+        kept,
+        String::new(),
+        page,
+        AUDIT_PAGE_SIZE,
+        total,
+        listed.items.len(),
+    );
+    let items = listed
+        .items
+        .into_iter()
+        .map(|record| AuditRow {
+            at: format_time(record.occurred_at),
+            action: action_name(record.action.0),
+            record,
+        })
+        .collect();
     Ok(AuditPage {
         chrome: current.chrome("system"),
+        pager,
         query,
         actions: ACTIONS.into_iter().map(action_name).collect(),
         items,

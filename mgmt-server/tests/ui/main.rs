@@ -403,9 +403,13 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     // The audit log, filtered by action, has the logout and the refused login.
     b.goto(&format!("{base}/system/audit?action=LOGOUT")).await;
     let logouts = b.text("#audit-table").await;
-    assert!(logouts.contains("LOGOUT") && logouts.contains("admin"), "{logouts}");
+    assert!(
+        logouts.contains("LOGOUT") && logouts.contains("admin"),
+        "{logouts}"
+    );
     assert!(!logouts.contains("LOGIN_FAILED"), "{logouts}");
-    b.goto(&format!("{base}/system/audit?action=LOGIN_FAILED")).await;
+    b.goto(&format!("{base}/system/audit?action=LOGIN_FAILED"))
+        .await;
     assert!(b.text("#audit-table").await.contains("LOGIN_FAILED"));
 
     b.close().await;

@@ -14,6 +14,6 @@ mod fmc_workflow;
 mod lab;
 mod login;
 mod managed;
-mod web_ui;
 mod refusals;
 mod tunnel;
+mod web_ui;

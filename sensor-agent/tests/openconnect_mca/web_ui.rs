@@ -44,12 +44,14 @@ async fn wait_for_text(
 }
 
 #[test]
-fn an_administrator_deploys_the_seed_by_clicking_and_terminates_the_mca_session_from_the_browser()
-{
+fn an_administrator_deploys_the_seed_by_clicking_and_terminates_the_mca_session_from_the_browser() {
     let lab = Lab::start_managed("u", KEY);
     let (lab, ()) = as_manager_of(lab, async move |lab: &Lab| {
         let LabManager {
-            center, listener, host, ..
+            center,
+            listener,
+            host,
+            ..
         } = start_manager(lab, None).await;
         let router = mgmt_server::app::router(&center);
         let server = async { center.serve(listener, router).await };
@@ -130,8 +132,11 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
     }
     b.click("#add-enrollment summary").await;
     b.fill("#ce-name", "Headend-Identity").await;
-    b.select("#ce-kind", "Identity certificate from PEM (certificate + key)")
-        .await;
+    b.select(
+        "#ce-kind",
+        "Identity certificate from PEM (certificate + key)",
+    )
+    .await;
     b.set_value("ce-id-pem", &fixture.identity_chain_pem).await;
     b.set_value("ce-key-pem", &fixture.identity_key_pem).await;
     b.navigate("#ce-save").await;
@@ -169,14 +174,20 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
     // Deploy: the device has pending changes; the preview is the CLI diff.
     b.goto(&format!("{base}/deploy")).await;
     let pending = b.text("#pending-table").await;
-    assert!(pending.contains("FTD-Seed") && pending.contains("Pending"), "{pending}");
+    assert!(
+        pending.contains("FTD-Seed") && pending.contains("Pending"),
+        "{pending}"
+    );
     b.click("#pending-table details summary").await;
     let diff = b.text("#pending-table pre.diff").await;
     assert!(
         diff.contains("+tunnel-group RA-VPN-Multi-Cert type remote-access"),
         "{diff}"
     );
-    assert!(diff.contains("authentication multiple-certificate"), "{diff}");
+    assert!(
+        diff.contains("authentication multiple-certificate"),
+        "{diff}"
+    );
     assert!(b.selected("#pending-table input[type=checkbox]").await);
     b.navigate("#deploy-button").await;
     let job_url = b.url().await;

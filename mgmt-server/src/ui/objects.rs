@@ -806,6 +806,10 @@ pub(crate) async fn enrollment_create(
     let mut form: EnrollmentForm = parse(&body)?;
     current.check_csrf(&form.csrf)?;
     current.require_edit()?;
+    // Browsers send a textarea's line breaks as CRLF; PEM is stored with LF.
+    for pem in [&mut form.ca_pem, &mut form.identity_pem, &mut form.key_pem] {
+        *pem = pem.replace("\r\n", "\n");
+    }
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);

@@ -14,7 +14,7 @@ use vpn_core::pki::testpki::{LeafOptions, TestCa};
 /// A running management center with the UI mounted, and its address.
 struct Manager {
     base: String,
-    _center: Arc<ManagementCenter>,
+    center: Arc<ManagementCenter>,
     _data: tempfile::TempDir,
 }
 
@@ -44,7 +44,7 @@ async fn start_manager() -> Manager {
     tokio::spawn(ui::serve_for_tests(listener, tls, ui::router(context)));
     Manager {
         base: format!("https://localhost:{port}"),
-        _center: center,
+        center,
         _data: data,
     }
 }
@@ -458,5 +458,268 @@ async fn a_read_only_administrator_sees_no_edit_controls_and_is_refused_changes(
     assert_eq!(status, "403");
     b.goto(&format!("{base}/objects/pools")).await;
     assert!(!b.text("#pools-table").await.contains("sneaky"));
+    b.close().await;
+}
+
+/// Creates the first administrator through /setup.
+async fn first_administrator(b: &Browser, base: &str) {
+    b.goto(&format!("{base}/setup")).await;
+    b.fill("#name", "admin").await;
+    b.fill("#password", "Sup3r-secret!").await;
+    b.fill("#confirm", "Sup3r-secret!").await;
+    b.navigate("#submit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_are_searched_paged_and_edited_and_an_identity_comes_from_pkcs12() {
+    use mgmt_server::db::cert_enrollments;
+    use mgmt_server::db::group_policies::{self, GroupPolicyInput};
+    use mgmt_server::db::local_users;
+    use mgmt_server::db::pools::{self, Ipv4AddressPoolInput};
+    use mgmt_server::db::{Actor, GLOBAL_DOMAIN_ID, Page};
+
+    let manager = start_manager().await;
+    let b = Browser::start().await;
+    let base = &manager.base;
+    let pool = &manager.center.pool;
+    let api = Actor::administrator("api-user", uuid::Uuid::new_v4(), None);
+    first_administrator(&b, base).await;
+
+    // 30 pools made over the API's repository: the page shows 25 at a time.
+    let mut conn = pool.acquire().await.unwrap();
+    for i in 1..=30u8 {
+        pools::create_ipv4(
+            &mut conn,
+            &api,
+            GLOBAL_DOMAIN_ID,
+            &Ipv4AddressPoolInput {
+                name: format!("pool-{i:03}"),
+                description: String::new(),
+                start: std::net::Ipv4Addr::new(10, i, 0, 1),
+                end: std::net::Ipv4Addr::new(10, i, 0, 10),
+                mask: "255.255.255.0".parse().unwrap(),
+                overridable: false,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    b.goto(&format!("{base}/objects/pools")).await;
+    assert_eq!(b.text("#pager-range").await, "1–25 of 30");
+    assert_eq!(b.count("#pools-table tbody tr").await, 25);
+    b.navigate("#pager-next").await;
+    assert_eq!(b.text("#pager-range").await, "26–30 of 30");
+    assert!(b.text("#pools-table").await.contains("pool-030"));
+    b.fill("#search", "POOL-02").await;
+    b.navigate("#search-button").await;
+    assert_eq!(b.text("#pager-range").await, "1–10 of 10");
+    assert!(!b.text("#pools-table").await.contains("pool-030"));
+
+    // Edit a pool: a bad range keeps the form in edit mode with what was typed.
+    b.goto(&format!("{base}/objects/pools")).await;
+    b.navigate("a[data-edit='pool-007']").await;
+    assert_eq!(b.value("#pool-range").await, "10.7.0.1-10.7.0.10");
+    b.fill("#pool-range", "10.7.0.50-10.7.0.1").await;
+    b.navigate("#pool-save").await;
+    assert_eq!(
+        b.text("[data-for=range]").await,
+        "The first address comes after the last one."
+    );
+    assert_eq!(b.value("#pool-range").await, "10.7.0.50-10.7.0.1");
+    b.fill("#pool-range", "10.7.0.1-10.7.0.50").await;
+    b.navigate("#pool-save").await;
+    let all = pools::list_ipv4(pool, GLOBAL_DOMAIN_ID, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(all.total, 30, "the edit created nothing");
+    let edited = all.items.iter().find(|p| p.name == "pool-007").unwrap();
+    assert_eq!(edited.end.to_string(), "10.7.0.50");
+    assert_eq!(edited.version, 2);
+
+    // Someone changes pool-008 while its form is open: the save is refused, nothing
+    // is overwritten, and the page says why.
+    b.navigate("a[data-edit='pool-008']").await;
+    let pool_8 = all.items.iter().find(|p| p.name == "pool-008").unwrap();
+    pools::update_ipv4(
+        &mut conn,
+        &api,
+        GLOBAL_DOMAIN_ID,
+        pool_8.id,
+        pool_8.version,
+        &Ipv4AddressPoolInput {
+            name: "pool-008".into(),
+            description: "changed over the API".into(),
+            start: pool_8.start,
+            end: pool_8.end,
+            mask: pool_8.mask,
+            overridable: true,
+        },
+    )
+    .await
+    .unwrap();
+    b.fill("#pool-range", "10.8.0.1-10.8.0.99").await;
+    b.navigate("#pool-save").await;
+    assert!(
+        b.text("#pool-form .alert")
+            .await
+            .contains("was changed by someone else"),
+        "a stale edit is refused"
+    );
+    let now = pools::get_ipv4(pool, GLOBAL_DOMAIN_ID, pool_8.id)
+        .await
+        .unwrap();
+    assert_eq!(now.end, pool_8.end);
+    assert_eq!(now.description, "changed over the API");
+
+    // Edit a group policy: the page's fields change, settings only the API sets stay.
+    let mut input = GroupPolicyInput::new("Engineering-GP");
+    input.mtu = 1300;
+    input.dtls_enabled = false;
+    let policy = group_policies::create(&mut conn, &api, GLOBAL_DOMAIN_ID, &input)
+        .await
+        .unwrap();
+    b.goto(&format!("{base}/objects/group-policies")).await;
+    b.navigate("a[data-edit='Engineering-GP']").await;
+    assert_eq!(b.value("#gp-name").await, "Engineering-GP");
+    b.fill("input[name=dns_servers]", "10.0.0.53, 10.0.1.53")
+        .await;
+    b.navigate("#gp-save").await;
+    let saved = group_policies::get(pool, GLOBAL_DOMAIN_ID, policy.id)
+        .await
+        .unwrap();
+    assert_eq!(saved.dns_servers.len(), 2);
+    assert_eq!(saved.mtu, 1300, "an API-only setting is kept");
+    assert!(!saved.dtls_enabled, "an API-only setting is kept");
+
+    // PKCS#12 identity: a wrong passphrase is said so; the right one imports the
+    // chain and the key (the key is kept encrypted, never shown).
+    let ca = TestCa::root("Headend CA").unwrap();
+    let leaf = ca
+        .issue(&LeafOptions {
+            eku: vec![vpn_core::pki::testpki::TestEku::ServerAuth],
+            ..LeafOptions::client("vpn.example.com")
+        })
+        .unwrap();
+    let p12 = {
+        let key = openssl::pkey::PKey::private_key_from_pem(leaf.key_pem.as_bytes()).unwrap();
+        let cert = openssl::x509::X509::from_pem(leaf.cert_pem.as_bytes()).unwrap();
+        let mut chain = openssl::stack::Stack::new().unwrap();
+        chain
+            .push(openssl::x509::X509::from_pem(ca.cert.cert_pem.as_bytes()).unwrap())
+            .unwrap();
+        let der = openssl::pkcs12::Pkcs12::builder()
+            .name("vpn")
+            .pkey(&key)
+            .cert(&cert)
+            .ca(chain)
+            .build2("p12-pass")
+            .unwrap()
+            .to_der()
+            .unwrap();
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)
+    };
+    b.goto(&format!("{base}/objects/cert-enrollments")).await;
+    b.click("#add-enrollment summary").await;
+    b.fill("#ce-name", "Headend-P12").await;
+    b.select(
+        "#ce-kind",
+        "Identity certificate from a PKCS#12 file (.p12/.pfx)",
+    )
+    .await;
+    b.set_value("ce-pkcs12", &p12).await;
+    b.fill("#ce-pkcs12-passphrase", "wrong").await;
+    b.navigate("#ce-save").await;
+    assert!(
+        b.text("[data-for=pkcs12]")
+            .await
+            .contains("wrong passphrase"),
+        "the refusal says why"
+    );
+    assert_eq!(
+        b.value("#ce-name").await,
+        "Headend-P12",
+        "typed values are kept"
+    );
+    b.set_value("ce-pkcs12", &p12).await;
+    b.fill("#ce-pkcs12-passphrase", "p12-pass").await;
+    b.navigate("#ce-save").await;
+    let table = b.text("#enrollments-table").await;
+    assert!(table.contains("PKCS12 (identity)"), "{table}");
+    assert!(table.contains("CN=vpn.example.com"), "{table}");
+    assert!(
+        table.contains("CN=Headend CA"),
+        "the chain's CA is imported: {table}"
+    );
+    let enrollment = cert_enrollments::list(pool, GLOBAL_DOMAIN_ID, Page::ALL)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.name == "Headend-P12")
+        .unwrap();
+    let key = cert_enrollments::identity_private_key(
+        pool,
+        GLOBAL_DOMAIN_ID,
+        enrollment.id,
+        &manager.center.key,
+    )
+    .await
+    .unwrap();
+    assert!(key.0.contains("PRIVATE KEY"));
+    assert!(
+        !b.script("return document.documentElement.outerHTML")
+            .await
+            .contains(&key.0[40..80])
+    );
+
+    // Renaming it keeps the certificate and the key.
+    b.navigate("a[data-edit='Headend-P12']").await;
+    b.fill("#ce-name", "Headend-P12-Renamed").await;
+    b.navigate("#ce-save").await;
+    let renamed = cert_enrollments::get(pool, GLOBAL_DOMAIN_ID, enrollment.id)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Headend-P12-Renamed");
+    assert_eq!(renamed.content, enrollment.content);
+    let same_key = cert_enrollments::identity_private_key(
+        pool,
+        GLOBAL_DOMAIN_ID,
+        enrollment.id,
+        &manager.center.key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(same_key.0, key.0);
+
+    // A LOCAL user renamed without a password keeps the password; a new one replaces it.
+    b.goto(&format!("{base}/objects/local-users")).await;
+    b.click("#add-local-user summary").await;
+    b.fill("#local-user-form input[name=name]", "alice").await;
+    b.fill("#local-user-form input[name=password]", "alice-pass-1")
+        .await;
+    b.navigate("#local-user-save").await;
+    let alice = || async {
+        local_users::list(pool, GLOBAL_DOMAIN_ID, Page::ALL)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|u| u.name.starts_with("alice"))
+            .unwrap()
+    };
+    let before = alice().await;
+    b.navigate("a[data-edit='alice']").await;
+    b.fill("#local-user-form input[name=name]", "alice.smith")
+        .await;
+    b.navigate("#local-user-save").await;
+    let renamed = alice().await;
+    assert_eq!(renamed.name, "alice.smith");
+    assert_eq!(renamed.password_hash, before.password_hash);
+    b.navigate("a[data-edit='alice.smith']").await;
+    b.fill("#local-user-form input[name=password]", "alice-pass-2")
+        .await;
+    b.navigate("#local-user-save").await;
+    assert_ne!(alice().await.password_hash, before.password_hash);
+
     b.close().await;
 }

@@ -500,6 +500,8 @@ pub(crate) struct SessionRow {
     pub device: String,
     pub record: SessionRecord,
     pub auth_mode: &'static str,
+    /// When the session logged in, e.g. `2026-11-27 03:42:36 UTC`.
+    pub login: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -542,6 +544,7 @@ pub(crate) async fn sessions(
                         device_id: device.id,
                         device: device.name.clone(),
                         auth_mode: record.auth_mode.ftd_name(),
+                        login: super::system::format_time(record.login_time),
                         record,
                     }),
             ),

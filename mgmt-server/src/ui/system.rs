@@ -256,7 +256,7 @@ pub(crate) async fn audit(
     })
 }
 
-fn format_time(at: OffsetDateTime) -> String {
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     at.format(format).unwrap_or_default()

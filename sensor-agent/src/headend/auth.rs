@@ -487,9 +487,12 @@ impl Step<'_> {
         user: Option<(&CertificateDer<'static>, &ValidatedChain)>,
     ) -> Option<CertificateIdentity> {
         let aaa = &profile.aaa;
-        let source = match (aaa.username_from_certificate_source, user) {
-            (UsernameSource::SecondCertificate, Some((user_der, _))) => user_der,
-            _ => machine,
+        let (source, which) = match (aaa.username_from_certificate_source, user) {
+            (UsernameSource::SecondCertificate, Some((user_der, _))) => {
+                (user_der, "the second certificate (user)")
+            }
+            (_, Some(_)) => (machine, "the first certificate (machine)"),
+            (_, None) => (machine, "the client certificate"),
         };
         let mapped = match map_username(source.as_ref(), &aaa.username_mapping) {
             Ok(mapped) => mapped,
@@ -500,7 +503,7 @@ impl Step<'_> {
         };
         Some(CertificateIdentity {
             username: mapped.username,
-            derivation: mapped.derivation,
+            derivation: format!("{} of {which}", mapped.derivation),
             machine: machine_chain.map(|c| summary(&c.leaf)),
             user: user.map(|(_, c)| summary(&c.leaf)),
         })

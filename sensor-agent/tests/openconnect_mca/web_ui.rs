@@ -227,15 +227,24 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
     assert!(sessions.contains("Multiple-certificate"), "{sessions}");
     b.screenshot(&screenshot("overview-live-session.png")).await;
 
-    // RA VPN Sessions: both certificates and how the username was derived.
+    // RA VPN Sessions: the filters, both certificates and how the username was derived.
+    b.goto(&format!("{base}/sessions?username=someone-else"))
+        .await;
+    assert!(
+        b.text("#sessions-table")
+            .await
+            .contains("No active sessions.")
+    );
     b.goto(&format!("{base}/sessions")).await;
+    b.fill("input[name=username]", "client.example").await;
+    b.navigate(".filters button").await;
     b.click("#sessions-table tr.detail summary").await;
     let detail = b.text("#sessions-table").await;
     assert!(detail.contains("Multiple-certificate"), "{detail}");
     assert!(detail.contains("CN=client.example.com"), "{detail}");
     assert!(detail.contains("CN=machine.example.com"), "{detail}");
     assert!(
-        detail.to_lowercase().contains("second certificate"),
+        detail.contains("CN of subject of the second certificate (user)"),
         "{detail}"
     );
     b.screenshot(&screenshot("sessions-live.png")).await;
@@ -255,6 +264,29 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
     )
     .await;
     assert!(after.contains("No active sessions."), "{after}");
+    // Rollback: the deployed version goes out again as a new version.
+    b.goto(&format!("{base}/deploy")).await;
+    b.confirm("//table[@id='history-table']//button[contains(., 'Rollback to this')]")
+        .await;
+    let rollback_url = b.url().await;
+    let status = wait_for_text(
+        b,
+        &rollback_url,
+        "[data-job-status]",
+        Duration::from_secs(60),
+        |s| s != "Queued" && s != "Running",
+    )
+    .await;
+    assert_eq!(status, "Deployed", "{}", lab.agent_log());
+    assert!(b.text("h1").await.contains("Rollback"));
+    b.goto(&format!("{base}/deploy")).await;
+    assert_eq!(b.count("#history-table tbody tr").await, 2);
+    let running = lab.operator(&["show", "running-config", "tunnel-group"]);
+    assert!(
+        running.contains("tunnel-group RA-VPN-Multi-Cert type remote-access"),
+        "{running}"
+    );
+
     b.goto(&format!("{base}/system/audit")).await;
     let audit = b.text("#audit-table").await;
     assert!(

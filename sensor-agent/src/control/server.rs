@@ -39,8 +39,9 @@ pub struct ControlContext {
     pub manager: Option<Arc<ManagerChannel>>,
 }
 
-/// Requests of the local operator that are not FTD CLI commands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Requests of the local operator that are not FTD CLI commands. Their `Debug` (what
+/// the log shows) leaves the registration key out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LocalRequest {
     /// Apply the configuration file at `path` (read by the agent) as a deploy.
@@ -55,6 +56,27 @@ pub enum LocalRequest {
     ConfigureManagerDelete,
     /// `show managers`.
     ShowManagers,
+}
+
+impl std::fmt::Debug for LocalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ConfigureApply { path } => f
+                .debug_struct("ConfigureApply")
+                .field("path", path)
+                .finish(),
+            Self::ConfigureManagerAdd {
+                address, nat_id, ..
+            } => f
+                .debug_struct("ConfigureManagerAdd")
+                .field("address", address)
+                .field("registration_key", &"<redacted>")
+                .field("nat_id", nat_id)
+                .finish(),
+            Self::ConfigureManagerDelete => f.write_str("ConfigureManagerDelete"),
+            Self::ShowManagers => f.write_str("ShowManagers"),
+        }
+    }
 }
 
 /// What one request line asks for.

@@ -180,3 +180,18 @@ async fn malformed_or_oversized_requests_are_refused() {
         assert!(answer.starts_with(ERROR_PREFIX), "{answer}");
     }
 }
+
+#[test]
+fn the_logged_form_of_configure_manager_add_leaves_the_registration_key_out() {
+    let request = LocalRequest::ConfigureManagerAdd {
+        address: "192.0.2.1".into(),
+        registration_key: "Secret-Reg-Key-9".into(),
+        nat_id: Some("nat-1".into()),
+    };
+    let logged = format!("{request:?}");
+    assert!(!logged.contains("Secret-Reg-Key-9"), "{logged}");
+    assert!(
+        logged.contains("192.0.2.1") && logged.contains("nat-1"),
+        "{logged}"
+    );
+}

@@ -196,7 +196,7 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
         &job_url,
         "[data-job-status]",
         Duration::from_secs(60),
-        |s| s != "Queued" && s != "Running",
+        |s| s == "Deployed" || s == "Failed",
     )
     .await;
     assert_eq!(status, "Deployed", "{}", lab.agent_log());
@@ -274,7 +274,7 @@ async fn walk(b: &Browser, lab: &Lab, base: &str) {
         &rollback_url,
         "[data-job-status]",
         Duration::from_secs(60),
-        |s| s != "Queued" && s != "Running",
+        |s| s == "Deployed" || s == "Failed",
     )
     .await;
     assert_eq!(status, "Deployed", "{}", lab.agent_log());

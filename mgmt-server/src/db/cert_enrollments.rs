@@ -167,21 +167,20 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(
-        "SELECT * FROM cert_enrollments WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: "SELECT * FROM cert_enrollments",
+            from: "cert_enrollments",
+            scope_column: "domain_id",
+            name_column: "name",
+            list_action: "list cert enrollments",
+            count_action: "count cert enrollments",
+        },
+        domain_id,
+        page,
     )
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
     .await
-    .map_err(DbError::sql("list cert enrollments"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM cert_enrollments WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count cert enrollments"))?;
-    Ok(Listed { items, total })
 }
 
 /// The decrypted private key of an identity enrollment.

@@ -131,21 +131,20 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(
-        "SELECT * FROM devices WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: "SELECT * FROM devices",
+            from: "devices",
+            scope_column: "domain_id",
+            name_column: "name",
+            list_action: "list devices",
+            count_action: "count devices",
+        },
+        domain_id,
+        page,
     )
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
     .await
-    .map_err(DbError::sql("list devices"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM devices WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count devices"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update(

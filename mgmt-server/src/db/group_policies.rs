@@ -200,21 +200,20 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE g.domain_id = $1 ORDER BY g.name OFFSET $2 LIMIT $3"
-    )))
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: SELECT,
+            from: "group_policies g",
+            scope_column: "g.domain_id",
+            name_column: "g.name",
+            list_action: "list group policies",
+            count_action: "count group policies",
+        },
+        domain_id,
+        page,
+    )
     .await
-    .map_err(DbError::sql("list group policies"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM group_policies WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count group policies"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update(

@@ -109,21 +109,20 @@ pub async fn list_in(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<LocalUser>, DbError> {
-    let items = sqlx::query_as(
-        "SELECT * FROM local_users WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: "SELECT * FROM local_users",
+            from: "local_users",
+            scope_column: "domain_id",
+            name_column: "name",
+            list_action: "list LOCAL users",
+            count_action: "count LOCAL users",
+        },
+        domain_id,
+        page,
     )
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
     .await
-    .map_err(DbError::sql("list LOCAL users"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM local_users WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count LOCAL users"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update(

@@ -149,6 +149,49 @@ pub struct Listed<T> {
 // ---------------------------------------------------------------------------------------
 // Helpers shared by the repositories.
 
+/// Which rows a list reads: `select` (`SELECT … FROM <from>`) where `scope_column`
+/// is the domain or parent, ordered by `name_column`; `from` is counted the same way.
+struct ListedBy {
+    select: &'static str,
+    from: &'static str,
+    scope_column: &'static str,
+    name_column: &'static str,
+    /// What failed, for the error: e.g. `list devices`, `count devices`.
+    list_action: &'static str,
+    count_action: &'static str,
+}
+
+/// One page of a scope's rows by name, and how many there are in all.
+async fn list_page<T>(
+    conn: &mut PgConnection,
+    by: &ListedBy,
+    scope: Uuid,
+    page: Page,
+) -> Result<Listed<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} WHERE {} = $1 ORDER BY {} OFFSET $2 LIMIT $3",
+        by.select, by.scope_column, by.name_column
+    )))
+    .bind(scope)
+    .bind(page.offset)
+    .bind(page.limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql(by.list_action))?;
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {} WHERE {} = $1",
+        by.from, by.scope_column
+    )))
+    .bind(scope)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql(by.count_action))?;
+    Ok(Listed { items, total })
+}
+
 /// Locks a row for the rest of the transaction and returns its version. `sql` selects
 /// `version` by `$1` (id) and `$2` (the scope: domain or parent) `FOR UPDATE`.
 async fn lock_version(

@@ -168,21 +168,20 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.domain_id = $1 ORDER BY r.name OFFSET $2 LIMIT $3"
-    )))
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: SELECT,
+            from: "ravpn_policies r",
+            scope_column: "r.domain_id",
+            name_column: "r.name",
+            list_action: "list RA VPN policies",
+            count_action: "count RA VPN policies",
+        },
+        domain_id,
+        page,
+    )
     .await
-    .map_err(DbError::sql("list RA VPN policies"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM ravpn_policies WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count RA VPN policies"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update(

@@ -143,21 +143,20 @@ pub async fn list_ipv4<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(
-        "SELECT * FROM ipv4_address_pools WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: "SELECT * FROM ipv4_address_pools",
+            from: "ipv4_address_pools",
+            scope_column: "domain_id",
+            name_column: "name",
+            list_action: "list IPv4 pools",
+            count_action: "count IPv4 pools",
+        },
+        domain_id,
+        page,
     )
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
     .await
-    .map_err(DbError::sql("list IPv4 pools"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM ipv4_address_pools WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count IPv4 pools"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update_ipv4(
@@ -319,21 +318,20 @@ pub async fn list_ipv6<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as(
-        "SELECT * FROM ipv6_address_pools WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: "SELECT * FROM ipv6_address_pools",
+            from: "ipv6_address_pools",
+            scope_column: "domain_id",
+            name_column: "name",
+            list_action: "list IPv6 pools",
+            count_action: "count IPv6 pools",
+        },
+        domain_id,
+        page,
     )
-    .bind(domain_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
     .await
-    .map_err(DbError::sql("list IPv6 pools"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM ipv6_address_pools WHERE domain_id = $1")
-        .bind(domain_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count IPv6 pools"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update_ipv6(

@@ -156,21 +156,20 @@ pub async fn list_in(
     page: Page,
 ) -> Result<Listed<ConnectionProfile>, DbError> {
     super::policies::require(&mut *conn, domain_id, policy_id).await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE p.policy_id = $1 ORDER BY p.name OFFSET $2 LIMIT $3"
-    )))
-    .bind(policy_id)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
+    super::list_page(
+        &mut *conn,
+        &super::ListedBy {
+            select: SELECT,
+            from: "connection_profiles p",
+            scope_column: "p.policy_id",
+            name_column: "p.name",
+            list_action: "list connection profiles",
+            count_action: "count connection profiles",
+        },
+        policy_id,
+        page,
+    )
     .await
-    .map_err(DbError::sql("list connection profiles"))?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM connection_profiles WHERE policy_id = $1")
-        .bind(policy_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count connection profiles"))?;
-    Ok(Listed { items, total })
 }
 
 pub async fn update(

@@ -132,7 +132,7 @@ pub async fn list<'a>(
         .await
         .map_err(DbError::sql("get a connection"))?;
     super::list_page(
-        &mut *conn,
+        &mut conn,
         &super::ListedBy {
             select: "SELECT * FROM devices",
             from: "devices",

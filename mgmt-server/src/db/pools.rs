@@ -144,7 +144,7 @@ pub async fn list_ipv4<'a>(
         .await
         .map_err(DbError::sql("get a connection"))?;
     super::list_page(
-        &mut *conn,
+        &mut conn,
         &super::ListedBy {
             select: "SELECT * FROM ipv4_address_pools",
             from: "ipv4_address_pools",
@@ -319,7 +319,7 @@ pub async fn list_ipv6<'a>(
         .await
         .map_err(DbError::sql("get a connection"))?;
     super::list_page(
-        &mut *conn,
+        &mut conn,
         &super::ListedBy {
             select: "SELECT * FROM ipv6_address_pools",
             from: "ipv6_address_pools",

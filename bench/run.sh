@@ -88,7 +88,7 @@ done
     echo "| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs available |"
     echo "| kernel | $(uname -r) |"
     echo "| openconnect | $(/usr/sbin/openconnect --version 2>/dev/null | head -n1) |"
-    echo "| ocserv | $(ocserv --version 2>/dev/null | head -n1) |"
+    echo "| ocserv | $(ocserv --version 2>&1 | head -n1) |"
     echo "| iperf3 | $(iperf3 --version 2>/dev/null | head -n1) |"
     echo "| rustc | $(rustc --version) |"
     echo

@@ -39,6 +39,26 @@ struct Cli {
     /// Keep the work directory (configurations, certificates, logs) for inspection.
     #[arg(long)]
     keep_work_dir: bool,
+    /// The suites to run (all by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Suite::ALL)]
+    suites: Vec<Suite>,
+}
+
+/// The measurements, each for both servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Suite {
+    /// iperf3 through the tunnel (and over the bare veth).
+    Throughput,
+    /// Connect-to-tunnel-up latency.
+    Connect,
+    /// `openconnect --authenticate`, sequential and in parallel.
+    Logins,
+    /// Held idle sessions and their memory.
+    Held,
+}
+
+impl Suite {
+    const ALL: [Self; 4] = [Self::Throughput, Self::Connect, Self::Logins, Self::Held];
 }
 
 /// How much of everything a run does.
@@ -96,11 +116,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let ticks = lab::ticks_per_second()?;
     let credentials = Credentials::generate(work.path())?;
     let mut report = Report::new(plan, cli.quick);
+    let bench = Bench {
+        agent: &agent,
+        credentials: &credentials,
+        plan,
+        ticks,
+        suites: &cli.suites,
+    };
     for kind in [Kind::Ours, Kind::Ocserv] {
         check_interrupted()?;
         let dir = work.path().join(kind.label());
         std::fs::create_dir_all(&dir)?;
-        let results = bench_server(kind, &agent, &credentials, &dir, plan, ticks, &mut report)
+        let results = bench_server(&bench, kind, &dir, &mut report)
             .with_context(|| format!("benchmarking {}", kind.label()))?;
         report.servers.push(results);
     }
@@ -121,18 +148,31 @@ fn progress(kind: Kind, what: &str) {
     eprintln!("bench-lab: [{}] {what}", kind.label());
 }
 
-fn bench_server(
-    kind: Kind,
-    agent: &std::path::Path,
-    credentials: &Credentials,
-    dir: &std::path::Path,
+/// What every server's run shares.
+struct Bench<'a> {
+    agent: &'a std::path::Path,
+    credentials: &'a Credentials,
     plan: Plan,
     ticks: u64,
+    suites: &'a [Suite],
+}
+
+fn bench_server(
+    bench: &Bench<'_>,
+    kind: Kind,
+    dir: &std::path::Path,
     report: &mut Report,
 ) -> anyhow::Result<ServerResults> {
+    let Bench {
+        agent,
+        credentials,
+        plan,
+        ticks,
+        suites,
+    } = *bench;
     let topology = Topology::create()?;
     let _iperf_server = start_iperf_server(&topology, dir)?;
-    if report.bare.is_empty() {
+    if suites.contains(&Suite::Throughput) && report.bare.is_empty() {
         progress(kind, "bare veth throughput (no VPN)");
         topology.bare_route(true)?;
         for reverse in [false, true] {
@@ -175,6 +215,9 @@ fn bench_server(
     ));
 
     for transport in [Transport::Tls, Transport::Dtls] {
+        if !suites.contains(&Suite::Throughput) {
+            break;
+        }
         progress(kind, &format!("throughput over {}", transport.label()));
         let tunnel = client.connect_tunnel("bt0", transport)?;
         // DTLS comes up right after the tunnel is configured; give it a moment.
@@ -200,6 +243,9 @@ fn bench_server(
     }
 
     for transport in [Transport::Tls, Transport::Dtls] {
+        if !suites.contains(&Suite::Connect) {
+            break;
+        }
         progress(
             kind,
             &format!("connect-to-tunnel-up latency over {}", transport.label()),
@@ -209,12 +255,16 @@ fn bench_server(
             .push((transport, client.connect_latency(plan.connects, transport)?));
     }
 
-    progress(kind, "logins, sequential");
-    results.sequential_logins = client.logins(plan.sequential_logins, 1)?;
-    progress(kind, "logins, in parallel");
-    results.parallel_logins = client.logins(plan.parallel_logins, plan.parallelism)?;
+    if suites.contains(&Suite::Logins) {
+        progress(kind, "logins, sequential");
+        results.sequential_logins = client.logins(plan.sequential_logins, 1)?;
+        progress(kind, "logins, in parallel");
+        results.parallel_logins = client.logins(plan.parallel_logins, plan.parallelism)?;
+    }
 
-    progress(kind, &format!("{} held sessions", plan.held_sessions));
-    results.held = client.held_sessions(plan.held_sessions)?;
+    if suites.contains(&Suite::Held) {
+        progress(kind, &format!("{} held sessions", plan.held_sessions));
+        results.held = client.held_sessions(plan.held_sessions)?;
+    }
     Ok(results)
 }

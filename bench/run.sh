@@ -62,9 +62,20 @@ rm -f bench/results/network.md bench/results/deploy.md bench/results/micro.md
 ./target/release/bench-lab --agent target/release/sensor-agent \
     --out bench/results/network.md "${quick[@]}" &
 lab=$!
-trap 'kill -TERM "$lab" 2>/dev/null || true' INT TERM
-wait "$lab" || { status=$?; wait "$lab" 2>/dev/null || true; exit "$status"; }
+interrupted=0
+trap 'interrupted=1; kill -TERM "$lab" 2>/dev/null || true' INT TERM
+status=0
+wait "$lab" || status=$?
+# A trapped signal interrupts `wait`: wait again for bench-lab's clean-up.
+while kill -0 "$lab" 2>/dev/null; do wait "$lab" || status=$?; done
 trap - INT TERM
+if [ "$interrupted" = 1 ]; then
+    echo "bench/run.sh: interrupted" >&2
+    exit 130
+fi
+if [ "$status" != 0 ] && [ ! -f bench/results/network.md ]; then
+    exit "$status"
+fi
 
 for part in deploy micro; do
     if [ -x "bench/$part.sh" ]; then
@@ -104,3 +115,4 @@ done
     done
 } >bench/RESULTS.md
 echo "bench/run.sh: wrote bench/RESULTS.md" >&2
+exit "$status"

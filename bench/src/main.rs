@@ -123,12 +123,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         ticks,
         suites: &cli.suites,
     };
+    let mut failed = false;
     for kind in [Kind::Ours, Kind::Ocserv] {
         check_interrupted()?;
         let dir = work.path().join(kind.label());
         std::fs::create_dir_all(&dir)?;
-        let results = bench_server(&bench, kind, &dir, &mut report)
-            .with_context(|| format!("benchmarking {}", kind.label()))?;
+        let mut results = ServerResults::new(kind);
+        // A failed suite ends this server's run; what it measured so far is reported.
+        if let Err(e) = bench_server(&bench, &mut results, &dir, &mut report) {
+            check_interrupted()?;
+            let error = format!("{e:#}");
+            eprintln!("bench-lab: [{}] failed: {error}", kind.label());
+            results.error = Some(error);
+            failed = true;
+        }
         report.servers.push(results);
     }
     if let Some(parent) = cli.out.parent() {
@@ -137,9 +145,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     std::fs::write(&cli.out, report.markdown())
         .with_context(|| format!("cannot write {}", cli.out.display()))?;
     eprintln!("bench-lab: results in {}", cli.out.display());
-    if cli.keep_work_dir {
+    if cli.keep_work_dir || failed {
         let kept = work.keep();
         eprintln!("bench-lab: work directory kept at {}", kept.display());
+    }
+    if failed {
+        anyhow::bail!("a server's run failed (see {})", cli.out.display());
     }
     Ok(())
 }
@@ -159,10 +170,11 @@ struct Bench<'a> {
 
 fn bench_server(
     bench: &Bench<'_>,
-    kind: Kind,
+    results: &mut ServerResults,
     dir: &std::path::Path,
     report: &mut Report,
-) -> anyhow::Result<ServerResults> {
+) -> anyhow::Result<()> {
+    let kind = results.kind;
     let Bench {
         agent,
         credentials,
@@ -197,7 +209,7 @@ fn bench_server(
         dir: dir.to_owned(),
         ticks_per_second: ticks,
     };
-    let mut results = ServerResults::new(kind, server.command.clone());
+    results.command.clone_from(&server.command);
     results.commands.push((
         "tunnel (CSTP/TLS)".to_owned(),
         client.shown(&client.tunnel_args("bt0", Transport::Tls)?),
@@ -266,5 +278,5 @@ fn bench_server(
         progress(kind, &format!("{} held sessions", plan.held_sessions));
         results.held = client.held_sessions(plan.held_sessions)?;
     }
-    Ok(results)
+    Ok(())
 }

@@ -20,19 +20,22 @@ pub(crate) struct ServerResults {
     pub(crate) sequential_logins: Logins,
     pub(crate) parallel_logins: Logins,
     pub(crate) held: HeldSessions,
+    /// Why its run stopped early.
+    pub(crate) error: Option<String>,
 }
 
 impl ServerResults {
-    pub(crate) fn new(kind: Kind, command: String) -> Self {
+    pub(crate) fn new(kind: Kind) -> Self {
         Self {
             kind,
-            command,
+            command: String::new(),
             commands: Vec::new(),
             throughput: Vec::new(),
             connect: Vec::new(),
             sequential_logins: Logins::default(),
             parallel_logins: Logins::default(),
             held: HeldSessions::default(),
+            error: None,
         }
     }
 
@@ -133,6 +136,16 @@ impl Report {
              login (the same machine certificate in TLS, username from its CN).\n"
         )?;
 
+        for server in &self.servers {
+            if let Some(error) = &server.error {
+                writeln!(
+                    out,
+                    "**The {} run stopped early** (figures after the failure are missing):\n\n```\n{}\n```\n",
+                    server.kind.label(),
+                    error.lines().take(20).collect::<Vec<_>>().join("\n")
+                )?;
+            }
+        }
         writeln!(out, "### 1. Tunnel TCP throughput (iperf3), Gbit/s\n")?;
         writeln!(
             out,

@@ -22,8 +22,7 @@ use tokio::sync::mpsc;
 use vpn_core::config::{DeviceConfig, GroupPolicy, SplitTunnelPolicy};
 use vpn_core::cstp::Frame;
 use vpn_core::cstp::{
-    FrameDecoder, FrameType, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Reason, encode_header,
-    encode_to_vec,
+    FrameDecoder, FrameType, HEADER_LEN, MAX_PAYLOAD_LEN, Reason, encode_header, encode_to_vec,
 };
 
 use super::dtls::{DtlsEvent, DtlsLink, DtlsRegistration, SessionBinding};
@@ -331,9 +330,7 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> TunnelEnd {
     let mut dtls = DtlsPath::default();
     let mut last_heard = tokio::time::Instant::now();
-    // One maximum-size frame of buffer (the default is two): an idle session holds
-    // 16 KiB less, and a full buffer still always holds a complete frame.
-    let mut decoder = FrameDecoder::with_capacity(MAX_FRAME_LEN);
+    let mut decoder = FrameDecoder::new();
     let mut out: Vec<u8> = Vec::with_capacity(HEADER_LEN + MAX_PAYLOAD_LEN);
     if decoder.push(leftover).is_err() {
         return TunnelEnd::ConnectionLost;

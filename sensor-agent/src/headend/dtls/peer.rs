@@ -1,11 +1,10 @@
 //! One client address: its DTLS handshake, then its DTLS tunnel.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -183,6 +182,7 @@ async fn established(
     );
     tracing::debug!(%peer, index = session.index, cipher = %setup.cipher_suite, version = %setup.encapsulation, "DTLS established");
     let uplink = session.uplink.with_counters(attachment.counters);
+    let mut record = vec![0u8; MAX_RECORD_LEN];
     let mut out: Vec<u8> = Vec::with_capacity(MAX_RECORD_LEN);
     let mut last_heard = Instant::now();
     let end = 'tunnel: loop {
@@ -192,8 +192,31 @@ async fn established(
                     break 'tunnel End::ListenerStopped;
                 };
                 stream.get_mut().incoming.push_back(datagram);
-                if let Some(end) = serve_records(&mut stream, peer, &uplink, &received, &mut last_heard) {
-                    break 'tunnel end;
+                loop {
+                    match stream.ssl_read(&mut record) {
+                        Ok(len) => {
+                            last_heard = Instant::now();
+                            received.fetch_add(1, Ordering::Relaxed);
+                            let Some(plaintext) = record.get_mut(..len) else {
+                                continue;
+                            };
+                            match on_record(plaintext, &uplink) {
+                                RecordAction::None => {}
+                                RecordAction::Echo => {
+                                    if stream.ssl_write(plaintext).is_err() {
+                                        break 'tunnel End::Broken;
+                                    }
+                                }
+                                RecordAction::Close => break 'tunnel End::Closed,
+                            }
+                        }
+                        Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                        Err(e) if e.code() == ErrorCode::ZERO_RETURN => break 'tunnel End::Closed,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "DTLS record refused; tunnel closed");
+                            break 'tunnel End::Broken;
+                        }
+                    }
                 }
                 flush(&mut stream, &socket, peer).await;
             }
@@ -228,51 +251,6 @@ async fn established(
         peer.ip()
     );
     tracing::debug!(%peer, index = session.index, ?end, "DTLS tunnel ended");
-}
-
-thread_local! {
-    /// The decrypted-record buffer, one per worker thread: records are read and served
-    /// without awaiting, so the tunnels of a thread share it and an idle tunnel holds
-    /// none (16 KiB less per session).
-    static RECORD: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_RECORD_LEN]);
-}
-
-/// Decrypts and serves the records of the queued datagrams; `Some` when the tunnel ends.
-fn serve_records(
-    stream: &mut SslStream<DatagramPipe>,
-    peer: SocketAddr,
-    uplink: &Uplink,
-    received: &AtomicU64,
-    last_heard: &mut Instant,
-) -> Option<End> {
-    RECORD.with_borrow_mut(|record| {
-        loop {
-            match stream.ssl_read(record) {
-                Ok(len) => {
-                    *last_heard = Instant::now();
-                    received.fetch_add(1, Ordering::Relaxed);
-                    let Some(plaintext) = record.get_mut(..len) else {
-                        continue;
-                    };
-                    match on_record(plaintext, uplink) {
-                        RecordAction::None => {}
-                        RecordAction::Echo => {
-                            if stream.ssl_write(plaintext).is_err() {
-                                return Some(End::Broken);
-                            }
-                        }
-                        RecordAction::Close => return Some(End::Closed),
-                    }
-                }
-                Err(e) if e.code() == ErrorCode::WANT_READ => return None,
-                Err(e) if e.code() == ErrorCode::ZERO_RETURN => return Some(End::Closed),
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "DTLS record refused; tunnel closed");
-                    return Some(End::Broken);
-                }
-            }
-        }
-    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,6 +74,7 @@ if [ "$interrupted" = 1 ]; then
     exit 130
 fi
 if [ "$status" != 0 ] && [ ! -f bench/results/network.md ]; then
+    echo "bench/run.sh: bench-lab failed or was interrupted (status $status)" >&2
     exit "$status"
 fi
 

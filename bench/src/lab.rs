@@ -407,6 +407,21 @@ impl Usage {
     }
 }
 
+/// CPU ticks of this process's children that have exited and been reaped (cutime +
+/// cstime of /proc/self/stat): the clients a series ran and waited for.
+pub(crate) fn reaped_children_ticks() -> u64 {
+    stat_fields(std::process::id())
+        .map(|fields| {
+            fields
+                .iter()
+                .skip(13)
+                .take(2)
+                .filter_map(|f| f.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn kib_field(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name))

@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 
 use crate::lab::{
     Guarded, INSIDE_HOST, INSIDE_NETWORK, SERVER_ADDRESS, TLS_PORT, Topology, Usage,
-    check_interrupted, pause,
+    check_interrupted, pause, reaped_children_ticks,
 };
 use crate::servers::{Credentials, Server, join};
 
@@ -388,6 +388,8 @@ pub(crate) struct Logins {
     pub(crate) latencies: Latencies,
     pub(crate) per_second: f64,
     pub(crate) server_cpu_ms_per_login: f64,
+    /// CPU of the openconnect processes (and `ip netns exec`) per login.
+    pub(crate) client_cpu_ms_per_login: f64,
 }
 
 impl Client<'_> {
@@ -397,6 +399,7 @@ impl Client<'_> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Latencies::default());
         let before = self.usage();
+        let clients_before = reaped_children_ticks();
         let started = Instant::now();
         let extra: Vec<OsString> = vec!["--authenticate".into()];
         std::thread::scope(|scope| {
@@ -445,9 +448,14 @@ impl Client<'_> {
         check_interrupted()?;
         let wall = started.elapsed().as_secs_f64();
         let after = self.usage();
+        let clients_ticks = reaped_children_ticks().saturating_sub(clients_before);
         let latencies = results.into_inner().unwrap_or_else(|e| e.into_inner());
         let successes = latencies.samples_ms.len();
+        let attempts = (successes + latencies.failures).max(1) as f64;
         Ok(Logins {
+            client_cpu_ms_per_login: clients_ticks as f64 * 1000.0
+                / self.ticks_per_second.max(1) as f64
+                / attempts,
             per_second: successes as f64 / wall,
             server_cpu_ms_per_login: self.cpu_seconds(&before, &after) * 1000.0
                 / successes.max(1) as f64,

@@ -208,18 +208,20 @@ impl Report {
             out,
             "Latency = wall time of one `openconnect --authenticate` process (client start-up \
              and crypto included, the same for both). Server CPU per login = CPU time of the \
-             server's process tree over the whole series divided by the successful logins.\n"
+             server's process tree over the whole series divided by the successful logins. Client \
+             CPU per login = CPU time of the finished openconnect processes (cutime + cstime of \
+             bench-lab) divided by the attempts: what the clients spend, on the same CPUs.\n"
         )?;
         writeln!(
             out,
-            "| series | sensor-agent logins/s | ocserv logins/s | ours/ocserv | ours p50 / p99 ms | ocserv p50 / p99 ms | ours CPU ms/login | ocserv CPU ms/login | failures ours / ocserv |"
+            "| series | sensor-agent logins/s | ocserv logins/s | ours/ocserv | ours p50 / p99 ms | ocserv p50 / p99 ms | ours CPU ms/login | ocserv CPU ms/login | client CPU ms/login ours / ocserv | failures ours / ocserv |"
         )?;
-        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
         let login_row = |label: &str, pick: fn(&ServerResults) -> &Logins| {
             let a = ours.map(pick);
             let b = theirs.map(pick);
             format!(
-                "| {label} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} / {} |",
+                "| {label} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} / {} | {} / {} |",
                 number(a.map(|l| l.per_second), 1),
                 number(b.map(|l| l.per_second), 1),
                 ratio(a.map(|l| l.per_second), b.map(|l| l.per_second)),
@@ -229,6 +231,8 @@ impl Report {
                 number(b.and_then(|l| l.latencies.quantile(0.99)), 0),
                 number(a.map(|l| l.server_cpu_ms_per_login), 2),
                 number(b.map(|l| l.server_cpu_ms_per_login), 2),
+                number(a.map(|l| l.client_cpu_ms_per_login), 1),
+                number(b.map(|l| l.client_cpu_ms_per_login), 1),
                 a.map_or(0, |l| l.latencies.failures),
                 b.map_or(0, |l| l.latencies.failures),
             )

@@ -466,3 +466,29 @@ pub(crate) fn wait_listening(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_fields_of_smaps_rollup_are_read_in_kib() {
+        let rollup = "55d0c0a00000-7ffc1b5f9000 ---p 00000000 00:00 0  [rollup]\n\
+                      Rss:               10240 kB\n\
+                      Pss:                8192 kB\n\
+                      Pss_Anon:           4096 kB\n";
+        assert_eq!(kib_field(rollup, "Rss:"), 10240);
+        assert_eq!(kib_field(rollup, "Pss:"), 8192);
+        assert_eq!(kib_field(rollup, "Swap:"), 0);
+    }
+
+    #[test]
+    fn a_process_tree_starts_with_its_root_and_holds_its_children() {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("30");
+        let child = Guarded::spawn(sleep, "sleep").unwrap();
+        let tree = process_tree(std::process::id());
+        assert_eq!(tree.first(), Some(&std::process::id()));
+        assert!(tree.contains(&child.pid()));
+    }
+}

@@ -631,3 +631,20 @@ impl Client<'_> {
         Ok(held)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_over_the_successful_samples() {
+        let latencies = Latencies {
+            samples_ms: (1..=100).rev().map(f64::from).collect(),
+            failures: 3,
+            first_failure: None,
+        };
+        assert_eq!(latencies.quantile(0.5), Some(50.0));
+        assert_eq!(latencies.quantile(0.99), Some(99.0));
+        assert_eq!(Latencies::default().quantile(0.5), None);
+    }
+}

@@ -363,3 +363,43 @@ pub(crate) fn join(args: &[OsString]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensor_configuration_passes_the_sensors_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = Credentials::generate(dir.path()).unwrap();
+        let config = sensor_config(&credentials).unwrap();
+        let reread = DeviceConfig::from_json(&config.to_json()).unwrap();
+        assert_eq!(
+            reread.validate(vpn_core::pki::testpki::TEST_NOW),
+            Ok(()),
+            "the bench configuration must be deployable"
+        );
+        assert!(reread.headend.dtls_enabled);
+    }
+
+    #[test]
+    fn ocserv_logs_in_by_certificate_with_the_same_pool_and_split_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = Credentials::generate(dir.path()).unwrap();
+        let text = ocserv_config(&credentials, dir.path()).unwrap();
+        for line in [
+            "auth = \"certificate\"",
+            "cert-user-oid = 2.5.4.3",
+            "ipv4-network = 192.168.72.0",
+            "ipv4-netmask = 255.255.248.0",
+            "route = 10.100.0.0/255.255.255.0",
+            "udp-port = 443",
+            "max-same-clients = 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+}

@@ -235,6 +235,9 @@ fn run(socket: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
+    // Before anything is bound: a SIGINT/SIGTERM that comes as soon as the control
+    // socket appears must stop the agent cleanly, not kill it.
+    let shutdown = ShutdownSignals::install()?;
     let (store, config) = startup_config(&args)?;
     let pools = PoolSet::from_device_config(&config).context("address pools")?;
     let sessions = SessionDb::new(
@@ -312,7 +315,7 @@ async fn serve(socket: &Path, args: RunArgs) -> anyhow::Result<()> {
     };
     let control_task = tokio::spawn(server.serve(context));
     let housekeeping = tokio::spawn(housekeeping(sessions));
-    shutdown_signal().await?;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     // Aborting the control task drops the server, which removes the socket file.
     control_task.abort();
@@ -361,14 +364,27 @@ fn hostname() -> String {
         .unwrap_or_else(|| "sensor".to_owned())
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
+/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment they are installed.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("catch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("catch SIGTERM")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 /// Ends timed-out sessions once a second.

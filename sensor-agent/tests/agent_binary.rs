@@ -867,3 +867,43 @@ fn an_unconfigured_sensor_is_registered_by_its_manager_deployed_and_keeps_both_a
     );
     assert!(again.interrupt().success());
 }
+
+#[test]
+fn an_agent_interrupted_the_moment_its_control_socket_appears_stops_cleanly() {
+    // The signal handlers are installed before anything is bound; a SIGINT sent as
+    // soon as the socket exists used to kill the agent when it came before them.
+    let netns = Netns::create("sa-sigint");
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("control.sock");
+        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+        let mut agent = support::Agent(
+            std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    netns.name(),
+                    support::AGENT,
+                    "--control-socket",
+                ])
+                .arg(&socket)
+                .args(["run", "--tun-name", "satun8", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "no control socket");
+            std::thread::yield_now();
+        }
+        let status = agent.interrupt();
+        assert!(
+            status.success(),
+            "round {round}: {status}: {}",
+            std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default()
+        );
+    }
+}

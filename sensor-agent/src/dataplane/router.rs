@@ -288,16 +288,49 @@ impl Uplink {
         result
     }
 
-    fn check_and_queue(&self, packet: Bytes, now: OffsetDateTime) -> Result<(), UplinkDrop> {
-        let (source, _) = packet::addresses(&packet).ok_or(UplinkDrop::Malformed)?;
+    /// Queues a packet from the client for the TUN device like [`Uplink::send`], but
+    /// waits while the queue is full instead of dropping: a stream transport (CSTP over
+    /// TLS/TCP) then stops reading, and TCP's flow control slows the client down.
+    pub async fn send_waiting(&self, packet: Bytes, now: OffsetDateTime) -> Result<(), UplinkDrop> {
+        let result = match self.check(&packet) {
+            Ok(()) => {
+                let len = packet.len();
+                match self.router.to_tun.send(packet).await {
+                    Ok(()) => {
+                        self.counted(len, now);
+                        Ok(())
+                    }
+                    Err(_) => Err(UplinkDrop::Stopped),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.counters.record_rx_drop();
+        }
+        result
+    }
+
+    /// Refuses what is not an IP packet from the session's own address.
+    fn check(&self, packet: &[u8]) -> Result<(), UplinkDrop> {
+        let (source, _) = packet::addresses(packet).ok_or(UplinkDrop::Malformed)?;
         if !self.addresses.contains(source) {
             return Err(UplinkDrop::Spoofed { address: source });
         }
+        Ok(())
+    }
+
+    fn counted(&self, len: usize, now: OffsetDateTime) {
+        self.counters.record_rx(len, now);
+        self.router.uplinked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn check_and_queue(&self, packet: Bytes, now: OffsetDateTime) -> Result<(), UplinkDrop> {
+        self.check(&packet)?;
         let len = packet.len();
         match self.router.to_tun.try_send(packet) {
             Ok(()) => {
-                self.counters.record_rx(len, now);
-                self.router.uplinked.fetch_add(1, Ordering::Relaxed);
+                self.counted(len, now);
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(UplinkDrop::TunQueueFull),

@@ -153,6 +153,37 @@ fn uplink_queues_packets_from_the_assigned_address_and_counts_bytes_rx() {
     assert_eq!(counters.last_activity(), later);
 }
 
+#[tokio::test]
+async fn a_waiting_uplink_holds_the_packet_until_the_tun_queue_has_room_and_drops_none() {
+    let (router, mut tun) = Router::new(8, 1);
+    let counters = Arc::new(LiveCounters::new(T0));
+    let port = router.attach(client_addresses(), Arc::clone(&counters));
+    let first = Bytes::from(icmp_echo(CLIENT, HEADEND, 8, 1, 1));
+    let second = Bytes::from(icmp_echo(CLIENT, HEADEND, 8, 1, 2));
+    let uplink = port.uplink().clone();
+    uplink.send_waiting(first.clone(), T0).await.unwrap();
+    let waiting = tokio::spawn({
+        let second = second.clone();
+        async move { uplink.send_waiting(second, T0).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the queue is full: the sender waits"
+    );
+    assert_eq!(tun.try_recv(), Some(first));
+    assert_eq!(waiting.await.unwrap(), Ok(()));
+    assert_eq!(tun.try_recv(), Some(second));
+    let snapshot = counters.snapshot();
+    assert_eq!((snapshot.pkts_rx, snapshot.pkts_rx_drop), (2, 0));
+    let spoofed = Bytes::from(icmp_echo(HEADEND, CLIENT, 8, 1, 3));
+    assert!(matches!(
+        port.uplink().send_waiting(spoofed, T0).await,
+        Err(UplinkDrop::Spoofed { .. })
+    ));
+    assert_eq!(counters.snapshot().pkts_rx_drop, 1);
+}
+
 #[test]
 fn full_tun_queue_drops_uplink_packets_as_rx_drops() {
     let (router, _tun) = Router::new(8, 1);

@@ -343,7 +343,7 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                     if matches!(frame, Frame::Data(_)) {
                         dtls.client_used_cstp();
                     }
-                    on_frame(&frame, port, &mut out)
+                    on_frame(&frame, &mut out)
                 }
                 Ok(None) => break,
                 Err(e) if e.is_fatal() => {
@@ -357,6 +357,17 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
             };
             match action {
                 FrameAction::None => {}
+                FrameAction::Uplink(packet) => {
+                    // Waiting here (not dropping) when the TUN queue is full stops this
+                    // connection's reads, so TCP slows the client instead of losing data.
+                    let sent = port
+                        .uplink()
+                        .send_waiting(packet, OffsetDateTime::now_utc())
+                        .await;
+                    if let Err(e) = sent {
+                        tracing::debug!(error = %e, "uplink packet dropped");
+                    }
+                }
                 FrameAction::Reply => {
                     if write_frame(stream, &out).await.is_err() {
                         return TunnelEnd::ConnectionLost;
@@ -523,22 +534,16 @@ impl DtlsPath {
 
 enum FrameAction {
     None,
+    /// A packet from the client for the TUN device.
+    Uplink(Bytes),
     /// `out` holds a frame to send.
     Reply,
     Disconnect,
 }
 
-fn on_frame(frame: &Frame<'_>, port: &SessionPort, out: &mut Vec<u8>) -> FrameAction {
+fn on_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> FrameAction {
     match frame {
-        Frame::Data(packet) => {
-            if let Err(e) = port
-                .uplink()
-                .send(Bytes::copy_from_slice(packet), OffsetDateTime::now_utc())
-            {
-                tracing::debug!(error = %e, "uplink packet dropped");
-            }
-            FrameAction::None
-        }
+        Frame::Data(packet) => FrameAction::Uplink(Bytes::copy_from_slice(packet)),
         Frame::DpdRequest(payload) => {
             out.clear();
             match encode_to_vec(&Frame::DpdResponse(payload), out) {

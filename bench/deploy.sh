@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Deploy benchmark (issue 8, point 5): manager deploy request → applied on the sensor,
+# for 1, 100 and 1,000 connection profiles, with the real parts (throw-away PostgreSQL 15,
+# mgmt-server's DeployEngine, a sensor-agent process registered over mutual TLS).
+# Writes bench/results/deploy.md. Run as root (network namespace) from the repository root:
+#   bench/deploy.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench/deploy.sh needs root (it runs the sensor in a network namespace)" >&2
+    exit 1
+fi
+if [[ ! -x /usr/lib/postgresql/15/bin/postgres ]]; then
+    echo "bench/deploy.sh needs the PostgreSQL 15 server binaries in /usr/lib/postgresql/15/bin" >&2
+    exit 1
+fi
+results=bench/results/deploy.md
+mkdir -p bench/results
+
+command=(cargo bench -p sensor-agent --bench deploy)
+echo "+ ${command[*]}" >&2
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+report=$("${command[@]}")
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo "unknown CPU")
+fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}')
+{
+    echo "# Deploy benchmark: manager request → applied on the sensor"
+    echo
+    echo "Run $started on $cpu ($(nproc) CPUs visible, shared with other work: figures are noisy),"
+    echo "$(rustc --version), commit $(git rev-parse --short HEAD), bench profile (release)."
+    echo "Target (issue 8): 1,000 profiles deployed and applied in under 1 s."
+    echo
+    echo "Command (root, from the repository root):"
+    echo
+    echo '```'
+    echo "bench/deploy.sh    # runs: ${command[*]}"
+    echo '```'
+    echo
+    echo "What runs: a throw-away PostgreSQL 15 cluster (\`e2e::postgres\`, data in ${TMPDIR:-/tmp}, $fs),"
+    echo "mgmt-server's \`DeployEngine\` in the benchmark process (2 worker threads), and a \`sensor-agent\`"
+    echo "process (bench profile) in its own network namespace, registered to the manager with a"
+    echo "registration key; its data directory is on the same file system. The device starts from the"
+    echo "seed scenario (one MCA connection profile, its group policy, pool, two CA trustpoints, the"
+    echo "headend identity) and grows to 100 and 1,000 profiles (copies of the seed profile with their"
+    echo "own names and aliases). At each size the deploy that changes the configuration is timed once"
+    echo "(\"first deploy\"), then re-deploys of the same content (each a new version the sensor parses,"
+    echo "validates, writes and applies). The 1-profile re-deploy is the baseline of the ratios."
+    echo
+    echo "Columns: *request* is \`DeployEngine::deploy\` (compile from the database, validate, store the"
+    echo "job); *worker pickup* and *push + sensor apply* come from the job's own timestamps (queued →"
+    echo "started → finished; the latter covers reading the job back, the mutual-TLS push, the sensor's"
+    echo "check, write and apply, and its answer); *total* is from the request until the job was seen"
+    echo "\`DEPLOYED\` (polled every millisecond). Source: \`sensor-agent/benches/deploy.rs\`."
+    echo
+    echo "$report"
+} > "$results"
+echo "wrote $results" >&2

@@ -53,6 +53,8 @@ fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}')
     echo "started → finished; the latter covers reading the job back, the mutual-TLS push, the sensor's"
     echo "check, write and apply, and its answer); *total* is from the request until the job was seen"
     echo "\`DEPLOYED\` (polled every millisecond). Source: \`sensor-agent/benches/deploy.rs\`."
+    echo "PostgreSQL stamps *queued* at the start of the transaction that stores the job, so *worker"
+    echo "pickup* also holds the rest of that transaction and overlaps the end of *request*."
     echo
     echo "$report"
     echo

@@ -31,7 +31,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
-use openssl::ssl::{Ssl, SslContext, SslMethod, SslMode, SslSessionCacheMode, SslVersion};
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslSessionCacheMode, SslVersion};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -252,9 +252,6 @@ impl DtlsServer {
             .set_cipher_list("PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:PSK-AES128-GCM-SHA256")
             .map_err(DtlsSetupError::Context)?;
         builder.set_session_cache_mode(SslSessionCacheMode::OFF);
-        // An idle tunnel keeps no record buffers: OpenSSL frees them between records
-        // (they are about 2 × 17 KiB per connection otherwise).
-        builder.set_mode(SslMode::RELEASE_BUFFERS);
         builder.set_psk_server_callback(move |ssl, _identity, out| {
             // The identity is `psk`; the key is the session's, found on the object.
             let Some(psk) = ssl.ex_data(psk_index) else {

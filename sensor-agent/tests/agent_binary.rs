@@ -877,26 +877,20 @@ fn an_agent_interrupted_the_moment_its_control_socket_appears_stops_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("control.sock");
         let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-        let mut agent = support::Agent(
-            std::process::Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    netns.name(),
-                    support::AGENT,
-                    "--control-socket",
-                ])
+        let mut agent = Agent(
+            Command::new("ip")
+                .args(["netns", "exec", netns.name(), AGENT, "--control-socket"])
                 .arg(&socket)
                 .args(["run", "--tun-name", "satun8", "--data-dir"])
                 .arg(dir.path().join("data"))
-                .stdout(std::process::Stdio::null())
+                .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .unwrap(),
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while !socket.exists() {
-            assert!(std::time::Instant::now() < deadline, "no control socket");
+            assert!(Instant::now() < deadline, "no control socket");
             std::thread::yield_now();
         }
         let status = agent.interrupt();

@@ -55,6 +55,9 @@ main() {
         echo "bench/run.sh: warning: only $(ulimit -n) file descriptors per process" >&2
     fi
 
+    # The commit measured is the one built now (the tree may move on during a long run).
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!bench/results' ':!bench/RESULTS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
+
     # Separate builds: together, cargo would unify vpn-core's features and rebuild the agent.
     cargo build --release -p sensor-agent
     cargo build --release -p bench
@@ -100,7 +103,7 @@ main() {
         echo "| | |"
         echo "|---|---|"
         echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-        echo "| commit | $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!bench/results' ':!bench/RESULTS.md' 2>/dev/null || echo ' (with uncommitted changes)') |"
+        echo "| commit | $commit (built at the start of the run) |"
         echo "| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs available |"
         echo "| kernel | $(uname -r) |"
         echo "| openconnect | $(/usr/sbin/openconnect --version 2>/dev/null | head -n1) |"

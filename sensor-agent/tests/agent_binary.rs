@@ -876,28 +876,13 @@ fn an_agent_interrupted_the_moment_its_control_socket_appears_stops_cleanly() {
     for round in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("control.sock");
-        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-        let mut agent = Agent(
-            Command::new("ip")
-                .args(["netns", "exec", netns.name(), AGENT, "--control-socket"])
-                .arg(&socket)
-                .args(["run", "--tun-name", "satun8", "--data-dir"])
-                .arg(dir.path().join("data"))
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "no control socket");
-            std::thread::yield_now();
-        }
+        let data = dir.path().join("data");
+        let mut agent = start_agent(&netns, &socket, &["--data-dir".as_ref(), data.as_os_str()]);
         let status = agent.interrupt();
         assert!(
             status.success(),
             "round {round}: {status}: {}",
-            std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default()
+            std::fs::read_to_string(socket.with_extension("log")).unwrap_or_default()
         );
     }
 }

@@ -85,7 +85,7 @@ pub(crate) fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr
             panic!("agent exited with {status}: {stderr}");
         }
         assert!(Instant::now() < deadline, "control socket never appeared");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(1));
     }
     agent
 }

@@ -17,7 +17,7 @@ use super::devices::registration_status;
 use super::envelope::{BaseUrl, ListQuery, Listing, collection, reference};
 use super::error::ApiError;
 use super::fields::Fields;
-use super::resource::{json_body, parse_id};
+use super::resource::{json_body, parse_id, path_id};
 use super::{ApiContext, Caller, Routes};
 use crate::db::deployments::{
     self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
@@ -149,7 +149,7 @@ async fn pending_changes(
     BaseUrl(base): BaseUrl,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     let device = devices::get(&context.pool, caller.domain_id, id).await?;
     let pending = context.engine.pending_changes(&device).await?;
     let item = json!({
@@ -332,7 +332,7 @@ async fn job_history(
     BaseUrl(base): BaseUrl,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     let job = deployments::get_job(&context.pool, caller.domain_id, id).await?;
     let device = devices::get(&context.pool, caller.domain_id, job.device_id).await?;
     Ok(Json(job_json(
@@ -383,7 +383,7 @@ async fn task_status(
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     match devices::get(&context.pool, caller.domain_id, id).await {
         Ok(device) => {
             let status = match device.registration_state {

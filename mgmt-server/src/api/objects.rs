@@ -91,9 +91,7 @@ fn ipv4_input(body: &Value) -> Result<Ipv4AddressPoolInput, ApiError> {
         }
     };
     let mask = match mask {
-        Some(mask) if u32::from(mask).leading_ones() + u32::from(mask).trailing_zeros() == 32 => {
-            mask
-        }
+        Some(mask) if vpn_core::pool::is_contiguous_netmask(mask) => mask,
         Some(mask) => {
             f.problem(format!("mask: {mask} is not a contiguous netmask"));
             mask

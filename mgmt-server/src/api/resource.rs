@@ -113,6 +113,16 @@ pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(format!("{text:?} is not an object id")))
 }
 
+/// The `{id}` of an item path.
+pub(crate) fn path_id(params: &HashMap<String, String>) -> Result<Uuid, ApiError> {
+    parse_id(params.get("id").map_or("", String::as_str))
+}
+
+/// A row as FMC JSON at `url`, with its version as the ETag.
+fn tagged_row<R: Resource>(status: StatusCode, row: &R::Row, url: &str) -> Response {
+    versioning::tagged(status, R::to_json(row, url), R::version(row))
+}
+
 /// A JSON body, `null` or empty for none (fireREST sends `null` on GET and DELETE).
 pub(crate) fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -159,13 +169,12 @@ async fn read<R: Resource>(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     let scope = scope_of(&params, &caller)?;
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     let row = R::get(&context, scope, id).await?;
-    let url = format!("{base}{}", uri.path());
-    Ok(versioning::tagged(
+    Ok(tagged_row::<R>(
         StatusCode::OK,
-        R::to_json(&row, &url),
-        R::version(&row),
+        &row,
+        &format!("{base}{}", uri.path()),
     ))
 }
 
@@ -181,11 +190,7 @@ async fn create<R: Resource>(
     let body = json_body(&body)?;
     let row = R::create(&context, &caller, scope, &body).await?;
     let url = item_url(&format!("{base}{}", uri.path()), R::id(&row));
-    Ok(versioning::tagged(
-        StatusCode::CREATED,
-        R::to_json(&row, &url),
-        R::version(&row),
-    ))
+    Ok(tagged_row::<R>(StatusCode::CREATED, &row, &url))
 }
 
 async fn update<R: Resource>(
@@ -198,7 +203,7 @@ async fn update<R: Resource>(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let scope = scope_of(&params, &caller)?;
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     let body = json_body(&body)?;
     if let Some(body_id) = body.get("id").and_then(Value::as_str)
         && body_id != id.to_string()
@@ -212,11 +217,10 @@ async fn update<R: Resource>(
         None => R::version(&R::get(&context, scope, id).await?),
     };
     let row = R::update(&context, &caller, scope, id, expected, &body).await?;
-    let url = format!("{base}{}", uri.path());
-    Ok(versioning::tagged(
+    Ok(tagged_row::<R>(
         StatusCode::OK,
-        R::to_json(&row, &url),
-        R::version(&row),
+        &row,
+        &format!("{base}{}", uri.path()),
     ))
 }
 
@@ -229,7 +233,7 @@ async fn remove<R: Resource>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let scope = scope_of(&params, &caller)?;
-    let id = parse_id(params.get("id").map_or("", String::as_str))?;
+    let id = path_id(&params)?;
     let row = R::get(&context, scope, id).await?;
     let body = R::to_json(&row, &format!("{base}{}", uri.path()));
     R::delete(

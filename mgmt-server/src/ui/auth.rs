@@ -70,6 +70,12 @@ impl Current {
     }
 
     /// Checks the CSRF token a form sent.
+    /// A change sent by a form: this session's CSRF token, and a role that may edit.
+    pub(crate) fn authorize_change(&self, sent_csrf: &str) -> Result<(), UiError> {
+        self.check_csrf(sent_csrf)?;
+        self.require_edit()
+    }
+
     pub(crate) fn check_csrf(&self, sent: &str) -> Result<(), UiError> {
         if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())

@@ -120,8 +120,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let mut form: DeviceForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let host = form.host.trim().to_owned();
     if host.is_empty() || host.chars().any(char::is_whitespace) {
@@ -246,8 +245,7 @@ pub(crate) async fn delete(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut conn = form::connection(&context.pool).await?;
     devices::delete(&mut conn, &current.actor(), context.domain_id, id, None).await?;
     Ok(Redirect::to("/devices").into_response())
@@ -399,8 +397,7 @@ pub(crate) async fn deploy_submit(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: DeployForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let ids: Vec<Uuid> = form
         .device_ids
         .iter()
@@ -472,8 +469,7 @@ pub(crate) async fn rollback(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let engine = context.engine.clone();
     let (actor, domain_id) = (current.actor(), context.domain_id);
     let deployment =
@@ -577,8 +573,7 @@ pub(crate) async fn terminate(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: TerminateForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let device_id: Uuid = form
         .device_id
         .parse()

@@ -201,8 +201,7 @@ pub(crate) async fn pool_create(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: PoolForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
@@ -270,10 +269,12 @@ pub(crate) async fn pool_create(
             }
             Some(_) => {}
         }
-        let mask = form.mask.trim().parse::<Ipv4Addr>().ok().filter(|m| {
-            let bits = u32::from(*m);
-            bits.leading_ones() + bits.trailing_zeros() == 32
-        });
+        let mask = form
+            .mask
+            .trim()
+            .parse::<Ipv4Addr>()
+            .ok()
+            .filter(|m| vpn_core::pool::is_contiguous_netmask(*m));
         if mask.is_none() {
             errors.add("mask", "Enter a netmask such as 255.255.255.0.");
         }
@@ -477,8 +478,7 @@ pub(crate) async fn group_policy_create(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: GroupPolicyForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
@@ -804,8 +804,7 @@ pub(crate) async fn enrollment_create(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let mut form: EnrollmentForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     // Browsers send a textarea's line breaks as CRLF; PEM is stored with LF.
     for pem in [&mut form.ca_pem, &mut form.identity_pem, &mut form.key_pem] {
         *pem = pem.replace("\r\n", "\n");
@@ -1046,8 +1045,7 @@ pub(crate) async fn local_user_create(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let mut form: LocalUserForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
     check_object_name(&mut errors, &name);
@@ -1124,8 +1122,7 @@ pub(crate) async fn delete(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: DeleteForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let mut conn = form::connection(&context.pool).await?;
     let (actor, domain) = (current.actor(), context.domain_id);
     let back = match kind.as_str() {

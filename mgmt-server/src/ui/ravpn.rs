@@ -618,8 +618,7 @@ pub(crate) async fn wizard_submit(
 ) -> Result<Response, UiError> {
     let policy_form: PolicyForm = parse(&body)?;
     let profile_form: ProfileForm = parse(&body)?;
-    current.check_csrf(&policy_form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&policy_form.csrf)?;
     let mut errors = Errors::default();
     let policy_input = policy_form.to_input(&mut errors);
     let profile_input = profile_form.to_input(&mut errors);
@@ -760,8 +759,7 @@ pub(crate) async fn edit_submit(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: PolicyForm = parse(&body)?;
-    current.check_csrf(&form.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&form.csrf)?;
     let policy = policies::get(&context.pool, context.domain_id, id).await?;
     let mut errors = Errors::default();
     let input = form.to_input(&mut errors);
@@ -888,8 +886,7 @@ async fn save_profile(
 ) -> Result<Response, UiError> {
     let meta: ProfileMeta = parse(&body)?;
     let form: ProfileForm = parse(&body)?;
-    current.check_csrf(&meta.csrf)?;
-    current.require_edit()?;
+    current.authorize_change(&meta.csrf)?;
     let policy = policies::get(&context.pool, context.domain_id, policy_id).await?;
     let version = meta.version.parse::<i32>().unwrap_or(0);
     let mut errors = Errors::default();

@@ -36,7 +36,7 @@ impl Ipv4PoolAllocator {
             });
         }
         let mask = u32::from(pool.mask);
-        if mask.leading_ones() + mask.trailing_zeros() != 32 {
+        if !super::is_contiguous_netmask(pool.mask) {
             return Err(PoolError::NonContiguousMask {
                 pool: pool.name.clone(),
                 mask: pool.mask,

@@ -28,6 +28,12 @@ pub use set::{PoolSet, Reconciliation};
 /// Most addresses one pool may span (2^20, an IPv4 /12), network/broadcast included.
 pub const MAX_POOL_ADDRESSES: u32 = 1 << 20;
 
+/// Whether `mask` is a netmask: ones, then zeros (255.255.255.0 is, 255.0.255.0 is not).
+pub fn is_contiguous_netmask(mask: Ipv4Addr) -> bool {
+    let bits = u32::from(mask);
+    bits.leading_ones() + bits.trailing_zeros() == 32
+}
+
 /// Why a pool could not be built or an address not be handed out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {

@@ -60,7 +60,7 @@ fn check_ipv4(pool: &Ipv4Pool, at: &str, found: &mut Findings) -> Option<(u128, 
         u32::from(pool.end),
         u32::from(pool.mask),
     );
-    let mask_ok = mask.leading_ones() + mask.trailing_zeros() == 32;
+    let mask_ok = crate::pool::is_contiguous_netmask(pool.mask);
     if !mask_ok {
         found.push(
             format!("{at}.mask"),

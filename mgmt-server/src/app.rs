@@ -10,14 +10,14 @@ use crate::ui::{self, UiContext};
 pub fn router(center: &ManagementCenter) -> Router {
     let api = api::router(ApiContext::new(
         center.pool.clone(),
-        center.engine.clone(),
+        center.services.clone(),
         center.key.clone(),
         api::DEFAULT_REQUESTS_PER_MINUTE,
     ));
     let ui = ui::router(UiContext::new(
         center.pool.clone(),
         center.key.clone(),
-        center.engine.clone(),
+        center.services.clone(),
     ));
     api.merge(ui)
 }

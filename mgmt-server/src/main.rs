@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mgmt_server::deploy::WorkerSettings;
 use mgmt_server::server::{ManagementCenter, ServerSettings};
 
 #[derive(Debug, Parser)]
@@ -48,6 +50,14 @@ struct RunArgs {
     /// from MGMT_SERVER_INITIAL_ADMIN_PASSWORD. Without it the web UI asks on first use.
     #[arg(long, env = "MGMT_SERVER_INITIAL_ADMIN")]
     initial_admin: Option<String>,
+    /// Seconds a deploy job stays claimed by this replica without renewal; a job whose
+    /// replica died is taken over by another after this long.
+    #[arg(long, env = "MGMT_SERVER_DEPLOY_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    deploy_lease_secs: u64,
+    /// Seconds between looks at the deploy queue when no notification arrives (a
+    /// safety net: new jobs wake the workers through PostgreSQL LISTEN/NOTIFY).
+    #[arg(long, env = "MGMT_SERVER_DEPLOY_POLL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    deploy_poll_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -110,6 +120,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         manager_name: args.name.clone().unwrap_or(hostname),
         server_names,
         initial_admin,
+        workers: WorkerSettings {
+            lease: Duration::from_secs(args.deploy_lease_secs),
+            poll: Duration::from_secs(args.deploy_poll_secs),
+            ..WorkerSettings::for_this_process()
+        },
     };
     let center = ManagementCenter::start(&settings)
         .await

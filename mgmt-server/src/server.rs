@@ -1,5 +1,5 @@
 //! The running management center: database (a private PostgreSQL cluster under the
-//! data directory unless a `DATABASE_URL` is given), secrets, the deploy engine, and
+//! data directory unless a `DATABASE_URL` is given), secrets, the domain services and deploy workers, and
 //! HTTPS with a certificate from the internal CA.
 //!
 //! ```text
@@ -18,8 +18,10 @@ use time::OffsetDateTime;
 use crate::db::admins::{self, AdministratorInput, Role};
 use crate::db::cluster::{Cluster, ClusterError};
 use crate::db::{self, Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
-use crate::deploy::{DeployEngine, DeployError};
+use crate::deploy::WorkerSettings;
 use crate::pki::CaError;
+use crate::pki::store::CaStoreError;
+use crate::services::Services;
 
 /// Connections in the pool.
 const POOL_SIZE: u32 = 20;
@@ -36,6 +38,8 @@ pub struct ServerSettings {
     pub server_names: Vec<String>,
     /// Created when no administrator exists yet: name and password.
     pub initial_admin: Option<(String, String)>,
+    /// This replica's deploy workers (lease, poll, owner name).
+    pub workers: WorkerSettings,
 }
 
 /// Why the management center could not start.
@@ -56,7 +60,7 @@ pub enum StartError {
     #[error("the secret key")]
     Secret(#[from] SecretError),
     #[error(transparent)]
-    Deploy(#[from] DeployError),
+    CaStore(#[from] CaStoreError),
     #[error("the HTTPS certificate")]
     Ca(#[from] CaError),
     #[error("the HTTPS settings")]
@@ -72,7 +76,7 @@ pub enum StartError {
 pub struct ManagementCenter {
     pub pool: PgPool,
     pub key: EncryptionKey,
-    pub engine: DeployEngine,
+    pub services: Services,
     /// The HTTPS certificate chain (PEM) the manager presents, CA last.
     pub server_certificate_pem: String,
     tls: Arc<rustls::ServerConfig>,
@@ -103,15 +107,21 @@ impl ManagementCenter {
         if let Some((name, password)) = &settings.initial_admin {
             create_initial_admin(&pool, name, password).await?;
         }
-        let engine = DeployEngine::start(pool.clone(), key.clone(), &settings.manager_name).await?;
-        let ca = engine.ca();
+        let services = Services::start_with(
+            pool.clone(),
+            key.clone(),
+            &settings.manager_name,
+            settings.workers.clone(),
+        )
+        .await?;
+        let ca = services.sensors.ca();
         let identity =
             ca.issue_server_identity(&settings.server_names, OffsetDateTime::now_utc())?;
         let tls = server_tls(&identity.certificate_pem, &identity.private_key_pem)?;
         Ok(Self {
             pool,
             key,
-            engine,
+            services,
             server_certificate_pem: identity.certificate_pem,
             tls,
             cluster,
@@ -120,7 +130,7 @@ impl ManagementCenter {
 
     /// The internal CA certificate (PEM): what clients trust to reach the manager.
     pub fn ca_certificate_pem(&self) -> &str {
-        self.engine.ca_certificate_pem()
+        self.services.sensors.ca().certificate_pem()
     }
 
     pub fn tls_config(&self) -> Arc<rustls::ServerConfig> {
@@ -142,6 +152,7 @@ impl ManagementCenter {
 
     /// Closes the pool and stops the private cluster, if any.
     pub async fn stop(self) {
+        self.services.stop_workers();
         self.pool.close().await;
         if let Some(cluster) = self.cluster
             && let Err(e) = cluster.stop()

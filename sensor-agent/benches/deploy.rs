@@ -2,13 +2,13 @@
 //! configuration applied on the sensor, for 1, 100 and 1,000 connection profiles.
 //!
 //! The real parts: a throw-away PostgreSQL cluster (`e2e::postgres`), mgmt-server's
-//! `DeployEngine` in this process, and a real `sensor-agent` process (this package's
+//! the manager's `Services` (deploy requests and workers) in this process, and a real `sensor-agent` process (this package's
 //! binary, bench profile) in a network namespace, registered to the manager over its
 //! mutual-TLS channel. One device grows from 1 to 100 to 1,000 profiles; at each size
 //! the first deploy changes the configuration, then [`REPEATS`] re-deploys of the same
 //! content follow (each a new version the sensor checks, writes and applies).
 //!
-//! Each deploy is timed from before `DeployEngine::deploy` until the job reads
+//! Each deploy is timed from before `Deployments::deploy` until the job reads
 //! `DEPLOYED` (polled every millisecond), and broken down with the job's own
 //! timestamps (queued, started, finished) and with the parts timed alone at the same
 //! size: the compile from the database, the TLS round trip of a status request, and
@@ -31,7 +31,8 @@ use mgmt_server::db::device_policy;
 use mgmt_server::db::devices::{self, Device, DeviceInput};
 use mgmt_server::db::profiles::{self, ConnectionProfileInput};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
-use mgmt_server::deploy::{DeployEngine, compile};
+use mgmt_server::deploy::compile;
+use mgmt_server::services::Services;
 use sensor_agent::config_store::ConfigStore;
 use sqlx::PgPool;
 use support::{in_netns, operator, start_agent};
@@ -104,7 +105,7 @@ struct SizeResult {
 #[derive(Debug, Clone, Copy)]
 struct DeployTiming {
     total: Duration,
-    /// `DeployEngine::deploy`: compile from the database, validate, store the job.
+    /// `Deployments::deploy`: compile from the database, validate, store the job.
     request: Duration,
     /// Job queued → started (a worker picked it up).
     pickup: Duration,
@@ -116,12 +117,13 @@ struct DeployTiming {
 async fn run(scratch: std::path::PathBuf) -> String {
     let pool = e2e::postgres::fresh_database().await;
     let key = EncryptionKey::generate().unwrap();
-    let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-bench")
+    let engine = Services::start(pool.clone(), key.clone(), "fmc-bench")
         .await
         .unwrap();
     let device = add_device(&pool).await;
     let seeded = seed_objects(&pool, &key, device.id).await;
     let device = engine
+        .sensors
         .register_device(&admin(), &device, &RegistrationKey::new(KEY).unwrap())
         .await
         .unwrap();
@@ -185,7 +187,7 @@ async fn run(scratch: std::path::PathBuf) -> String {
             assert_eq!(config.connection_profiles.len(), size);
 
             let started = Instant::now();
-            engine.status(&device).await.unwrap();
+            engine.sensors.status(&device).await.unwrap();
             result.status.push(started.elapsed());
 
             // The sensor's own work, in this process on the same disk.
@@ -215,9 +217,10 @@ async fn run(scratch: std::path::PathBuf) -> String {
     report(&results)
 }
 
-async fn deploy_once(engine: &DeployEngine, pool: &PgPool, device_id: Uuid) -> DeployTiming {
+async fn deploy_once(engine: &Services, pool: &PgPool, device_id: Uuid) -> DeployTiming {
     let started = Instant::now();
     let deployment = engine
+        .deployments
         .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device_id], "benchmark")
         .await
         .unwrap();

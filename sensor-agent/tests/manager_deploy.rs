@@ -1,4 +1,4 @@
-//! The manager's deploy engine (`mgmt_server::deploy`) against real sensor-agent
+//! The manager's deploy services (`mgmt_server::deploy`) against real sensor-agent
 //! processes: registration, preview as a CLI diff, deploy, a second version, rollback,
 //! an unreachable sensor, and two devices deploying independently. The manager runs in
 //! this process on a throw-away PostgreSQL; the sensors run in a network namespace.
@@ -14,7 +14,7 @@ use mgmt_server::db::deployments::{self, Deployment, DeploymentJob, JobStatus};
 use mgmt_server::db::devices::{self, Device, DeviceInput, RegistrationState};
 use mgmt_server::db::group_policies::{self, GroupPolicyInput};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
-use mgmt_server::deploy::DeployEngine;
+use mgmt_server::services::Services;
 use sqlx::PgPool;
 use support::{Agent, as_manager, operator, start_agent, stdout};
 use uuid::Uuid;
@@ -135,7 +135,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
     let (running_after_rollback, v1_running) = as_manager(&netns, async move || {
         let pool = e2e::postgres::fresh_database().await;
         let key = EncryptionKey::generate().unwrap();
-        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-test")
+        let engine = Services::start(pool.clone(), key.clone(), "fmc-test")
             .await
             .unwrap();
         let device = add_device(&pool, "FTD-1", 8305).await;
@@ -143,6 +143,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
 
         // Registration.
         let registered = engine
+            .sensors
             .register_device(&admin(), &device, &RegistrationKey::new(KEY).unwrap())
             .await
             .unwrap();
@@ -153,7 +154,11 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         );
 
         // Preview: everything is new.
-        let pending = engine.pending_changes(&registered).await.unwrap();
+        let pending = engine
+            .deployments
+            .pending_changes(&registered)
+            .await
+            .unwrap();
         assert!(pending.has_changes);
         assert!(pending.problems.is_empty(), "{:?}", pending.problems);
         assert!(
@@ -166,6 +171,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
 
         // Deploy version 1.
         let deployment = engine
+            .deployments
             .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device.id], "first")
             .await
             .unwrap();
@@ -183,6 +189,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         ));
         assert!(
             !engine
+                .deployments
                 .pending_changes(&registered)
                 .await
                 .unwrap()
@@ -207,7 +214,11 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         )
         .await
         .unwrap();
-        let pending = engine.pending_changes(&registered).await.unwrap();
+        let pending = engine
+            .deployments
+            .pending_changes(&registered)
+            .await
+            .unwrap();
         assert!(pending.has_changes);
         assert!(
             pending
@@ -217,6 +228,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
             pending.cli_diff
         );
         let second = engine
+            .deployments
             .deploy(&admin(), GLOBAL_DOMAIN_ID, &[device.id], "banner")
             .await
             .unwrap();
@@ -235,6 +247,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         // Rollback to version 1: deployed again as version 3.
         let first_job = deployment.jobs[0].id;
         let rollback = engine
+            .deployments
             .rollback(&admin(), GLOBAL_DOMAIN_ID, first_job)
             .await
             .unwrap();
@@ -268,7 +281,7 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
     as_manager(&netns, async move || {
         let pool = e2e::postgres::fresh_database().await;
         let key = EncryptionKey::generate().unwrap();
-        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-test")
+        let engine = Services::start(pool.clone(), key.clone(), "fmc-test")
             .await
             .unwrap();
         let a = add_device(&pool, "FTD-A", 8306).await;
@@ -276,10 +289,12 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
         seed_objects(&pool, &key, &[a.id, b.id], 8443).await;
         let registration_key = RegistrationKey::new(KEY).unwrap();
         let a = engine
+            .sensors
             .register_device(&admin(), &a, &registration_key)
             .await
             .unwrap();
         let b = engine
+            .sensors
             .register_device(&admin(), &b, &registration_key)
             .await
             .unwrap();
@@ -297,6 +312,7 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
             }
         };
         let deployment = engine
+            .deployments
             .deploy(&admin(), GLOBAL_DOMAIN_ID, &[a.id, b.id], "both")
             .await
             .unwrap();
@@ -325,8 +341,22 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
         assert!(error.contains("FTD-B"), "{error}");
         assert!(error.contains("127.0.0.1:8307"), "{error}");
         // B is still pending; A is not.
-        assert!(engine.pending_changes(&b).await.unwrap().has_changes);
-        assert!(!engine.pending_changes(&a).await.unwrap().has_changes);
+        assert!(
+            engine
+                .deployments
+                .pending_changes(&b)
+                .await
+                .unwrap()
+                .has_changes
+        );
+        assert!(
+            !engine
+                .deployments
+                .pending_changes(&a)
+                .await
+                .unwrap()
+                .has_changes
+        );
     });
     assert!(reachable.agent.interrupt().success());
     drop(doomed);

@@ -109,7 +109,11 @@ async fn deployable_devices(
         if device.registration_state != RegistrationState::Registered {
             continue;
         }
-        let pending = context.engine.pending_changes(&device).await?;
+        let pending = context
+            .services
+            .deployments
+            .pending_changes(&device)
+            .await?;
         if !pending.has_changes && pending.problems.is_empty() {
             continue;
         }
@@ -151,7 +155,11 @@ async fn pending_changes(
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id(&params)?;
     let device = devices::get(&context.pool, caller.domain_id, id).await?;
-    let pending = context.engine.pending_changes(&device).await?;
+    let pending = context
+        .services
+        .deployments
+        .pending_changes(&device)
+        .await?;
     let item = json!({
         "type": "PendingChange",
         "device": reference(device.id, "Device", &device.name),
@@ -198,7 +206,8 @@ async fn deployment_request(
     let note = f.string_or("deploymentNote", "");
     f.finish()?;
     let deployment = context
-        .engine
+        .services
+        .deployments
         .deploy(&caller.actor, caller.domain_id, &devices, &note)
         .await?;
     Ok((
@@ -366,7 +375,8 @@ async fn rollback_request(
     for job in job_ids {
         started.push(
             context
-                .engine
+                .services
+                .deployments
                 .rollback(&caller.actor, caller.domain_id, job)
                 .await?,
         );

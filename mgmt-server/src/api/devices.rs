@@ -89,11 +89,11 @@ impl Resource for Devices {
         let mut conn = context.connection().await?;
         let device = devices::create(&mut conn, &caller.actor, scope.domain, &input).await?;
         if let Some(key) = key {
-            let engine = context.engine.clone();
+            let sensors = context.services.sensors.clone();
             let actor = caller.actor.clone();
             let pending = device.clone();
             tokio::spawn(async move {
-                match engine.register_device(&actor, &pending, &key).await {
+                match sensors.register_device(&actor, &pending, &key).await {
                     Ok(_) => tracing::info!(device = %pending.name, "device registered"),
                     Err(e) => {
                         tracing::warn!(device = %pending.name, error = %e, "device registration failed")

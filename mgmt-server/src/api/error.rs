@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::db::DbError;
 use crate::deploy::{CompileError, DeployError};
+use crate::devices::SensorError;
 
 /// A refused or failed call. Every message names what is wrong and where.
 #[derive(Debug)]
@@ -129,17 +130,28 @@ impl From<DeployError> for ApiError {
                 "VALIDATION",
                 other.to_string(),
             ),
-            DeployError::NotRegistered { .. }
-            | DeployError::NoDevices
-            | DeployError::BadHost { .. } => Self::new(
+            DeployError::NotRegistered { .. } | DeployError::NoDevices => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION",
                 error.to_string(),
             ),
-            DeployError::Sensor { .. } => {
+        }
+    }
+}
+
+impl From<SensorError> for ApiError {
+    fn from(error: SensorError) -> Self {
+        match error {
+            SensorError::Db(e) => e.into(),
+            SensorError::NotRegistered { .. } | SensorError::BadHost { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION",
+                error.to_string(),
+            ),
+            SensorError::Sensor { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, "FRAMEWORK", error.to_string())
             }
-            DeployError::Ca(_) => Self::internal(error.to_string()),
+            SensorError::Ca(_) => Self::internal(error.to_string()),
         }
     }
 }

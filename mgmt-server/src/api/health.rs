@@ -111,7 +111,7 @@ async fn sessions(
     let profile = listing.filter_value("connectionProfile").map(str::to_owned);
     let mut items = Vec::new();
     for device in registered(&context, &caller, listing.filter_value("deviceId")).await? {
-        match context.engine.sessions(&device).await {
+        match context.services.sensors.sessions(&device).await {
             Ok(records) => items.extend(
                 records
                     .iter()
@@ -190,7 +190,7 @@ async fn terminate(
             )));
         }
         for d in devices {
-            match context.engine.terminate(&d, request).await {
+            match context.services.sensors.terminate(&d, request).await {
                 Ok(result) => terminated += u64::from(result.terminated),
                 Err(e) => failures.push(format!("{}: {e}", d.name)),
             }
@@ -231,7 +231,7 @@ async fn gateways(
     let listing = Listing::from_query(&query)?;
     let mut items = Vec::new();
     for device in registered(&context, &caller, None).await? {
-        let item = match context.engine.status(&device).await {
+        let item = match context.services.sensors.status(&device).await {
             Ok(status) => json!({
                 "id": device.id.to_string(),
                 "type": "RaVpnGateway",

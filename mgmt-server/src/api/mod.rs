@@ -31,7 +31,7 @@ use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
 
 use crate::db::{DbError, EncryptionKey};
-use crate::deploy::DeployEngine;
+use crate::services::Services;
 pub use auth::Caller;
 pub use error::ApiError;
 pub use rate_limit::RateLimiter;
@@ -43,7 +43,7 @@ pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 120;
 #[derive(Clone)]
 pub struct ApiContext {
     pub pool: PgPool,
-    pub engine: DeployEngine,
+    pub services: Services,
     pub key: EncryptionKey,
     pub limiter: Arc<RateLimiter>,
 }
@@ -57,13 +57,13 @@ impl std::fmt::Debug for ApiContext {
 impl ApiContext {
     pub fn new(
         pool: PgPool,
-        engine: DeployEngine,
+        services: Services,
         key: EncryptionKey,
         requests_per_minute: u32,
     ) -> Self {
         Self {
             pool,
-            engine,
+            services,
             key,
             limiter: Arc::new(RateLimiter::per_minute(requests_per_minute)),
         }

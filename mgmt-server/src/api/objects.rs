@@ -609,7 +609,8 @@ async fn enrollment_input(
         }
         f.finish()?;
         let identity = context
-            .engine
+            .services
+            .sensors
             .ca()
             .issue_server_identity(&names, time::OffsetDateTime::now_utc())
             .map_err(|e| ApiError::bad_request(format!("certificateParameters: {e}")))?;

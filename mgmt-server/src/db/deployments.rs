@@ -329,49 +329,140 @@ pub async fn last_deployed_job(
     .map_err(DbError::sql("find the last deployed job"))
 }
 
-/// Takes the device's oldest queued job and marks it `DEPLOYING`; `None` when the
-/// queue is empty or a job of the device is already running.
-pub async fn start_next_job(
-    conn: &mut PgConnection,
-    device_id: Uuid,
-) -> Result<Option<DeploymentJob>, DbError> {
-    let mut tx = super::begin(conn).await?;
-    // Serialise the device's queue on its row, so two workers cannot both start a job.
-    sqlx::query("SELECT id FROM devices WHERE id = $1 FOR UPDATE")
-        .bind(device_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::sql("lock a device's queue"))?;
-    let running: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM deployment_jobs WHERE device_id = $1 AND status = 'DEPLOYING')",
-    )
-    .bind(device_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::sql("check a device's queue"))?;
-    if running {
-        return Ok(None);
-    }
-    let started: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE deployment_jobs j SET status = 'DEPLOYING', started_at = now(), version = j.version + 1
-         WHERE j.id = (SELECT id FROM deployment_jobs WHERE device_id = $1 AND status = 'QUEUED'
-                       ORDER BY queued_at, config_version LIMIT 1)
-         RETURNING {JOB_COLUMNS}"
-    )))
-    .bind(device_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(DbError::sql("start a deployment job"))?;
-    super::commit(tx).await?;
-    Ok(started)
+/// A claim on deploy jobs: who holds it and for how long. Each manager replica has its
+/// own owner name; the holder renews the lease while it pushes ([`renew_lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The replica (e.g. `host:pid:id`), as the job's transcript and the logs show it.
+    pub owner: String,
+    pub duration: std::time::Duration,
 }
 
-/// Records how a `DEPLOYING` job ended, with an audit row for the result.
+impl Lease {
+    fn seconds(&self) -> f64 {
+        self.duration.as_secs_f64()
+    }
+}
+
+/// A job a worker now holds: run it, then [`finish_job`] it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub job: DeploymentJob,
+    pub domain_id: Uuid,
+    /// Claims so far, this one included.
+    pub attempts: i32,
+    /// The replica that holds the job now.
+    pub lease_owner: String,
+    /// Set when the job was taken over from a replica whose lease expired mid-push: the
+    /// sensor may already run the job's version.
+    pub taken_over_from: Option<String>,
+}
+
+/// Claims the oldest queued job of a device that has no job running, marking it
+/// `DEPLOYING` under `lease`; `None` when no device has work that is free to start.
+/// Devices are claimed with `FOR UPDATE SKIP LOCKED`, so concurrent workers (in this or
+/// another replica) never wait for each other and never claim the same device, and a
+/// device's jobs start in queue order.
+pub async fn claim_queued_job(
+    conn: &mut PgConnection,
+    lease: &Lease,
+) -> Result<Option<ClaimedJob>, DbError> {
+    let claimed: Option<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH device AS (
+             SELECT d.id FROM devices d
+             JOIN LATERAL (SELECT min(q.queued_at) AS oldest FROM deployment_jobs q
+                           WHERE q.device_id = d.id AND q.status = 'QUEUED') w ON w.oldest IS NOT NULL
+             WHERE NOT EXISTS (SELECT 1 FROM deployment_jobs r WHERE r.device_id = d.id AND r.status = 'DEPLOYING')
+             ORDER BY w.oldest LIMIT 1
+             FOR UPDATE OF d SKIP LOCKED),
+         next AS (
+             SELECT q.id FROM deployment_jobs q JOIN device ON q.device_id = device.id
+             WHERE q.status = 'QUEUED' ORDER BY q.queued_at, q.config_version LIMIT 1)
+         UPDATE deployment_jobs j
+            SET status = 'DEPLOYING', started_at = now(), lease_owner = $1,
+                lease_expires_at = now() + make_interval(secs => $2), attempts = j.attempts + 1,
+                version = j.version + 1
+           FROM next, devices v
+          WHERE j.id = next.id AND j.status = 'QUEUED' AND v.id = j.device_id
+         RETURNING {JOB_COLUMNS}, v.domain_id, j.attempts, j.lease_owner, NULL::text AS taken_over_from"
+    )))
+    .bind(&lease.owner)
+    .bind(lease.seconds())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(DbError::sql("claim a queued deployment job"))?;
+    Ok(claimed.map(ClaimRow::into_claimed))
+}
+
+/// Takes over the `DEPLOYING` job whose lease expired longest ago (its replica stopped
+/// renewing it: crashed, killed or cut off), under `lease`; `None` when there is none.
+pub async fn take_over_expired_job(
+    conn: &mut PgConnection,
+    lease: &Lease,
+) -> Result<Option<ClaimedJob>, DbError> {
+    let claimed: Option<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH expired AS (
+             SELECT e.id, e.lease_owner FROM deployment_jobs e
+             WHERE e.status = 'DEPLOYING' AND e.lease_expires_at < now()
+             ORDER BY e.lease_expires_at LIMIT 1
+             FOR UPDATE SKIP LOCKED)
+         UPDATE deployment_jobs j
+            SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+                attempts = j.attempts + 1, version = j.version + 1
+           FROM expired, devices v
+          WHERE j.id = expired.id AND j.status = 'DEPLOYING' AND v.id = j.device_id
+         RETURNING {JOB_COLUMNS}, v.domain_id, j.attempts, j.lease_owner, expired.lease_owner AS taken_over_from"
+    )))
+    .bind(&lease.owner)
+    .bind(lease.seconds())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(DbError::sql("take over a deployment job"))?;
+    Ok(claimed.map(ClaimRow::into_claimed))
+}
+
+/// Extends the lease of a job `lease.owner` holds; false when it holds it no more (the
+/// job finished or another replica took it over).
+pub async fn renew_lease(
+    exec: impl PgExecutor<'_>,
+    job_id: Uuid,
+    lease: &Lease,
+) -> Result<bool, DbError> {
+    let renewed = sqlx::query(
+        "UPDATE deployment_jobs SET lease_expires_at = now() + make_interval(secs => $3)
+         WHERE id = $1 AND status = 'DEPLOYING' AND lease_owner = $2",
+    )
+    .bind(job_id)
+    .bind(&lease.owner)
+    .bind(lease.seconds())
+    .execute(exec)
+    .await
+    .map_err(DbError::sql("renew a deploy lease"))?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+/// When the next lease of a running job expires, if any job runs: a worker that wakes
+/// then can take it over at once.
+pub async fn next_lease_expiry(
+    exec: impl PgExecutor<'_>,
+) -> Result<Option<OffsetDateTime>, DbError> {
+    sqlx::query_scalar(
+        "SELECT min(lease_expires_at) FROM deployment_jobs WHERE status = 'DEPLOYING'",
+    )
+    .fetch_one(exec)
+    .await
+    .map_err(DbError::sql("find the next lease expiry"))
+}
+
+/// Records how a `DEPLOYING` job that `owner` holds ended, with an audit row for the
+/// result. A job that is not `DEPLOYING` is [`DbError::WrongState`]; one whose lease
+/// another replica holds now is [`DbError::WrongState`] too (its new owner finishes it).
 pub async fn finish_job(
     conn: &mut PgConnection,
     actor: &Actor,
     domain_id: Uuid,
     job_id: Uuid,
+    owner: &str,
     outcome: &JobOutcome,
 ) -> Result<DeploymentJob, DbError> {
     let mut tx = super::begin(conn).await?;
@@ -384,23 +475,28 @@ pub async fn finish_job(
     };
     let finished: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE deployment_jobs j SET status = $2, transcript = $3, error = $4, finished_at = now(),
-            version = j.version + 1
-         WHERE j.id = $1 AND j.status = 'DEPLOYING'
+            lease_owner = NULL, lease_expires_at = NULL, version = j.version + 1
+         WHERE j.id = $1 AND j.status = 'DEPLOYING' AND j.lease_owner = $5
          RETURNING {JOB_COLUMNS}"
     )))
     .bind(job_id)
     .bind(super::enum_text(&status))
     .bind(transcript)
     .bind(error)
+    .bind(owner)
     .fetch_optional(&mut *tx)
     .await
     .map_err(DbError::sql("finish a deployment job"))?;
     let Some(finished) = finished else {
+        let state = match before.status {
+            JobStatus::Deploying => "DEPLOYING under another replica's lease".to_owned(),
+            other => super::enum_text(&other),
+        };
         return Err(DbError::WrongState {
             kind: JOB,
             id: job_id,
             action: "finish",
-            state: super::enum_text(&before.status),
+            state,
         });
     };
     let action = if finished.rollback_of_job_id.is_some() {
@@ -491,6 +587,27 @@ impl<'r> FromRow<'r, PgRow> for DeploymentJob {
             finished_at: row.try_get("finished_at")?,
             version: row.try_get("version")?,
         })
+    }
+}
+
+/// A claimed job row: the job's columns, its domain, attempts and former owner.
+struct ClaimRow(ClaimedJob);
+
+impl ClaimRow {
+    fn into_claimed(self) -> ClaimedJob {
+        self.0
+    }
+}
+
+impl<'r> FromRow<'r, PgRow> for ClaimRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self(ClaimedJob {
+            job: DeploymentJob::from_row(row)?,
+            domain_id: row.try_get("domain_id")?,
+            attempts: row.try_get("attempts")?,
+            lease_owner: row.try_get("lease_owner")?,
+            taken_over_from: row.try_get("taken_over_from")?,
+        }))
     }
 }
 

@@ -227,5 +227,7 @@ fn leaf_params(common_name: &str, now: OffsetDateTime) -> CertificateParams {
     params
 }
 
+pub mod store;
+
 #[cfg(test)]
 mod tests;

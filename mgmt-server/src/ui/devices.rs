@@ -157,12 +157,12 @@ pub(crate) async fn create(
         let mut conn = form::connection(&context.pool).await?;
         match devices::create(&mut conn, &current.actor(), context.domain_id, &input).await {
             Ok(device) => {
-                let engine = context.engine.clone();
+                let sensors = context.services.sensors.clone();
                 let actor = current.actor();
                 let registering = device.clone();
                 tokio::spawn(async move {
                     // The outcome is recorded on the device row (REGISTERED or FAILED).
-                    let _outcome = engine.register_device(&actor, &registering, &key).await;
+                    let _outcome = sensors.register_device(&actor, &registering, &key).await;
                 });
                 return Ok(Redirect::to(&format!("/devices/{}", device.id)).into_response());
             }
@@ -200,7 +200,7 @@ pub(crate) async fn detail(
     let device = devices::get(&context.pool, context.domain_id, id).await?;
     let (state, state_class) = registration_label(&device);
     let status = if device.registration_state == RegistrationState::Registered {
-        match tokio::time::timeout(SENSOR_WAIT, context.engine.status(&device)).await {
+        match tokio::time::timeout(SENSOR_WAIT, context.services.sensors.status(&device)).await {
             Ok(Ok(status)) => serde_json::to_string_pretty(&status).unwrap_or_default(),
             Ok(Err(e)) => format!("unreachable: {e}"),
             Err(_) => "no answer within 3 s".to_owned(),
@@ -324,10 +324,10 @@ async fn deploy_page(
         if device.registration_state != RegistrationState::Registered {
             continue;
         }
-        let engine = context.engine.clone();
+        let deployments = context.services.deployments.clone();
         let target = device.clone();
         let answer = super::off_thread(move || async move {
-            tokio::time::timeout(SENSOR_WAIT, engine.pending_changes(&target)).await
+            tokio::time::timeout(SENSOR_WAIT, deployments.pending_changes(&target)).await
         })
         .await?;
         let row = match answer {
@@ -410,17 +410,16 @@ pub(crate) async fn deploy_submit(
             .await?
             .into_response());
     }
-    let engine = context.engine.clone();
+    let deployments = context.services.deployments.clone();
     let (actor, domain_id, note) = (
         current.actor(),
         context.domain_id,
         form.note.trim().to_owned(),
     );
-    let deployed =
-        super::off_thread(
-            move || async move { engine.deploy(&actor, domain_id, &ids, &note).await },
-        )
-        .await?;
+    let deployed = super::off_thread(move || async move {
+        deployments.deploy(&actor, domain_id, &ids, &note).await
+    })
+    .await?;
     match deployed {
         Ok(deployment) => Ok(Redirect::to(&format!("/deploy/{}", deployment.id)).into_response()),
         Err(e) => {
@@ -470,11 +469,13 @@ pub(crate) async fn rollback(
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let engine = context.engine.clone();
+    let deployments = context.services.deployments.clone();
     let (actor, domain_id) = (current.actor(), context.domain_id);
     let deployment =
-        super::off_thread(move || async move { engine.rollback(&actor, domain_id, job_id).await })
-            .await??;
+        super::off_thread(
+            move || async move { deployments.rollback(&actor, domain_id, job_id).await },
+        )
+        .await??;
     Ok(Redirect::to(&format!("/deploy/{}", deployment.id)).into_response())
 }
 
@@ -526,7 +527,7 @@ pub(crate) async fn sessions(
         {
             continue;
         }
-        match tokio::time::timeout(SENSOR_WAIT, context.engine.sessions(device)).await {
+        match tokio::time::timeout(SENSOR_WAIT, context.services.sensors.sessions(device)).await {
             Ok(Ok(records)) => items.extend(
                 records
                     .into_iter()
@@ -586,7 +587,11 @@ pub(crate) async fn terminate(
     let request = TerminateRequest::Session {
         indexes: vec![index],
     };
-    let result = context.engine.terminate(&device, &request).await?;
+    let result = context
+        .services
+        .sensors
+        .terminate(&device, &request)
+        .await?;
     let detail = format!(
         "session index {index} on {}: {} session(s) ended",
         device.name, result.terminated

@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::db::{DbError, EncryptionKey};
-use crate::deploy::DeployEngine;
+use crate::services::Services;
 
 pub use auth::{CSRF_FIELD, SESSION_COOKIE};
 pub use throttle::LoginThrottle;
@@ -39,7 +39,7 @@ pub use throttle::LoginThrottle;
 pub struct UiContext {
     pub pool: PgPool,
     pub key: EncryptionKey,
-    pub engine: DeployEngine,
+    pub services: Services,
     /// The domain the UI manages (FMC's Global domain).
     pub domain_id: Uuid,
     /// Refused logins per user name (5 in a minute lock the name for 5 minutes).
@@ -48,11 +48,11 @@ pub struct UiContext {
 
 impl UiContext {
     /// The UI of the Global domain.
-    pub fn new(pool: PgPool, key: EncryptionKey, engine: DeployEngine) -> Self {
+    pub fn new(pool: PgPool, key: EncryptionKey, services: Services) -> Self {
         Self {
             pool,
             key,
-            engine,
+            services,
             domain_id: crate::db::GLOBAL_DOMAIN_ID,
             logins: LoginThrottle::default(),
         }
@@ -200,6 +200,8 @@ pub enum UiError {
     BadForm(String),
     #[error("{0}")]
     Deploy(#[from] crate::deploy::DeployError),
+    #[error("{0}")]
+    Sensor(#[from] crate::devices::SensorError),
     #[error("a background task failed")]
     Task,
 }
@@ -215,7 +217,9 @@ impl IntoResponse for UiError {
                 | DbError::Stale { .. }
                 | DbError::WrongState { .. },
             ) => StatusCode::CONFLICT,
-            Self::Db(_) | Self::Task | Self::Deploy(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Db(_) | Self::Task | Self::Deploy(_) | Self::Sensor(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::Forbidden { .. } | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
         };

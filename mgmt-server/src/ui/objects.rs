@@ -886,7 +886,8 @@ pub(crate) async fn enrollment_create(
                 Err("Enter the names clients connect to, e.g. vpn.example.com.".to_owned())
             } else {
                 context
-                    .engine
+                    .services
+                    .sensors
                     .ca()
                     .issue_server_identity(&names, time::OffsetDateTime::now_utc())
                     .map_err(|e| format!("The internal CA refused: {e}"))

@@ -76,10 +76,10 @@ pub(crate) async fn overview(
         let mut session_count = "—".to_owned();
         if device.registration_state == RegistrationState::Registered {
             registered += 1;
-            let engine = context.engine.clone();
+            let deployments = context.services.deployments.clone();
             let target = device.clone();
             let pending = super::off_thread(move || async move {
-                tokio::time::timeout(SENSOR_WAIT, engine.pending_changes(&target)).await
+                tokio::time::timeout(SENSOR_WAIT, deployments.pending_changes(&target)).await
             })
             .await?;
             match pending {
@@ -93,7 +93,8 @@ pub(crate) async fn overview(
                 Ok(Ok(_)) => deploy_state = "Up to date".to_owned(),
                 Ok(Err(_)) | Err(_) => deploy_state = "Unknown".to_owned(),
             }
-            match tokio::time::timeout(SENSOR_WAIT, context.engine.sessions(device)).await {
+            match tokio::time::timeout(SENSOR_WAIT, context.services.sensors.sessions(device)).await
+            {
                 Ok(Ok(records)) => {
                     session_count = records.len().to_string();
                     sessions.extend(records.into_iter().map(|r| SessionRow {

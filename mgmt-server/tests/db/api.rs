@@ -6,7 +6,7 @@ use mgmt_server::api::{self, ApiContext};
 use mgmt_server::db::admins::{self, AdministratorInput, Role};
 use mgmt_server::db::audit::{self, AuditAction, AuditFilter};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID, Page, PasswordHash};
-use mgmt_server::deploy::DeployEngine;
+use mgmt_server::services::Services;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -46,7 +46,7 @@ impl Api {
             .await
             .unwrap();
         }
-        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc-test")
+        let engine = Services::start(pool.clone(), key.clone(), "fmc-test")
             .await
             .unwrap();
         let router = api::router(ApiContext::new(

@@ -1,5 +1,7 @@
+use std::time::Duration;
+
 use mgmt_server::db::deployments::{
-    self, DeploymentKind, JobFilter, JobOutcome, JobRequest, JobStatus,
+    self, DeploymentKind, JobFilter, JobOutcome, JobRequest, JobStatus, Lease,
 };
 use mgmt_server::db::devices::{self, DeviceInput};
 use mgmt_server::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, Page};
@@ -155,6 +157,13 @@ async fn a_deployment_queues_one_job_per_device_and_keeps_each_document_with_its
     assert!(matches!(error, DbError::NotFound { .. }), "{error}");
 }
 
+fn lease(owner: &str, seconds: f64) -> Lease {
+    Lease {
+        owner: owner.to_owned(),
+        duration: Duration::from_secs_f64(seconds),
+    }
+}
+
 #[tokio::test]
 async fn each_device_runs_its_own_queue_one_job_at_a_time() {
     let pool = support::fresh_database().await;
@@ -178,34 +187,65 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
         .await
         .unwrap();
     }
-
-    let first_a = deployments::start_next_job(&mut conn, a)
+    // Two replicas claim: each device's first job once, never a device's second job
+    // while its first runs.
+    let (one, two) = (lease("replica-1", 30.0), lease("replica-2", 30.0));
+    let first = deployments::claim_queued_job(&mut conn, &one)
         .await
         .unwrap()
         .unwrap();
+    let second = deployments::claim_queued_job(&mut conn, &two)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.job.status, JobStatus::Deploying);
     assert_eq!(
-        (first_a.config_version, first_a.status),
-        (1, JobStatus::Deploying)
+        (first.attempts, first.taken_over_from.as_deref()),
+        (1, None)
     );
-    // Device a is busy; device b is not held up by it.
-    assert!(
-        deployments::start_next_job(&mut conn, a)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let first_b = deployments::start_next_job(&mut conn, b)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first_b.config_version, 1);
+    let mut started = [
+        (first.job.device_id, first.job.config_version),
+        (second.job.device_id, second.job.config_version),
+    ];
+    started.sort();
+    let mut expected = [(a, 1), (b, 1)];
+    expected.sort();
+    assert_eq!(started, expected);
+    for replica in [&one, &two] {
+        assert!(
+            deployments::claim_queued_job(&mut conn, replica)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let (first_a, first_b) = if first.job.device_id == a {
+        (first, second)
+    } else {
+        (second, first)
+    };
 
     let system = Actor::system();
+    // Only the lease holder records the end.
+    let error = deployments::finish_job(
+        &mut conn,
+        &system,
+        GLOBAL_DOMAIN_ID,
+        first_a.job.id,
+        "replica-3",
+        &JobOutcome::Deployed {
+            transcript: String::new(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DbError::WrongState { .. }), "{error}");
     let done = deployments::finish_job(
         &mut conn,
         &system,
         GLOBAL_DOMAIN_ID,
-        first_a.id,
+        first_a.job.id,
+        &first_a.lease_owner,
         &JobOutcome::Deployed {
             transcript: "FMC >> webvpn\n".to_owned(),
         },
@@ -219,7 +259,8 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
         &mut conn,
         &system,
         GLOBAL_DOMAIN_ID,
-        first_a.id,
+        first_a.job.id,
+        &first_a.lease_owner,
         &JobOutcome::Deployed {
             transcript: String::new(),
         },
@@ -232,7 +273,8 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
         &mut conn,
         &system,
         GLOBAL_DOMAIN_ID,
-        first_b.id,
+        first_b.job.id,
+        &first_b.lease_owner,
         &JobOutcome::Failed {
             transcript: String::new(),
             error: "sensor unreachable: connection refused".to_owned(),
@@ -251,7 +293,7 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
             .await
             .unwrap()
             .map(|j| j.id),
-        Some(first_a.id)
+        Some(first_a.job.id)
     );
     assert!(
         deployments::last_deployed_job(&pool, b)
@@ -260,19 +302,22 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
             .is_none()
     );
 
-    let second_a = deployments::start_next_job(&mut conn, a)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(second_a.config_version, 2);
     assert_eq!(
         deployments::abort_queued_jobs(&mut conn, b, "device removed")
             .await
             .unwrap(),
         1
     );
+    let second_a = deployments::claim_queued_job(&mut conn, &one)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (second_a.job.device_id, second_a.job.config_version),
+        (a, 2)
+    );
     assert!(
-        deployments::start_next_job(&mut conn, b)
+        deployments::claim_queued_job(&mut conn, &two)
             .await
             .unwrap()
             .is_none()
@@ -291,6 +336,97 @@ async fn each_device_runs_its_own_queue_one_job_at_a_time() {
     .unwrap();
     let statuses: Vec<JobStatus> = history.items.iter().map(|j| j.status).collect();
     assert_eq!(statuses, [JobStatus::Aborted, JobStatus::Failed]);
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_expired_is_taken_over_and_its_old_owner_can_no_longer_finish_it() {
+    let pool = support::fresh_database().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let key = EncryptionKey::generate().unwrap();
+    let a = device(&pool, "ftd-a").await;
+    deployments::create(
+        &mut conn,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        DeploymentKind::Deployment,
+        "deploy",
+        &[request(config(a, 1, ""))],
+        &key,
+    )
+    .await
+    .unwrap();
+    let dying = lease("replica-that-dies", 0.2);
+    let survivor = lease("replica-that-survives", 30.0);
+    let claimed = deployments::claim_queued_job(&mut conn, &dying)
+        .await
+        .unwrap()
+        .unwrap();
+    // While the lease holds, nobody takes the job over.
+    assert!(
+        deployments::take_over_expired_job(&mut conn, &survivor)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let expiry = deployments::next_lease_expiry(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(expiry > time::OffsetDateTime::now_utc() - time::Duration::seconds(1));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let taken = deployments::take_over_expired_job(&mut conn, &survivor)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.job.id, claimed.job.id);
+    assert_eq!(taken.attempts, 2);
+    assert_eq!(taken.taken_over_from.as_deref(), Some("replica-that-dies"));
+    assert_eq!(taken.lease_owner, "replica-that-survives");
+    // The old owner comes back: it can neither renew nor finish.
+    assert!(
+        !deployments::renew_lease(&pool, claimed.job.id, &dying)
+            .await
+            .unwrap()
+    );
+    let error = deployments::finish_job(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        claimed.job.id,
+        &dying.owner,
+        &JobOutcome::Failed {
+            transcript: String::new(),
+            error: "late".to_owned(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("another replica"), "{error}");
+    assert!(
+        deployments::renew_lease(&pool, claimed.job.id, &survivor)
+            .await
+            .unwrap()
+    );
+    let done = deployments::finish_job(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        claimed.job.id,
+        &survivor.owner,
+        &JobOutcome::Deployed {
+            transcript: "INFO: the sensor already runs version 1".to_owned(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, JobStatus::Deployed);
+    assert!(
+        deployments::next_lease_expiry(&pool)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ async fn start_manager() -> Manager {
         manager_name: "fmc-ui-test".to_owned(),
         server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
         initial_admin: None,
+        workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
     })
     .await
     .unwrap();
@@ -38,7 +39,7 @@ async fn start_manager() -> Manager {
     let context = UiContext::new(
         center.pool.clone(),
         center.key.clone(),
-        center.engine.clone(),
+        center.services.clone(),
     );
     let tls = center.tls_config();
     tokio::spawn(ui::serve_for_tests(listener, tls, ui::router(context)));

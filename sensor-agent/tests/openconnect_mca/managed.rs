@@ -1,5 +1,5 @@
 //! The seed workflow driven by the manager: the sensor starts with nothing, the
-//! manager's deploy engine registers it and deploys the seed scenario compiled from its
+//! manager's deploy services registers it and deploys the seed scenario compiled from its
 //! database, openconnect logs in with both certificates, the manager lists the session
 //! (Multiple-certificate, username from the second certificate) and terminates it.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use mgmt_server::db::deployments::{self, JobStatus};
 use mgmt_server::db::devices::{self, DeviceInput, RegistrationState};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
-use mgmt_server::deploy::DeployEngine;
+use mgmt_server::services::Services;
 use uuid::Uuid;
 use vpn_core::channel::{RegistrationKey, TerminateRequest};
 use vpn_core::session::AuthMode;
@@ -64,6 +64,7 @@ pub(crate) async fn start_manager(lab: &Lab, initial_admin: Option<(&str, &str)>
         manager_name: "fmc".to_owned(),
         server_names: vec!["127.0.0.1".to_owned()],
         initial_admin: initial_admin.map(|(name, password)| (name.to_owned(), password.to_owned())),
+        workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
     })
     .await
     .unwrap();
@@ -86,7 +87,7 @@ fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_sess
         let admin = Actor::administrator("admin", Uuid::new_v4(), None);
         let pool = e2e::postgres::fresh_database().await;
         let key = EncryptionKey::generate().unwrap();
-        let engine = DeployEngine::start(pool.clone(), key.clone(), "fmc")
+        let engine = Services::start(pool.clone(), key.clone(), "fmc")
             .await
             .unwrap();
         let mut conn = pool.acquire().await.unwrap();
@@ -122,11 +123,13 @@ fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_sess
         )
         .await;
         let device = engine
+            .sensors
             .register_device(&admin, &device, &RegistrationKey::new(KEY).unwrap())
             .await
             .unwrap();
         assert_eq!(device.registration_state, RegistrationState::Registered);
         let deployment = engine
+            .deployments
             .deploy(&admin, GLOBAL_DOMAIN_ID, &[device.id], "seed")
             .await
             .unwrap();
@@ -156,7 +159,7 @@ fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_sess
 
         // openconnect with the machine certificate (TLS) and the user certificate (MCA).
         let mut openconnect = lab.connect_tunnel();
-        let sessions = engine.sessions(&device).await.unwrap();
+        let sessions = engine.sensors.sessions(&device).await.unwrap();
         assert_eq!(sessions.len(), 1, "{sessions:?}");
         let session = &sessions[0];
         assert_eq!(session.username, "client.example.com");
@@ -171,6 +174,7 @@ fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_sess
 
         // The manager terminates it: openconnect is told and exits.
         let result = engine
+            .sensors
             .terminate(
                 &device,
                 &TerminateRequest::User {
@@ -186,8 +190,8 @@ fn the_manager_registers_the_sensor_deploys_the_seed_and_terminates_the_mca_sess
             report.contains("Received server disconnect: b0 'Administrator reset'"),
             "{report}"
         );
-        assert!(engine.sessions(&device).await.unwrap().is_empty());
-        let status = engine.status(&device).await.unwrap();
+        assert!(engine.sensors.sessions(&device).await.unwrap().is_empty());
+        let status = engine.sensors.status(&device).await.unwrap();
         assert_eq!(status.running.map(|r| r.version), Some(1));
         detail
     });

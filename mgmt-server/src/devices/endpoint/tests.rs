@@ -1,6 +1,9 @@
 use time::macros::datetime;
 
 use super::*;
+use crate::db;
+use crate::db::devices::RegistrationState;
+use uuid::Uuid;
 
 fn device(host: &str) -> Device {
     Device {
@@ -47,24 +50,4 @@ fn a_device_host_that_is_not_an_address_is_refused_with_its_name() {
         let error = endpoint_of(&device(host)).unwrap_err().to_string();
         assert!(error.contains("FTD-1"), "{error}");
     }
-}
-
-#[test]
-fn the_cli_diff_shows_added_and_removed_lines_against_the_deployed_version() {
-    let diff = cli_diff(
-        "group-policy GP internal\nip local pool A 10.0.0.1-10.0.0.9\n",
-        "group-policy GP internal\nip local pool B 10.0.1.1-10.0.1.9\n",
-        Some(4),
-    );
-    assert!(diff.contains("--- deployed version 4"), "{diff}");
-    assert!(diff.contains("+++ pending"), "{diff}");
-    assert!(
-        diff.contains("-ip local pool A 10.0.0.1-10.0.0.9"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains("+ip local pool B 10.0.1.1-10.0.1.9"),
-        "{diff}"
-    );
-    assert!(cli_diff("same\n", "same\n", Some(1)).is_empty());
 }

@@ -3,6 +3,7 @@
 //! the internal CA ([`pki`]) and the manager's side of the sensor channel
 //! ([`sensor_client`]).
 
+pub mod admins;
 pub mod api;
 pub mod app;
 pub mod db;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::ApiError;
+use crate::admins::login::{self, Door, LoginRefused};
 use crate::db::admins::{self, Administrator, SessionTokens};
 use crate::db::{Actor, GLOBAL_DOMAIN_ID, audit};
 
@@ -48,23 +49,25 @@ pub async fn generate_token(
             "generatetoken needs HTTP Basic authentication (Authorization: Basic ...)",
         ));
     };
-    let administrator = admins::find_by_name(&context.pool, &name).await?;
-    let verified = match &administrator {
-        Some(admin) if admin.enabled => {
-            let hash = admin.password_hash.clone();
-            tokio::task::spawn_blocking(move || hash.verify(&password))
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
-    };
-    let Some(administrator) = administrator.filter(|_| verified) else {
-        audit::login_failed(&context.pool, &name, source, "wrong name or password").await?;
-        tracing::warn!(user = %name, ?source, "REST login refused");
-        return Err(ApiError::unauthorized(
-            "Authentication failed: wrong user name or password",
-        ));
-    };
+    let administrator =
+        match login::authenticate(&context.pool, &name, &password, source, Door::RestApi).await {
+            Ok(administrator) => administrator,
+            Err(LoginRefused::Locked { until }) => {
+                let mut error = ApiError::unauthorized(
+                    "Authentication failed: too many failed logins for this user; try again later",
+                );
+                let wait = (until - OffsetDateTime::now_utc()).whole_seconds().max(1);
+                error.retry_after_secs = u64::try_from(wait).ok();
+                return Err(error);
+            }
+            Err(LoginRefused::WrongCredentials) => {
+                return Err(ApiError::unauthorized(
+                    "Authentication failed: wrong user name or password",
+                ));
+            }
+            Err(LoginRefused::Db(e)) => return Err(e.into()),
+            Err(LoginRefused::Task) => return Err(ApiError::internal("the password check failed")),
+        };
     let now = OffsetDateTime::now_utc();
     let (access, refresh) = (new_token()?, new_token()?);
     let tokens = session_tokens(&access, &refresh, now);

@@ -22,8 +22,6 @@ mod ravpn;
 mod resource;
 mod versioning;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::Method;
 use axum::routing::MethodRouter;
@@ -34,7 +32,7 @@ use crate::db::{DbError, EncryptionKey};
 use crate::services::Services;
 pub use auth::Caller;
 pub use error::ApiError;
-pub use rate_limit::RateLimiter;
+pub use rate_limit::RateLimit;
 
 /// Requests one client may make per minute before 429 (FMC: 120).
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 120;
@@ -45,7 +43,7 @@ pub struct ApiContext {
     pub pool: PgPool,
     pub services: Services,
     pub key: EncryptionKey,
-    pub limiter: Arc<RateLimiter>,
+    pub limit: RateLimit,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -65,7 +63,7 @@ impl ApiContext {
             pool,
             services,
             key,
-            limiter: Arc::new(RateLimiter::per_minute(requests_per_minute)),
+            limit: RateLimit::per_minute(requests_per_minute),
         }
     }
 

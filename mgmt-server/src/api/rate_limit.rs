@@ -1,39 +1,30 @@
-//! 429 with `Retry-After` when one client goes too fast (per source address).
+//! 429 with `Retry-After` when one client goes too fast: requests per source address in
+//! each one-minute window, counted in the database so the limit holds across replicas.
 
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use time::OffsetDateTime;
 
 use super::ApiContext;
 use super::error::ApiError;
+use crate::db::throttles;
 
-/// A token bucket per client address.
-pub struct RateLimiter {
-    buckets: DefaultKeyedRateLimiter<IpAddr>,
-    clock: DefaultClock,
+/// How many requests one source address may make per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests_per_minute: u32,
 }
 
-impl RateLimiter {
+impl RateLimit {
     pub fn per_minute(requests: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(requests.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
-            buckets: governor::RateLimiter::keyed(quota),
-            clock: DefaultClock::default(),
+            requests_per_minute: requests.max(1),
         }
-    }
-
-    /// `Ok` or the seconds to wait.
-    fn check(&self, client: IpAddr) -> Result<(), u64> {
-        self.buckets
-            .check_key(&client)
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()).as_secs().max(1))
     }
 }
 
@@ -43,16 +34,21 @@ pub(super) async fn limit(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(Extension(ConnectInfo(address))) = peer
-        && let Err(wait) = context.limiter.check(address.ip())
-    {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "FRAMEWORK",
-            format!("too many requests from {}; retry in {wait} s", address.ip()),
-        );
-        error.retry_after_secs = Some(wait);
-        return Err(error);
+    if let Some(Extension(ConnectInfo(address))) = peer {
+        let count = throttles::count_request(&context.pool, address.ip()).await?;
+        if count.requests > context.limit.requests_per_minute {
+            let wait = (count.window_ends_at - OffsetDateTime::now_utc())
+                .whole_seconds()
+                .max(1);
+            let wait = u64::try_from(wait).unwrap_or(1);
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "FRAMEWORK",
+                format!("too many requests from {}; retry in {wait} s", address.ip()),
+            );
+            error.retry_after_secs = Some(wait);
+            return Err(error);
+        }
     }
     Ok(next.run(request).await)
 }

@@ -34,6 +34,7 @@ pub mod policies;
 pub mod pools;
 pub mod profiles;
 mod secret;
+pub mod throttles;
 
 pub use error::{DbError, ObjectKind};
 pub use password::{PasswordError, PasswordHash};

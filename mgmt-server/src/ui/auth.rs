@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::form::{Errors, parse};
 use super::{UiContext, UiError};
+use crate::admins::login::{self, Door, LoginRefused};
 use crate::db::admins::{self, Administrator, AdministratorInput, Role, SessionTokens};
 use crate::db::{Actor, PasswordHash};
 
@@ -305,58 +306,37 @@ pub(crate) async fn login_submit(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form: LoginForm = parse(&body)?;
-    let now = std::time::Instant::now();
-    if context.logins.is_locked(&form.name, now) {
-        crate::db::audit::login_failed(
-            &context.pool,
-            form.name.trim(),
-            Some(peer.ip()),
-            "locked after repeated failures (web UI)",
-        )
-        .await?;
+    let refused = |message: &str| {
         let mut errors = Errors::default();
-        errors.add(
-            "password",
-            "Too many failed logins for this user; try again in a few minutes.",
-        );
-        return Ok(LoginPage {
+        errors.add("password", message);
+        LoginPage {
             first_run: false,
-            name: form.name,
+            name: form.name.clone(),
             errors,
         }
-        .into_response());
-    }
-    let admin = admins::find_by_name(&context.pool, form.name.trim()).await?;
-    let verified = match admin {
-        Some(admin) if admin.enabled => {
-            let hash = admin.password_hash.clone();
-            let password = form.password.clone();
-            let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
-                .await
-                .map_err(|_| UiError::Task)?;
-            ok.then_some(admin)
-        }
-        _ => None,
+        .into_response()
     };
-    let Some(admin) = verified else {
-        context.logins.failed(&form.name, now);
-        crate::db::audit::login_failed(
-            &context.pool,
-            form.name.trim(),
-            Some(peer.ip()),
-            "wrong name or password (web UI)",
-        )
-        .await?;
-        let mut errors = Errors::default();
-        errors.add("password", "The user name or password is wrong.");
-        return Ok(LoginPage {
-            first_run: false,
-            name: form.name,
-            errors,
+    let admin = match login::authenticate(
+        &context.pool,
+        &form.name,
+        &form.password,
+        Some(peer.ip()),
+        Door::WebUi,
+    )
+    .await
+    {
+        Ok(admin) => admin,
+        Err(LoginRefused::Locked { .. }) => {
+            return Ok(refused(
+                "Too many failed logins for this user; try again in a few minutes.",
+            ));
         }
-        .into_response());
+        Err(LoginRefused::WrongCredentials) => {
+            return Ok(refused("The user name or password is wrong."));
+        }
+        Err(LoginRefused::Db(e)) => return Err(e.into()),
+        Err(LoginRefused::Task) => return Err(UiError::Task),
     };
-    context.logins.succeeded(&form.name);
     start_session(&context, &admin, Some(peer.ip())).await
 }
 

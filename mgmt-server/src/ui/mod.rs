@@ -16,7 +16,6 @@ mod objects;
 mod pages;
 mod ravpn;
 mod system;
-mod throttle;
 
 use std::future::Future;
 
@@ -32,7 +31,6 @@ use crate::db::{DbError, EncryptionKey};
 use crate::services::Services;
 
 pub use auth::{CSRF_FIELD, SESSION_COOKIE};
-pub use throttle::LoginThrottle;
 
 /// What the UI's handlers share.
 #[derive(Clone)]
@@ -42,8 +40,6 @@ pub struct UiContext {
     pub services: Services,
     /// The domain the UI manages (FMC's Global domain).
     pub domain_id: Uuid,
-    /// Refused logins per user name (5 in a minute lock the name for 5 minutes).
-    pub logins: LoginThrottle,
 }
 
 impl UiContext {
@@ -54,7 +50,6 @@ impl UiContext {
             key,
             services,
             domain_id: crate::db::GLOBAL_DOMAIN_ID,
-            logins: LoginThrottle::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ const PASSWORD: &str = "Sup3r-secret!";
 struct Api {
     base: String,
     pool: PgPool,
+    key: EncryptionKey,
     http: reqwest::Client,
 }
 
@@ -46,13 +47,22 @@ impl Api {
             .await
             .unwrap();
         }
-        let engine = Services::start(pool.clone(), key.clone(), "fmc-test")
+        Self::serve(pool, key, requests_per_minute).await
+    }
+
+    /// Another manager replica on the same database (and the same secret key).
+    async fn replica(&self, requests_per_minute: u32) -> Self {
+        Self::serve(self.pool.clone(), self.key.clone(), requests_per_minute).await
+    }
+
+    async fn serve(pool: PgPool, key: EncryptionKey, requests_per_minute: u32) -> Self {
+        let services = Services::start(pool.clone(), key.clone(), "fmc-test")
             .await
             .unwrap();
         let router = api::router(ApiContext::new(
             pool.clone(),
-            engine,
-            key,
+            services,
+            key.clone(),
             requests_per_minute,
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,6 +78,7 @@ impl Api {
         Self {
             base: format!("http://{address}"),
             pool,
+            key,
             http: reqwest::Client::new(),
         }
     }
@@ -586,6 +597,7 @@ async fn the_aaa_tab_rules_refuse_impossible_combinations_with_the_field_named()
 #[tokio::test]
 async fn a_client_that_goes_too_fast_gets_429_with_retry_after() {
     let api = Api::start_with_rate(5).await;
+    wait_inside_a_minute(&api.pool).await;
     let mut last = None;
     for _ in 0..6 {
         last = Some(
@@ -607,6 +619,148 @@ async fn a_client_that_goes_too_fast_gets_429_with_retry_after() {
         .parse()
         .unwrap();
     assert!(wait >= 1);
+}
+
+/// Requests are counted per minute of the database's clock: start well inside one, so
+/// a test's few requests all fall into the same window.
+async fn wait_inside_a_minute(pool: &PgPool) {
+    let second: f64 = sqlx::query_scalar("SELECT extract(second FROM now())::float8")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    if second > 50.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(61.0 - second)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_request_limit_is_counted_across_replicas() {
+    let a = Api::start_with_rate(5).await;
+    let b = a.replica(5).await;
+    wait_inside_a_minute(&a.pool).await;
+    let mut statuses = Vec::new();
+    for api in [&a, &b, &a, &b, &a, &b] {
+        let answer = api
+            .http
+            .get(format!(
+                "{}/api/fmc_platform/v1/info/serverversion",
+                api.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status());
+    }
+    // Five from 127.0.0.1 in the minute, whichever replica answered; the sixth waits.
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
+    let a = Api::start().await;
+    let b = a.replica(1000).await;
+    let generate = |api: &Api, user: &str, password: &str| {
+        api.http
+            .post(format!(
+                "{}/api/fmc_platform/v1/auth/generatetoken",
+                api.base
+            ))
+            .basic_auth(user, Some(password))
+            .send()
+    };
+    // A token issued by one replica works on the other.
+    let token = a.login("viewer").await;
+    let (status, _, _) = b
+        .call(
+            &token,
+            reqwest::Method::GET,
+            "/object/ipv4addresspools",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Four wrong passwords over REST, spread over both replicas, one in the web UI's door.
+    for api in [&a, &b, &a, &b] {
+        let answer = generate(api, "admin", "wrong-password").await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let ui = mgmt_server::admins::authenticate(
+        &a.pool,
+        "Admin",
+        "also-wrong",
+        None,
+        mgmt_server::admins::Door::WebUi,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(ui, mgmt_server::admins::LoginRefused::WrongCredentials),
+        "{ui}"
+    );
+    // The name is locked now: the right password is refused on both replicas and in
+    // the web UI, with the same answer.
+    for api in [&a, &b] {
+        let answer = generate(api, "admin", PASSWORD).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        assert!(answer.headers().contains_key("retry-after"));
+        let body: Value = answer.json().await.unwrap();
+        assert!(
+            body.to_string().contains("too many failed logins"),
+            "{body}"
+        );
+    }
+    let ui = mgmt_server::admins::authenticate(
+        &b.pool,
+        "admin",
+        PASSWORD,
+        None,
+        mgmt_server::admins::Door::WebUi,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(ui, mgmt_server::admins::LoginRefused::Locked { .. }),
+        "{ui}"
+    );
+    // Another name is not held up, and every refusal is in the audit log with its door.
+    a.login("viewer").await;
+    let refusals = audit::list(
+        &a.pool,
+        &AuditFilter {
+            action: Some(AuditAction::LoginFailed),
+            ..AuditFilter::default()
+        },
+        Page::ALL,
+    )
+    .await
+    .unwrap();
+    let details: Vec<String> = refusals
+        .items
+        .iter()
+        .filter_map(|r| r.detail.clone())
+        .collect();
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.as_str() == "wrong name or password (REST API)")
+            .count(),
+        4,
+        "{details:?}"
+    );
+    assert!(details.contains(&"wrong name or password (web UI)".to_owned()));
+    assert!(details.contains(&"locked after repeated failures (REST API)".to_owned()));
+    assert!(details.contains(&"locked after repeated failures (web UI)".to_owned()));
 }
 
 #[tokio::test]

@@ -36,9 +36,21 @@ struct RunArgs {
     /// HTTPS address (web UI and REST API).
     #[arg(long, env = "MGMT_SERVER_LISTEN", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
-    /// An external PostgreSQL; without it a private cluster runs under the data directory.
+    /// An external PostgreSQL, as the application role; without it a private cluster
+    /// runs under the data directory.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// With --database-url: the role that owns the schema and runs the migrations
+    /// (the application role then gets only what it needs).
+    #[arg(long, env = "DATABASE_OWNER_URL", requires = "database_url")]
+    database_owner_url: Option<String>,
+    /// Start even if --database-url connects as a PostgreSQL superuser.
+    #[arg(long, env = "MGMT_SERVER_ALLOW_SUPERUSER")]
+    allow_superuser: bool,
+    /// The key that encrypts private keys in the database (every replica on one
+    /// database needs the same file); default DATA_DIR/secret.key, made on first start.
+    #[arg(long, env = "MGMT_SERVER_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
     /// The manager's name, as sensors and administrators see it.
     #[arg(long, env = "MGMT_SERVER_NAME")]
     name: Option<String>,
@@ -120,6 +132,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         manager_name: args.name.clone().unwrap_or(hostname),
         server_names,
         initial_admin,
+        database_owner_url: args.database_owner_url.clone(),
+        allow_superuser: args.allow_superuser,
+        secret_key_file: args.secret_key_file.clone(),
         workers: WorkerSettings {
             lease: Duration::from_secs(args.deploy_lease_secs),
             poll: Duration::from_secs(args.deploy_poll_secs),

@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 
 use crate::db::admins::{self, AdministratorInput, Role};
 use crate::db::cluster::{Cluster, ClusterError};
-use crate::db::{self, Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
+use crate::db::roles;
+use crate::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
 use crate::deploy::WorkerSettings;
 use crate::pki::CaError;
 use crate::pki::store::CaStoreError;
@@ -40,6 +41,14 @@ pub struct ServerSettings {
     pub initial_admin: Option<(String, String)>,
     /// This replica's deploy workers (lease, poll, owner name).
     pub workers: WorkerSettings,
+    /// With `database_url`: the schema owner that runs the migrations; `None` runs
+    /// them as the application role (which then owns the tables; a warning says so).
+    pub database_owner_url: Option<String>,
+    /// Start even when the application connects as a PostgreSQL superuser.
+    pub allow_superuser: bool,
+    /// The key that encrypts private keys in the database; every replica on one
+    /// database needs the same. `None`: `DATA_DIR/secret.key`, created on first start.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Why the management center could not start.
@@ -55,6 +64,21 @@ pub enum StartError {
     Cluster(#[from] ClusterError),
     #[error("DATABASE_URL is not a PostgreSQL URL")]
     DatabaseUrl(#[source] sqlx::Error),
+    #[error("the database owner URL is not a PostgreSQL URL")]
+    DatabaseOwnerUrl(#[source] sqlx::Error),
+    #[error(
+        "DATABASE_URL connects as {role}, a PostgreSQL superuser, which could rewrite the audit log; \
+         connect as a role with only the application's privileges (README, \"Several replicas\"), \
+         or start with --allow-superuser to accept the risk"
+    )]
+    Superuser { role: String },
+    #[error(
+        "this database's private keys were encrypted with another secret key ({}): every \
+         manager replica on one database needs the same key; copy secret.key from the data \
+         directory of the first replica and point --secret-key-file at it",
+        path.display()
+    )]
+    WrongSecretKey { path: PathBuf },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("the secret key")]
@@ -89,21 +113,46 @@ impl ManagementCenter {
             path: settings.data_dir.clone(),
             source,
         })?;
-        let (options, cluster) = match &settings.database_url {
-            Some(url) => (
-                url.parse::<PgConnectOptions>()
-                    .map_err(StartError::DatabaseUrl)?,
-                None,
-            ),
+        let (owner, application, cluster) = match &settings.database_url {
+            Some(url) => {
+                let owner = settings
+                    .database_owner_url
+                    .as_deref()
+                    .map(str::parse::<PgConnectOptions>)
+                    .transpose()
+                    .map_err(StartError::DatabaseOwnerUrl)?;
+                let application = url
+                    .parse::<PgConnectOptions>()
+                    .map_err(StartError::DatabaseUrl)?;
+                (owner, application, None)
+            }
             None => {
                 let cluster = Cluster::start(settings.data_dir.join("postgres")).await?;
                 tracing::info!(socket = %cluster.socket_dir().display(), "private PostgreSQL cluster started");
                 cluster.create_database("mgmt").await?;
-                (cluster.connect_options("mgmt"), Some(cluster))
+                cluster.provision_roles("mgmt").await?;
+                (
+                    Some(cluster.connect_options_as("mgmt", roles::OWNER_ROLE)),
+                    cluster.connect_options_as("mgmt", roles::APPLICATION_ROLE),
+                    Some(cluster),
+                )
             }
         };
-        let pool = db::connect(options, POOL_SIZE).await?;
-        let key = EncryptionKey::load_or_create(&settings.data_dir.join("secret.key"))?;
+        let pool = roles::connect_as_application(owner, application, POOL_SIZE).await?;
+        let role = roles::role_info(&pool).await?;
+        if role.superuser {
+            if !settings.allow_superuser {
+                return Err(StartError::Superuser { role: role.name });
+            }
+            tracing::warn!(role = %role.name, "the application connects as a PostgreSQL superuser (--allow-superuser): it could rewrite the audit log");
+        } else if role.owns_tables {
+            tracing::warn!(role = %role.name, "the application role owns the schema's tables: it could alter them; give the owner its own URL (--database-owner-url)");
+        }
+        let key_path = settings
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("secret.key"));
+        let key = EncryptionKey::load_or_create(&key_path)?;
         if let Some((name, password)) = &settings.initial_admin {
             create_initial_admin(&pool, name, password).await?;
         }
@@ -113,7 +162,13 @@ impl ManagementCenter {
             &settings.manager_name,
             settings.workers.clone(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            CaStoreError::Db(DbError::Secret(_)) => StartError::WrongSecretKey {
+                path: key_path.clone(),
+            },
+            other => other.into(),
+        })?;
         let ca = services.sensors.ca();
         let identity =
             ca.issue_server_identity(&settings.server_names, OffsetDateTime::now_utc())?;

@@ -84,6 +84,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a 503 for an unreachable database asks the client to wait.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         let message = error.to_string();
@@ -102,6 +105,16 @@ impl From<DbError> for ApiError {
             | DbError::WrongReference { .. } => Self::bad_request(message),
             DbError::InUse { .. } | DbError::WrongState { .. } => {
                 Self::new(StatusCode::CONFLICT, "FRAMEWORK", message)
+            }
+            _ if error.is_unavailable() => {
+                tracing::warn!(error = %error, "database unavailable");
+                let mut unavailable = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "FRAMEWORK",
+                    "The database is unavailable right now; retry the request in a few seconds",
+                );
+                unavailable.retry_after_secs = Some(DATABASE_RETRY_AFTER_SECS);
+                unavailable
             }
             _ => {
                 tracing::error!(error = %error, "database error");

@@ -58,6 +58,28 @@ pub const POSTGRES_MAJOR: &str = "15";
 pub const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 /// The cluster's superuser (initdb `-U`).
 pub const SUPERUSER: &str = "postgres";
+/// Creates the two roles of [`super::roles`] unless they exist.
+const PROVISION_ROLES: &str = "DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mgmt_owner') THEN
+        CREATE ROLE mgmt_owner LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mgmt_app') THEN
+        CREATE ROLE mgmt_app LOGIN;
+    END IF;
+END $$";
+/// Gives every table and function of the schema (made by an older manager as the
+/// superuser) to the owner role; sequences follow their tables.
+const TRANSFER_OWNERSHIP: &str = "DO $$ DECLARE item record; BEGIN
+    FOR item IN SELECT tablename FROM pg_tables
+                WHERE schemaname = 'public' AND tableowner <> 'mgmt_owner' LOOP
+        EXECUTE format('ALTER TABLE public.%I OWNER TO mgmt_owner', item.tablename);
+    END LOOP;
+    FOR item IN SELECT p.oid::regprocedure AS function FROM pg_proc p
+                JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> 'mgmt_owner' LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO mgmt_owner', item.function);
+    END LOOP;
+END $$";
 /// How long [`Cluster::start`] waits for the server to accept connections.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -230,8 +252,14 @@ impl Cluster {
     /// The same as [`Cluster::connect_options`], as a `postgres://` URL (for
     /// `DATABASE_URL`, psql or another process).
     pub fn connect_url(&self, database: &str) -> String {
+        self.connect_url_as(database, SUPERUSER)
+    }
+
+    /// A `postgres://` URL for `database` as `role`.
+    pub fn connect_url_as(&self, database: &str, role: &str) -> String {
         format!(
-            "postgres://{SUPERUSER}@localhost/{}?host={}&port={SOCKET_PORT}",
+            "postgres://{}@localhost/{}?host={}&port={SOCKET_PORT}",
+            percent_encode(role),
             percent_encode(database),
             percent_encode(&self.socket_dir.to_string_lossy()),
         )
@@ -273,6 +301,47 @@ impl Cluster {
             action: "close the maintenance connection".to_owned(),
             source,
         })?;
+        Ok(())
+    }
+
+    /// Connection options for `database` as `role` (see [`Cluster::provision_roles`]).
+    pub fn connect_options_as(&self, database: &str, role: &str) -> PgConnectOptions {
+        self.connect_options(database).username(role)
+    }
+
+    /// Makes the owner and application roles ([`super::roles`]) and gives `database`
+    /// (which must exist) and everything in its schema to the owner, so the application
+    /// role owns nothing. Idempotent; also moves a database made before the roles existed.
+    pub async fn provision_roles(&self, database: &str) -> Result<(), ClusterError> {
+        check_database_name(database)?;
+        let sql_error = |action: &str| {
+            let action = action.to_owned();
+            move |source| ClusterError::Sql { action, source }
+        };
+        let mut conn = self
+            .connect_options(database)
+            .connect()
+            .await
+            .map_err(sql_error("connect as the superuser"))?;
+        // Role names are constants of this crate; the database name was checked above.
+        for statement in [
+            PROVISION_ROLES,
+            "ALTER SCHEMA public OWNER TO mgmt_owner",
+            TRANSFER_OWNERSHIP,
+        ] {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .map_err(sql_error("provision the database roles"))?;
+        }
+        let statement = format!("ALTER DATABASE \"{database}\" OWNER TO mgmt_owner");
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .map_err(sql_error("give the database to its owner role"))?;
+        conn.close()
+            .await
+            .map_err(sql_error("close the connection"))?;
         Ok(())
     }
 

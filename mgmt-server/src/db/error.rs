@@ -179,6 +179,26 @@ impl DbError {
     pub(crate) fn sql(action: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Sql { action, source }
     }
+
+    /// The database could not be reached (down, restarting, no free connection):
+    /// the same request may well succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Sql { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        }
+    }
 }
 
 /// PostgreSQL's "Key (nat_id)=(x) already exists." detail, or the message.

@@ -33,6 +33,7 @@ mod password;
 pub mod policies;
 pub mod pools;
 pub mod profiles;
+pub mod roles;
 mod secret;
 pub mod throttles;
 

@@ -204,6 +204,7 @@ pub enum UiError {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = match &self {
+            Self::Db(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(DbError::NotFound { .. }) => StatusCode::NOT_FOUND,
             Self::Db(
                 DbError::InUse { .. }
@@ -221,9 +222,14 @@ impl IntoResponse for UiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "UI request failed");
         }
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "The database is unavailable right now. Nothing was changed; reload the page in a few seconds.".to_owned()
+        } else {
+            self.to_string()
+        };
         let page = pages::ErrorPage {
             status: status.as_u16(),
-            message: self.to_string(),
+            message,
         };
         (status, page).into_response()
     }

@@ -30,6 +30,9 @@ async fn start_manager() -> Manager {
         server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
         initial_admin: None,
         workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
+        database_owner_url: None,
+        allow_superuser: false,
+        secret_key_file: None,
     })
     .await
     .unwrap();

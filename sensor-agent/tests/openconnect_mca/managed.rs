@@ -57,14 +57,22 @@ pub(crate) async fn start_manager(lab: &Lab, initial_admin: Option<(&str, &str)>
     let cluster = e2e::postgres::cluster();
     let database = format!("t_{}", Uuid::new_v4().simple());
     cluster.create_database(&database).await.unwrap();
+    cluster.provision_roles(&database).await.unwrap();
     let data = lab.fixture.dir.path().join("manager");
     let center = ManagementCenter::start(&ServerSettings {
         data_dir: data.clone(),
-        database_url: Some(cluster.connect_url(&database)),
+        database_url: Some(
+            cluster.connect_url_as(&database, mgmt_server::db::roles::APPLICATION_ROLE),
+        ),
         manager_name: "fmc".to_owned(),
         server_names: vec!["127.0.0.1".to_owned()],
         initial_admin: initial_admin.map(|(name, password)| (name.to_owned(), password.to_owned())),
         workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
+        database_owner_url: Some(
+            cluster.connect_url_as(&database, mgmt_server::db::roles::OWNER_ROLE),
+        ),
+        allow_superuser: false,
+        secret_key_file: None,
     })
     .await
     .unwrap();

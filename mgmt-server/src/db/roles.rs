@@ -1,0 +1,88 @@
+//! Two database roles: the owner of the schema, which runs the migrations, and the
+//! application role every request uses, which owns nothing and may not rewrite the
+//! audit log (migration `0007_application_role.sql`).
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use super::{DbError, MIGRATOR};
+
+/// The role that owns the schema in the private cluster.
+pub const OWNER_ROLE: &str = "mgmt_owner";
+/// The role the application connects as in the private cluster.
+pub const APPLICATION_ROLE: &str = "mgmt_app";
+/// How long a request waits for a connection before it is answered 503.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Who the pool connects as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub name: String,
+    pub superuser: bool,
+    /// Owns tables of the schema (can ALTER them and disable their triggers).
+    pub owns_tables: bool,
+}
+
+/// Migrates as `owner` (when given; otherwise as the application itself), grants the
+/// application role its privileges, and opens the application's pool.
+pub async fn connect_as_application(
+    owner: Option<PgConnectOptions>,
+    application: PgConnectOptions,
+    max_connections: u32,
+) -> Result<PgPool, DbError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(application)
+        .await
+        .map_err(DbError::sql("connect to the database"))?;
+    match owner {
+        Some(owner) => {
+            let owner_pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(owner)
+                .await
+                .map_err(DbError::sql("connect to the database as the schema owner"))?;
+            MIGRATOR.run(&owner_pool).await.map_err(DbError::Migrate)?;
+            let application_role = role_info(&pool).await?.name;
+            let owner_role = role_info(&owner_pool).await?.name;
+            if application_role != owner_role {
+                grant_application_role(&owner_pool, &application_role).await?;
+            }
+            owner_pool.close().await;
+        }
+        None => MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?,
+    }
+    Ok(pool)
+}
+
+/// Grants `role` what the application needs (run by the schema owner).
+pub async fn grant_application_role(
+    owner: impl sqlx::Executor<'_, Database = Postgres>,
+    role: &str,
+) -> Result<(), DbError> {
+    sqlx::query("SELECT grant_application_role($1)")
+        .bind(role)
+        .execute(owner)
+        .await
+        .map_err(DbError::sql("grant the application role its privileges"))?;
+    Ok(())
+}
+
+/// The role `pool` connects as.
+pub async fn role_info(pool: &PgPool) -> Result<RoleInfo, DbError> {
+    let (name, superuser, owns_tables): (String, bool, bool) = sqlx::query_as(
+        "SELECT current_user::text, r.rolsuper,
+                EXISTS (SELECT 1 FROM pg_tables t
+                        WHERE t.schemaname = 'public' AND t.tableowner = current_user)
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::sql("read the database role"))?;
+    Ok(RoleInfo {
+        name,
+        superuser,
+        owns_tables,
+    })
+}

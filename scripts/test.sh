@@ -15,6 +15,9 @@ cargo fmt --all --check
 echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> scripts/sqlx-prepare.sh --check (queries match migrations/, .sqlx/ is up to date)"
+scripts/sqlx-prepare.sh --check
+
 echo "==> cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast
 

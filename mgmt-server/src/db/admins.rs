@@ -5,11 +5,12 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::audit::{self, AuditAction};
+use super::versioned::{Change, Versioned};
 use super::{Actor, DbError, Listed, ObjectKind, Page, PasswordHash};
 
 /// FMC user roles.
@@ -34,16 +35,14 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Administrator {
     pub id: Uuid,
     pub domain_id: Uuid,
     pub name: String,
     #[serde(skip)]
-    #[sqlx(try_from = "String")]
     pub password_hash: PasswordHash,
-    #[sqlx(try_from = "String")]
     pub role: StoredRole,
     pub enabled: bool,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -86,13 +85,12 @@ pub struct AdministratorUpdate {
 }
 
 /// A REST session, without its tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiSession {
     pub id: Uuid,
     pub administrator_id: Uuid,
     pub domain_id: Uuid,
-    #[sqlx(try_from = "Option<ipnet::IpNet>")]
     pub source_address: audit::SourceAddress,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -122,49 +120,41 @@ pub async fn create(
     domain_id: Uuid,
     input: &AdministratorInput,
 ) -> Result<Administrator, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
+    let mut change = Change::<Administrator>::create(conn, (), id).await?;
+    sqlx::query!(
         "INSERT INTO administrators (id, domain_id, name, password_hash, role, enabled)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        domain_id,
+        input.name,
+        input.password_hash.as_phc(),
+        super::enum_text(&input.role),
+        input.enabled,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(input.password_hash.as_phc())
-    .bind(super::enum_text(&input.role))
-    .bind(input.enabled)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(
         KIND,
         &input.name,
         "create an administrator",
     ))?;
-    let created = get(&mut *tx, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
-        id,
-        &created.name,
-        None,
-        super::snapshot(&created),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    change.created(actor).await
 }
 
 pub async fn get(exec: impl PgExecutor<'_>, id: Uuid) -> Result<Administrator, DbError> {
-    sqlx::query_as("SELECT * FROM administrators WHERE id = $1")
-        .bind(id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an administrator"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+    sqlx::query_as!(
+        AdministratorRow,
+        "SELECT id, domain_id, name, password_hash, role, enabled, last_login_at, version,
+                created_at, updated_at
+         FROM administrators WHERE id = $1",
+        id,
+    )
+    .try_map(Administrator::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an administrator"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 /// The administrator called `name`, for logins; `None` if there is none.
@@ -172,16 +162,22 @@ pub async fn find_by_name(
     exec: impl PgExecutor<'_>,
     name: &str,
 ) -> Result<Option<Administrator>, DbError> {
-    sqlx::query_as("SELECT * FROM administrators WHERE name = $1")
-        .bind(name)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("look up an administrator"))
+    sqlx::query_as!(
+        AdministratorRow,
+        "SELECT id, domain_id, name, password_hash, role, enabled, last_login_at, version,
+                created_at, updated_at
+         FROM administrators WHERE name = $1",
+        name,
+    )
+    .try_map(Administrator::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("look up an administrator"))
 }
 
 /// How many administrators exist (zero on a new installation).
 pub async fn count(exec: impl PgExecutor<'_>) -> Result<i64, DbError> {
-    sqlx::query_scalar("SELECT count(*) FROM administrators")
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM administrators"#)
         .fetch_one(exec)
         .await
         .map_err(DbError::sql("count administrators"))
@@ -195,12 +191,18 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    let items = sqlx::query_as("SELECT * FROM administrators ORDER BY name OFFSET $1 LIMIT $2")
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(DbError::sql("list administrators"))?;
+    let items = sqlx::query_as!(
+        AdministratorRow,
+        "SELECT id, domain_id, name, password_hash, role, enabled, last_login_at, version,
+                created_at, updated_at
+         FROM administrators ORDER BY name OFFSET $1 LIMIT $2",
+        page.offset,
+        page.limit,
+    )
+    .try_map(Administrator::try_from)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("list administrators"))?;
     let total = count(&mut *conn).await?;
     Ok(Listed { items, total })
 }
@@ -212,51 +214,22 @@ pub async fn update(
     expected_version: i32,
     change: &AdministratorUpdate,
 ) -> Result<Administrator, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE",
-        KIND,
-        id,
-        id,
-    )
-    .await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, id).await?;
-    sqlx::query(
+    let mut update = Change::<Administrator>::open(conn, (), id, Some(expected_version)).await?;
+    sqlx::query!(
         "UPDATE administrators SET name = $2, password_hash = COALESCE($3, password_hash), role = $4,
             enabled = $5, version = version + 1, updated_at = now()
          WHERE id = $1",
+        id,
+        change.name,
+        change.password_hash.as_ref().map(PasswordHash::as_phc),
+        super::enum_text(&change.role),
+        change.enabled,
     )
-    .bind(id)
-    .bind(&change.name)
-    .bind(change.password_hash.as_ref().map(PasswordHash::as_phc))
-    .bind(super::enum_text(&change.role))
-    .bind(change.enabled)
-    .execute(&mut *tx)
+    .execute(update.conn())
     .await
     .map_err(DbError::on_write(KIND, &change.name, "update an administrator"))?;
-    let after = get(&mut *tx, id).await?;
-    let mut after_json = super::snapshot(&after);
-    if change.password_hash.is_some()
-        && let Some(serde_json::Value::Object(fields)) = after_json.as_mut()
-    {
-        fields.insert("passwordChanged".to_owned(), true.into());
-    }
-    audit::change(
-        &mut *tx,
-        actor,
-        after.domain_id,
-        AuditAction::Update,
-        KIND,
-        id,
-        &after.name,
-        super::snapshot(&before),
-        after_json,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    update.note_password_changed(change.password_hash.is_some());
+    update.updated(actor).await
 }
 
 pub async fn delete(
@@ -265,38 +238,12 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM administrators WHERE id = $1 AND $2::uuid IS NOT NULL FOR UPDATE",
-        KIND,
-        id,
-        id,
-    )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, id).await?;
-    sqlx::query("DELETE FROM administrators WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    let mut change = Change::<Administrator>::open(conn, (), id, expected_version).await?;
+    sqlx::query!("DELETE FROM administrators WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete an administrator"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        before.domain_id,
-        AuditAction::Delete,
-        KIND,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    change.deleted(actor).await
 }
 
 /// Opens a REST session after a successful login: stores the session, marks the login
@@ -309,28 +256,33 @@ pub async fn open_session(
 ) -> Result<ApiSession, DbError> {
     let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    let session: ApiSession = sqlx::query_as(
+    let session = sqlx::query_as!(
+        ApiSessionRow,
         "INSERT INTO api_sessions (id, administrator_id, domain_id, access_token_sha256, refresh_token_sha256,
                                    source_address, access_expires_at, refresh_expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING *",
+         RETURNING id, administrator_id, domain_id, source_address, created_at, access_expires_at,
+                   refresh_expires_at, refresh_count, revoked_at",
+        id,
+        administrator.id,
+        administrator.domain_id,
+        token_digest(tokens.access_token),
+        token_digest(tokens.refresh_token),
+        source_address.map(super::inet),
+        tokens.access_expires_at,
+        tokens.refresh_expires_at,
     )
-    .bind(id)
-    .bind(administrator.id)
-    .bind(administrator.domain_id)
-    .bind(token_digest(tokens.access_token))
-    .bind(token_digest(tokens.refresh_token))
-    .bind(source_address)
-    .bind(tokens.access_expires_at)
-    .bind(tokens.refresh_expires_at)
+    .map(ApiSession::from)
     .fetch_one(&mut *tx)
     .await
     .map_err(DbError::on_write(ObjectKind::ApiSession, "", "open a session"))?;
-    sqlx::query("UPDATE administrators SET last_login_at = now() WHERE id = $1")
-        .bind(administrator.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::sql("record a login time"))?;
+    sqlx::query!(
+        "UPDATE administrators SET last_login_at = now() WHERE id = $1",
+        administrator.id,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(DbError::sql("record a login time"))?;
     let actor = Actor::administrator(&administrator.name, administrator.id, source_address);
     audit::record(
         &mut *tx,
@@ -357,12 +309,16 @@ pub async fn session_by_access_token(
     access_token: &str,
     now: OffsetDateTime,
 ) -> Result<Option<ApiSession>, DbError> {
-    sqlx::query_as(
-        "SELECT * FROM api_sessions
+    sqlx::query_as!(
+        ApiSessionRow,
+        "SELECT id, administrator_id, domain_id, source_address, created_at, access_expires_at,
+                refresh_expires_at, refresh_count, revoked_at
+         FROM api_sessions
          WHERE access_token_sha256 = $1 AND revoked_at IS NULL AND access_expires_at > $2",
+        token_digest(access_token),
+        now,
     )
-    .bind(token_digest(access_token))
-    .bind(now)
+    .map(ApiSession::from)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("look up a session"))
@@ -377,20 +333,23 @@ pub async fn refresh_session(
     now: OffsetDateTime,
     new_tokens: &SessionTokens<'_>,
 ) -> Result<Option<ApiSession>, DbError> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        ApiSessionRow,
         "UPDATE api_sessions SET access_token_sha256 = $4, refresh_token_sha256 = $5,
             access_expires_at = $6, refresh_expires_at = $7, refresh_count = refresh_count + 1
          WHERE access_token_sha256 = $1 AND refresh_token_sha256 = $2
            AND revoked_at IS NULL AND refresh_expires_at > $3
-         RETURNING *",
+         RETURNING id, administrator_id, domain_id, source_address, created_at, access_expires_at,
+                   refresh_expires_at, refresh_count, revoked_at",
+        token_digest(access_token),
+        token_digest(refresh_token),
+        now,
+        token_digest(new_tokens.access_token),
+        token_digest(new_tokens.refresh_token),
+        new_tokens.access_expires_at,
+        new_tokens.refresh_expires_at,
     )
-    .bind(token_digest(access_token))
-    .bind(token_digest(refresh_token))
-    .bind(now)
-    .bind(token_digest(new_tokens.access_token))
-    .bind(token_digest(new_tokens.refresh_token))
-    .bind(new_tokens.access_expires_at)
-    .bind(new_tokens.refresh_expires_at)
+    .map(ApiSession::from)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("refresh a session"))
@@ -398,11 +357,13 @@ pub async fn refresh_session(
 
 /// Ends a session (logout, or an administrator disabled).
 pub async fn revoke_session(exec: impl PgExecutor<'_>, session_id: Uuid) -> Result<(), DbError> {
-    sqlx::query("UPDATE api_sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-        .bind(session_id)
-        .execute(exec)
-        .await
-        .map_err(DbError::sql("revoke a session"))?;
+    sqlx::query!(
+        "UPDATE api_sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+    )
+    .execute(exec)
+    .await
+    .map_err(DbError::sql("revoke a session"))?;
     Ok(())
 }
 
@@ -438,4 +399,99 @@ fn token_digest(token: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
         .as_ref()
         .to_vec()
+}
+
+impl Versioned for Administrator {
+    const KIND: ObjectKind = KIND;
+    /// Administrators are looked up by id alone; the audit row names their domain.
+    type Scope = ();
+
+    async fn lock_version(
+        conn: &mut PgConnection,
+        (): (),
+        id: Uuid,
+    ) -> Result<Option<i32>, DbError> {
+        sqlx::query_scalar!(
+            "SELECT version FROM administrators WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(conn)
+        .await
+        .map_err(DbError::sql("lock an administrator"))
+    }
+
+    async fn load(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Self, DbError> {
+        get(conn, id).await
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn audit_domain(&self, (): ()) -> Uuid {
+        self.domain_id
+    }
+}
+
+/// An `administrators` row as stored.
+struct AdministratorRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    password_hash: String,
+    role: String,
+    enabled: bool,
+    last_login_at: Option<OffsetDateTime>,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<AdministratorRow> for Administrator {
+    type Error = sqlx::Error;
+
+    fn try_from(row: AdministratorRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            password_hash: PasswordHash::try_from(row.password_hash)
+                .map_err(super::column_decode("password_hash"))?,
+            role: StoredRole::try_from(row.role)?,
+            enabled: row.enabled,
+            last_login_at: row.last_login_at,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// An `api_sessions` row without its token digests.
+struct ApiSessionRow {
+    id: Uuid,
+    administrator_id: Uuid,
+    domain_id: Uuid,
+    source_address: Option<ipnet::IpNet>,
+    created_at: OffsetDateTime,
+    access_expires_at: OffsetDateTime,
+    refresh_expires_at: OffsetDateTime,
+    refresh_count: i32,
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<ApiSessionRow> for ApiSession {
+    fn from(row: ApiSessionRow) -> Self {
+        Self {
+            id: row.id,
+            administrator_id: row.administrator_id,
+            domain_id: row.domain_id,
+            source_address: audit::SourceAddress::from(row.source_address),
+            created_at: row.created_at,
+            access_expires_at: row.access_expires_at,
+            refresh_expires_at: row.refresh_expires_at,
+            refresh_count: row.refresh_count,
+            revoked_at: row.revoked_at,
+        }
+    }
 }

@@ -46,7 +46,7 @@ pub struct NewAuditEntry<'a> {
 }
 
 /// One audit row as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
     pub id: i64,
@@ -54,10 +54,8 @@ pub struct AuditRecord {
     pub occurred_at: OffsetDateTime,
     pub actor: String,
     pub actor_id: Option<Uuid>,
-    #[sqlx(try_from = "Option<ipnet::IpNet>")]
     pub source_address: SourceAddress,
     pub domain_id: Option<Uuid>,
-    #[sqlx(try_from = "String")]
     pub action: StoredAction,
     pub object_type: String,
     pub object_id: Option<Uuid>,
@@ -79,23 +77,23 @@ pub struct AuditFilter {
 
 /// Writes one audit row.
 pub async fn record(exec: impl PgExecutor<'_>, entry: &NewAuditEntry<'_>) -> Result<i64, DbError> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO audit_log (actor, actor_id, source_address, domain_id, action, object_type,
                                 object_id, object_name, before, after, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          RETURNING id",
+        entry.actor.name,
+        entry.actor.id,
+        entry.actor.source_address.map(super::inet),
+        entry.domain_id,
+        super::enum_text(&entry.action),
+        entry.object_kind.fmc_type(),
+        entry.object_id,
+        entry.object_name,
+        entry.before,
+        entry.after,
+        entry.detail,
     )
-    .bind(&entry.actor.name)
-    .bind(entry.actor.id)
-    .bind(entry.actor.source_address)
-    .bind(entry.domain_id)
-    .bind(super::enum_text(&entry.action))
-    .bind(entry.object_kind.fmc_type())
-    .bind(entry.object_id)
-    .bind(entry.object_name)
-    .bind(&entry.before)
-    .bind(&entry.after)
-    .bind(entry.detail)
     .fetch_one(exec)
     .await
     .map_err(DbError::sql("write an audit row"))
@@ -135,7 +133,8 @@ pub async fn login_failed(
     Ok(())
 }
 
-/// Audit rows, newest first.
+/// Audit rows, newest first. Each filter that is `None` matches every row; the page is
+/// cut by the database.
 pub async fn list<'a>(
     db: impl Acquire<'a, Database = Postgres>,
     filter: &AuditFilter,
@@ -145,37 +144,86 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    const WHERE: &str = "WHERE ($1::uuid IS NULL OR object_id = $1)
-          AND ($2::text IS NULL OR actor = $2)
-          AND ($3::text IS NULL OR action = $3)
-          AND ($4::timestamptz IS NULL OR occurred_at >= $4)
-          AND ($5::timestamptz IS NULL OR occurred_at < $5)";
     let action = filter.action.as_ref().map(super::enum_text);
-    let items = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM audit_log {WHERE} ORDER BY id DESC OFFSET $6 LIMIT $7"
-    )))
-    .bind(filter.object_id)
-    .bind(&filter.actor)
-    .bind(&action)
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(page.offset)
-    .bind(page.limit)
+    let items = sqlx::query_as!(
+        AuditRow,
+        "SELECT id, occurred_at, actor, actor_id, source_address, domain_id, action, object_type,
+                object_id, object_name, before, after, detail
+         FROM audit_log
+         WHERE ($1::uuid IS NULL OR object_id = $1)
+           AND ($2::text IS NULL OR actor = $2)
+           AND ($3::text IS NULL OR action = $3)
+           AND ($4::timestamptz IS NULL OR occurred_at >= $4)
+           AND ($5::timestamptz IS NULL OR occurred_at < $5)
+         ORDER BY id DESC OFFSET $6 LIMIT $7",
+        filter.object_id,
+        filter.actor,
+        action,
+        filter.since,
+        filter.until,
+        page.offset,
+        page.limit,
+    )
+    .try_map(AuditRecord::try_from)
     .fetch_all(&mut *conn)
     .await
     .map_err(DbError::sql("list audit rows"))?;
-    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM audit_log {WHERE}"
-    )))
-    .bind(filter.object_id)
-    .bind(&filter.actor)
-    .bind(&action)
-    .bind(filter.since)
-    .bind(filter.until)
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM audit_log
+         WHERE ($1::uuid IS NULL OR object_id = $1)
+           AND ($2::text IS NULL OR actor = $2)
+           AND ($3::text IS NULL OR action = $3)
+           AND ($4::timestamptz IS NULL OR occurred_at >= $4)
+           AND ($5::timestamptz IS NULL OR occurred_at < $5)"#,
+        filter.object_id,
+        filter.actor,
+        action,
+        filter.since,
+        filter.until,
+    )
     .fetch_one(&mut *conn)
     .await
     .map_err(DbError::sql("count audit rows"))?;
     Ok(Listed { items, total })
+}
+
+/// An `audit_log` row as stored.
+struct AuditRow {
+    id: i64,
+    occurred_at: OffsetDateTime,
+    actor: String,
+    actor_id: Option<Uuid>,
+    source_address: Option<ipnet::IpNet>,
+    domain_id: Option<Uuid>,
+    action: String,
+    object_type: String,
+    object_id: Option<Uuid>,
+    object_name: Option<String>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    detail: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: AuditRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            actor: row.actor,
+            actor_id: row.actor_id,
+            source_address: SourceAddress::from(row.source_address),
+            domain_id: row.domain_id,
+            action: StoredAction::try_from(row.action)?,
+            object_type: row.object_type,
+            object_id: row.object_id,
+            object_name: row.object_name,
+            before: row.before,
+            after: row.after,
+            detail: row.detail,
+        })
+    }
 }
 
 /// The source address of an audit row (an `inet` column).
@@ -200,35 +248,4 @@ impl TryFrom<String> for StoredAction {
     fn try_from(text: String) -> Result<Self, Self::Error> {
         super::enum_from_text("action", text).map(Self)
     }
-}
-
-/// Shorthand used by the repositories for their create/update/delete rows.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn change(
-    exec: impl PgExecutor<'_>,
-    actor: &Actor,
-    domain_id: Uuid,
-    action: AuditAction,
-    kind: ObjectKind,
-    id: Uuid,
-    name: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), DbError> {
-    record(
-        exec,
-        &NewAuditEntry {
-            actor,
-            domain_id: Some(domain_id),
-            action,
-            object_kind: kind,
-            object_id: Some(id),
-            object_name: Some(name),
-            before,
-            after,
-            detail: None,
-        },
-    )
-    .await?;
-    Ok(())
 }

@@ -5,13 +5,12 @@
 //! [`identity_private_key`] does.
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::config::{PrivateKeyPem, Revocation, ValidationUsage};
 
-use super::audit::{self, AuditAction};
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, EncryptionKey, Listed, ObjectKind, Page};
 
 /// FMC `enrollmentType` (only the kinds this product installs by hand).
@@ -118,30 +117,18 @@ pub async fn create(
             message: "an identity certificate needs its private key".to_owned(),
         });
     }
-    let mut tx = super::begin(conn).await?;
-    sqlx::query("INSERT INTO cert_enrollments (id, domain_id, name, kind, ca_certificates_pem) VALUES ($1, $2, $3, 'CA_ONLY', '')")
-        .bind(id)
-        .bind(domain_id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "create a cert enrollment"))?;
-    write_fields(&mut tx, id, input, key).await?;
-    let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
+    let mut change = Change::<CertEnrollment>::create(conn, domain_id, id).await?;
+    sqlx::query!(
+        "INSERT INTO cert_enrollments (id, domain_id, name, kind, ca_certificates_pem) VALUES ($1, $2, $3, 'CA_ONLY', '')",
         id,
-        &created.name,
-        None,
-        super::snapshot(&created),
+        domain_id,
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(KIND, &input.name, "create a cert enrollment"))?;
+    write_fields(change.conn(), id, input, key).await?;
+    change.created(actor).await
 }
 
 pub async fn get(
@@ -149,13 +136,21 @@ pub async fn get(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<CertEnrollment, DbError> {
-    sqlx::query_as("SELECT * FROM cert_enrollments WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read a cert enrollment"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+    sqlx::query_as!(
+        CertEnrollmentRow,
+        "SELECT id, domain_id, name, description, kind, enrollment_type, ca_certificates_pem,
+                validation_usage_ssl_client, validation_usage_ssl_server, validation_usage_ipsec_client,
+                skip_ca_flag_check, require_client_auth_eku, revocation_mode, crls_pem,
+                certificate_chain_pem, version, created_at, updated_at
+         FROM cert_enrollments WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+    )
+    .try_map(CertEnrollment::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a cert enrollment"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 pub async fn list<'a>(
@@ -167,20 +162,29 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: "SELECT * FROM cert_enrollments",
-            from: "cert_enrollments",
-            scope_column: "domain_id",
-            name_column: "name",
-            list_action: "list cert enrollments",
-            count_action: "count cert enrollments",
-        },
+    let items = sqlx::query_as!(
+        CertEnrollmentRow,
+        "SELECT id, domain_id, name, description, kind, enrollment_type, ca_certificates_pem,
+                validation_usage_ssl_client, validation_usage_ssl_server, validation_usage_ipsec_client,
+                skip_ca_flag_check, require_client_auth_eku, revocation_mode, crls_pem,
+                certificate_chain_pem, version, created_at, updated_at
+         FROM cert_enrollments WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
         domain_id,
-        page,
+        page.offset,
+        page.limit,
     )
+    .try_map(CertEnrollment::try_from)
+    .fetch_all(&mut *conn)
     .await
+    .map_err(DbError::sql("list cert enrollments"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM cert_enrollments WHERE domain_id = $1"#,
+        domain_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count cert enrollments"))?;
+    Ok(Listed { items, total })
 }
 
 /// The decrypted private key of an identity enrollment.
@@ -190,11 +194,11 @@ pub async fn identity_private_key(
     id: Uuid,
     key: &EncryptionKey,
 ) -> Result<PrivateKeyPem, DbError> {
-    let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+    let sealed = sqlx::query_scalar!(
         "SELECT private_key_encrypted FROM cert_enrollments WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
     )
-    .bind(id)
-    .bind(domain_id)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read an identity key"))?;
@@ -218,17 +222,8 @@ pub async fn update(
     input: &CertEnrollmentInput,
     key: &EncryptionKey,
 ) -> Result<CertEnrollment, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, domain_id, id).await?;
+    let mut change =
+        Change::<CertEnrollment>::open(conn, domain_id, id, Some(expected_version)).await?;
     let keeps_key = matches!(
         input.content,
         EnrollmentInput::Identity {
@@ -236,7 +231,10 @@ pub async fn update(
             ..
         }
     );
-    if keeps_key && !matches!(before.content, EnrollmentContent::Identity { .. }) {
+    let was_identity = change
+        .before()
+        .is_some_and(|before| matches!(before.content, EnrollmentContent::Identity { .. }));
+    if keeps_key && !was_identity {
         return Err(DbError::Invalid {
             kind: KIND,
             constraint: "cert_enrollments_identity_has_chain_and_key".to_owned(),
@@ -244,28 +242,16 @@ pub async fn update(
                 .to_owned(),
         });
     }
-    sqlx::query("UPDATE cert_enrollments SET name = $2, version = version + 1, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "update a cert enrollment"))?;
-    write_fields(&mut tx, id, input, key).await?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        KIND,
+    sqlx::query!(
+        "UPDATE cert_enrollments SET name = $2, version = version + 1, updated_at = now() WHERE id = $1",
         id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(KIND, &input.name, "update a cert enrollment"))?;
+    write_fields(change.conn(), id, input, key).await?;
+    change.updated(actor).await
 }
 
 /// Deletes an enrollment no profile or policy uses.
@@ -276,38 +262,12 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM cert_enrollments WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    let mut change = Change::<CertEnrollment>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!("DELETE FROM cert_enrollments WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a cert enrollment"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        KIND,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    change.deleted(actor).await
 }
 
 /// The additional data that binds a sealed key to its row.
@@ -327,24 +287,24 @@ async fn write_fields(
                 Revocation::None => ("NONE", None),
                 Revocation::Crl { crls_pem } => ("CRL", Some(crls_pem.as_str())),
             };
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE cert_enrollments SET kind = 'CA_ONLY', description = $2, enrollment_type = $3,
                     ca_certificates_pem = $4, validation_usage_ssl_client = $5, validation_usage_ssl_server = $6,
                     validation_usage_ipsec_client = $7, skip_ca_flag_check = $8, require_client_auth_eku = $9,
                     revocation_mode = $10, crls_pem = $11, certificate_chain_pem = NULL, private_key_encrypted = NULL
                  WHERE id = $1",
+                id,
+                input.description,
+                super::enum_text(&input.enrollment_type),
+                settings.ca_certificates_pem,
+                settings.validation_usage.ssl_client,
+                settings.validation_usage.ssl_server,
+                settings.validation_usage.ipsec_client,
+                settings.skip_ca_flag_check,
+                settings.require_client_auth_eku,
+                mode,
+                crls,
             )
-            .bind(id)
-            .bind(&input.description)
-            .bind(super::enum_text(&input.enrollment_type))
-            .bind(&settings.ca_certificates_pem)
-            .bind(settings.validation_usage.ssl_client)
-            .bind(settings.validation_usage.ssl_server)
-            .bind(settings.validation_usage.ipsec_client)
-            .bind(settings.skip_ca_flag_check)
-            .bind(settings.require_client_auth_eku)
-            .bind(mode)
-            .bind(crls)
             .execute(&mut *conn)
             .await
         }
@@ -356,17 +316,17 @@ async fn write_fields(
                 .as_ref()
                 .map(|pem| key.seal(pem.expose().as_bytes(), &key_context(id)))
                 .transpose()?;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE cert_enrollments SET kind = 'IDENTITY', description = $2, enrollment_type = $3,
                     ca_certificates_pem = NULL, revocation_mode = 'NONE', crls_pem = NULL,
                     certificate_chain_pem = $4, private_key_encrypted = COALESCE($5, private_key_encrypted)
                  WHERE id = $1",
+                id,
+                input.description,
+                super::enum_text(&input.enrollment_type),
+                certificate_chain_pem,
+                sealed,
             )
-            .bind(id)
-            .bind(&input.description)
-            .bind(super::enum_text(&input.enrollment_type))
-            .bind(certificate_chain_pem)
-            .bind(sealed)
             .execute(&mut *conn)
             .await
         }
@@ -379,54 +339,75 @@ async fn write_fields(
     Ok(())
 }
 
-impl<'r> FromRow<'r, PgRow> for CertEnrollment {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let kind: String = row.try_get("kind")?;
-        let content = match kind.as_str() {
+domain_scoped!(
+    CertEnrollment,
+    KIND,
+    get,
+    "SELECT version FROM cert_enrollments WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock a cert enrollment"
+);
+
+/// A `cert_enrollments` row as stored, without the private key.
+struct CertEnrollmentRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    kind: String,
+    enrollment_type: String,
+    ca_certificates_pem: Option<String>,
+    validation_usage_ssl_client: bool,
+    validation_usage_ssl_server: bool,
+    validation_usage_ipsec_client: bool,
+    skip_ca_flag_check: bool,
+    require_client_auth_eku: bool,
+    revocation_mode: String,
+    crls_pem: Option<String>,
+    certificate_chain_pem: Option<String>,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<CertEnrollmentRow> for CertEnrollment {
+    type Error = sqlx::Error;
+
+    fn try_from(row: CertEnrollmentRow) -> Result<Self, sqlx::Error> {
+        let content = match row.kind.as_str() {
             "CA_ONLY" => {
-                let mode: String = row.try_get("revocation_mode")?;
-                let revocation = match mode.as_str() {
+                let revocation = match row.revocation_mode.as_str() {
                     "CRL" => Revocation::Crl {
-                        crls_pem: row
-                            .try_get::<Option<String>, _>("crls_pem")?
-                            .unwrap_or_default(),
+                        crls_pem: row.crls_pem.unwrap_or_default(),
                     },
                     _ => Revocation::None,
                 };
                 EnrollmentContent::CaOnly(CaOnlySettings {
-                    ca_certificates_pem: row
-                        .try_get::<Option<String>, _>("ca_certificates_pem")?
-                        .unwrap_or_default(),
+                    ca_certificates_pem: row.ca_certificates_pem.unwrap_or_default(),
                     validation_usage: ValidationUsage {
-                        ssl_client: row.try_get("validation_usage_ssl_client")?,
-                        ssl_server: row.try_get("validation_usage_ssl_server")?,
-                        ipsec_client: row.try_get("validation_usage_ipsec_client")?,
+                        ssl_client: row.validation_usage_ssl_client,
+                        ssl_server: row.validation_usage_ssl_server,
+                        ipsec_client: row.validation_usage_ipsec_client,
                     },
-                    skip_ca_flag_check: row.try_get("skip_ca_flag_check")?,
-                    require_client_auth_eku: row.try_get("require_client_auth_eku")?,
+                    skip_ca_flag_check: row.skip_ca_flag_check,
+                    require_client_auth_eku: row.require_client_auth_eku,
                     revocation,
                 })
             }
             "IDENTITY" => EnrollmentContent::Identity {
-                certificate_chain_pem: row
-                    .try_get::<Option<String>, _>("certificate_chain_pem")?
-                    .unwrap_or_default(),
+                certificate_chain_pem: row.certificate_chain_pem.unwrap_or_default(),
             },
             other => return Err(super::column_error("kind", format!("unknown kind {other}"))),
         };
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            enrollment_type: super::enum_from_text(
-                "enrollment_type",
-                row.try_get("enrollment_type")?,
-            )?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            enrollment_type: super::enum_from_text("enrollment_type", row.enrollment_type)?,
             content,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

@@ -3,13 +3,13 @@
 //! `id` is the `device_id` of every DeviceConfig compiled for it.
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::config::PrivateKeyPem;
 
-use super::audit::{self, AuditAction};
+use super::audit::AuditAction;
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, EncryptionKey, Listed, ObjectKind, Page};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,7 +71,6 @@ pub struct Registration {
 }
 
 const KIND: ObjectKind = ObjectKind::Device;
-const LOCK: &str = "SELECT version FROM devices WHERE id = $1 AND domain_id = $2 FOR UPDATE";
 
 /// Adds a device in state [`RegistrationState::Pending`].
 pub async fn create(
@@ -80,46 +79,39 @@ pub async fn create(
     domain_id: Uuid,
     input: &DeviceInput,
 ) -> Result<Device, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
+    let mut change = Change::<Device>::create(conn, domain_id, id).await?;
+    sqlx::query!(
         "INSERT INTO devices (id, domain_id, name, description, host_name, nat_id)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        domain_id,
+        input.name,
+        input.description,
+        input.host_name,
+        input.nat_id,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(&input.host_name)
-    .bind(&input.nat_id)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(KIND, &input.name, "add a device"))?;
-    let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
-        id,
-        &created.name,
-        None,
-        super::snapshot(&created),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    change.created(actor).await
 }
 
 pub async fn get(exec: impl PgExecutor<'_>, domain_id: Uuid, id: Uuid) -> Result<Device, DbError> {
-    sqlx::query_as("SELECT * FROM devices WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read a device"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+    sqlx::query_as!(
+        DeviceRow,
+        "SELECT id, domain_id, name, description, host_name, nat_id, registration_state,
+                registration_error, registered_at, sensor_certificate_pem, manager_certificate_pem,
+                software_version, version, created_at, updated_at
+         FROM devices WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+    )
+    .try_map(Device::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a device"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 pub async fn list<'a>(
@@ -131,20 +123,28 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: "SELECT * FROM devices",
-            from: "devices",
-            scope_column: "domain_id",
-            name_column: "name",
-            list_action: "list devices",
-            count_action: "count devices",
-        },
+    let items = sqlx::query_as!(
+        DeviceRow,
+        "SELECT id, domain_id, name, description, host_name, nat_id, registration_state,
+                registration_error, registered_at, sensor_certificate_pem, manager_certificate_pem,
+                software_version, version, created_at, updated_at
+         FROM devices WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
         domain_id,
-        page,
+        page.offset,
+        page.limit,
     )
+    .try_map(Device::try_from)
+    .fetch_all(&mut *conn)
     .await
+    .map_err(DbError::sql("list devices"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM devices WHERE domain_id = $1"#,
+        domain_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count devices"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update(
@@ -155,38 +155,21 @@ pub async fn update(
     expected_version: i32,
     input: &DeviceInput,
 ) -> Result<Device, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query(
+    let mut change = Change::<Device>::open(conn, domain_id, id, Some(expected_version)).await?;
+    sqlx::query!(
         "UPDATE devices SET name = $2, description = $3, host_name = $4, nat_id = $5,
             version = version + 1, updated_at = now()
          WHERE id = $1",
+        id,
+        input.name,
+        input.description,
+        input.host_name,
+        input.nat_id,
     )
-    .bind(id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(&input.host_name)
-    .bind(&input.nat_id)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(KIND, &input.name, "update a device"))?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        KIND,
-        id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    change.updated(actor).await
 }
 
 /// Removes a device (and its deployment history); a device still assigned to an RA
@@ -198,31 +181,12 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM devices WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    let mut change = Change::<Device>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!("DELETE FROM devices WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a device"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        KIND,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    change.deleted(actor).await
 }
 
 /// Records a successful registration: the channel certificates, the manager's key
@@ -235,42 +199,30 @@ pub async fn mark_registered(
     registration: &Registration,
     key: &EncryptionKey,
 ) -> Result<Device, DbError> {
-    let mut tx = super::begin(conn).await?;
-    super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    let before = get(&mut *tx, domain_id, id).await?;
+    let mut change = Change::<Device>::open(conn, domain_id, id, None).await?;
+    let name = change
+        .before()
+        .map(|before| before.name.clone())
+        .unwrap_or_default();
     let sealed = key.seal(
         registration.manager_private_key_pem.expose().as_bytes(),
         &key_context(id),
     )?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE devices SET registration_state = 'REGISTERED', registration_error = NULL, registered_at = now(),
             sensor_certificate_pem = $2, manager_certificate_pem = $3, manager_key_encrypted = $4,
             software_version = $5, version = version + 1, updated_at = now()
          WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&registration.sensor_certificate_pem)
-    .bind(&registration.manager_certificate_pem)
-    .bind(sealed)
-    .bind(&registration.software_version)
-    .execute(&mut *tx)
-    .await
-    .map_err(DbError::on_write(KIND, &before.name, "record a registration"))?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Register,
-        KIND,
         id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
+        registration.sensor_certificate_pem,
+        registration.manager_certificate_pem,
+        sealed,
+        registration.software_version,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(KIND, &name, "record a registration"))?;
+    change.finish(actor, AuditAction::Register, None).await
 }
 
 /// Records a failed registration attempt; the device stays unregistered.
@@ -281,10 +233,11 @@ pub async fn mark_registration_failed(
     id: Uuid,
     error: &str,
 ) -> Result<Device, DbError> {
-    let mut tx = super::begin(conn).await?;
-    super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    let before = get(&mut *tx, domain_id, id).await?;
-    if before.registration_state == RegistrationState::Registered {
+    let mut change = Change::<Device>::open(conn, domain_id, id, None).await?;
+    if change
+        .before()
+        .is_some_and(|before| before.registration_state == RegistrationState::Registered)
+    {
         return Err(DbError::WrongState {
             kind: KIND,
             id,
@@ -292,34 +245,19 @@ pub async fn mark_registration_failed(
             state: "registered".to_owned(),
         });
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE devices SET registration_state = 'FAILED', registration_error = $2,
             version = version + 1, updated_at = now()
          WHERE id = $1",
+        id,
+        error,
     )
-    .bind(id)
-    .bind(error)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::sql("record a failed registration"))?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::record(
-        &mut *tx,
-        &audit::NewAuditEntry {
-            actor,
-            domain_id: Some(domain_id),
-            action: AuditAction::Register,
-            object_kind: KIND,
-            object_id: Some(id),
-            object_name: Some(&after.name),
-            before: super::snapshot(&before),
-            after: super::snapshot(&after),
-            detail: Some(error),
-        },
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    change
+        .finish(actor, AuditAction::Register, Some(error))
+        .await
 }
 
 /// The decrypted private key the manager uses on this device's channel.
@@ -329,11 +267,11 @@ pub async fn manager_channel_key(
     id: Uuid,
     key: &EncryptionKey,
 ) -> Result<PrivateKeyPem, DbError> {
-    let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+    let sealed = sqlx::query_scalar!(
         "SELECT manager_key_encrypted FROM devices WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
     )
-    .bind(id)
-    .bind(domain_id)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read a channel key"))?;
@@ -353,27 +291,56 @@ fn key_context(id: Uuid) -> String {
     format!("devices.manager_key_encrypted:{id}")
 }
 
-impl<'r> FromRow<'r, PgRow> for Device {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+domain_scoped!(
+    Device,
+    KIND,
+    get,
+    "SELECT version FROM devices WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock a device"
+);
+
+/// A `devices` row as stored, without the manager's key.
+struct DeviceRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    host_name: String,
+    nat_id: Option<String>,
+    registration_state: String,
+    registration_error: Option<String>,
+    registered_at: Option<OffsetDateTime>,
+    sensor_certificate_pem: Option<String>,
+    manager_certificate_pem: Option<String>,
+    software_version: Option<String>,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<DeviceRow> for Device {
+    type Error = sqlx::Error;
+
+    fn try_from(row: DeviceRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            host_name: row.try_get("host_name")?,
-            nat_id: row.try_get("nat_id")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            host_name: row.host_name,
+            nat_id: row.nat_id,
             registration_state: super::enum_from_text(
                 "registration_state",
-                row.try_get("registration_state")?,
+                row.registration_state,
             )?,
-            registration_error: row.try_get("registration_error")?,
-            registered_at: row.try_get("registered_at")?,
-            sensor_certificate_pem: row.try_get("sensor_certificate_pem")?,
-            manager_certificate_pem: row.try_get("manager_certificate_pem")?,
-            software_version: row.try_get("software_version")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            registration_error: row.registration_error,
+            registered_at: row.registered_at,
+            sensor_certificate_pem: row.sensor_certificate_pem,
+            manager_certificate_pem: row.manager_certificate_pem,
+            software_version: row.software_version,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

@@ -5,14 +5,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::config::SplitTunnelPolicy;
 
-use super::audit::{self, AuditAction};
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, Listed, ObjectKind, Page, Reference};
 
 /// The id of the built-in `DfltGrpPolicy` of the Global domain.
@@ -132,47 +131,29 @@ impl From<&GroupPolicy> for GroupPolicyInput {
 
 const KIND: ObjectKind = ObjectKind::GroupPolicy;
 
-const SELECT: &str = "SELECT g.*,
-    COALESCE((SELECT json_agg(json_build_object('id', p.id, 'name', p.name) ORDER BY x.position)
-              FROM group_policy_ipv4_pools x JOIN ipv4_address_pools p ON p.id = x.pool_id
-              WHERE x.group_policy_id = g.id), '[]') AS ipv4_pools
-    FROM group_policies g";
-
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
     domain_id: Uuid,
     input: &GroupPolicyInput,
 ) -> Result<GroupPolicy, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO group_policies (id, domain_id, name) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(domain_id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(
-            KIND,
-            &input.name,
-            "create a group policy",
-        ))?;
-    write_fields(&mut tx, domain_id, id, input).await?;
-    let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
+    let mut change = Change::<GroupPolicy>::create(conn, domain_id, id).await?;
+    sqlx::query!(
+        "INSERT INTO group_policies (id, domain_id, name) VALUES ($1, $2, $3)",
         id,
-        &created.name,
-        None,
-        super::snapshot(&created),
+        domain_id,
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "create a group policy",
+    ))?;
+    write_fields(change.conn(), domain_id, id, input).await?;
+    change.created(actor).await
 }
 
 pub async fn get(
@@ -180,15 +161,11 @@ pub async fn get(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<GroupPolicy, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE g.id = $1 AND g.domain_id = $2"
-    )))
-    .bind(id)
-    .bind(domain_id)
-    .fetch_optional(exec)
-    .await
-    .map_err(DbError::sql("read a group policy"))?
-    .ok_or(DbError::NotFound { kind: KIND, id })
+    select(exec, domain_id, Some(id), Page::ALL)
+        .await
+        .map_err(DbError::sql("read a group policy"))?
+        .pop()
+        .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 pub async fn list<'a>(
@@ -200,20 +177,17 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: SELECT,
-            from: "group_policies g",
-            scope_column: "g.domain_id",
-            name_column: "g.name",
-            list_action: "list group policies",
-            count_action: "count group policies",
-        },
+    let items = select(&mut *conn, domain_id, None, page)
+        .await
+        .map_err(DbError::sql("list group policies"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM group_policies WHERE domain_id = $1"#,
         domain_id,
-        page,
     )
+    .fetch_one(&mut *conn)
     .await
+    .map_err(DbError::sql("count group policies"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update(
@@ -224,45 +198,27 @@ pub async fn update(
     expected_version: i32,
     input: &GroupPolicyInput,
 ) -> Result<GroupPolicy, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, domain_id, id).await?;
-    if before.built_in && before.name != input.name {
+    let mut change =
+        Change::<GroupPolicy>::open(conn, domain_id, id, Some(expected_version)).await?;
+    if let Some(before) = change.before()
+        && before.built_in
+        && before.name != input.name
+    {
         return Err(DbError::BuiltIn {
             kind: KIND,
-            name: before.name,
+            name: before.name.clone(),
         });
     }
-    sqlx::query("UPDATE group_policies SET name = $2, version = version + 1, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "update a group policy"))?;
-    write_fields(&mut tx, domain_id, id, input).await?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        KIND,
+    sqlx::query!(
+        "UPDATE group_policies SET name = $2, version = version + 1, updated_at = now() WHERE id = $1",
         id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(KIND, &input.name, "update a group policy"))?;
+    write_fields(change.conn(), domain_id, id, input).await?;
+    change.updated(actor).await
 }
 
 /// Deletes a group policy no connection profile uses. `DfltGrpPolicy` stays.
@@ -273,44 +229,51 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, domain_id, id).await?;
-    if before.built_in {
+    let mut change = Change::<GroupPolicy>::open(conn, domain_id, id, expected_version).await?;
+    if let Some(before) = change.before()
+        && before.built_in
+    {
         return Err(DbError::BuiltIn {
             kind: KIND,
-            name: before.name,
+            name: before.name.clone(),
         });
     }
-    sqlx::query("DELETE FROM group_policies WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    sqlx::query!("DELETE FROM group_policies WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a group policy"))?;
-    audit::change(
-        &mut *tx,
-        actor,
+    change.deleted(actor).await
+}
+
+/// The domain's policies by name (or the one called `id`), with their pools.
+async fn select(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    id: Option<Uuid>,
+    page: Page,
+) -> Result<Vec<GroupPolicy>, sqlx::Error> {
+    sqlx::query_as!(
+        GroupPolicyRow,
+        r#"SELECT g.id, g.domain_id, g.name, g.description, g.built_in, g.enable_ssl_protocol,
+                  g.enable_ipsec_ikev2_protocol, g.banner, g.dns_servers AS "dns_servers: Vec<IpAddr>",
+                  g.default_domain, g.split_tunnel_policy, g.split_tunnel_networks, g.mtu,
+                  g.keepalive_secs, g.gateway_dpd_secs, g.client_dpd_secs, g.idle_timeout_minutes,
+                  g.max_connect_time_minutes, g.simultaneous_logins, g.dtls_enabled, g.version,
+                  g.created_at, g.updated_at,
+                  COALESCE((SELECT json_agg(json_build_object('id', p.id, 'name', p.name) ORDER BY x.position)
+                            FROM group_policy_ipv4_pools x JOIN ipv4_address_pools p ON p.id = x.pool_id
+                            WHERE x.group_policy_id = g.id), '[]') AS "ipv4_pools!: Json<Vec<Reference>>"
+           FROM group_policies g
+           WHERE g.domain_id = $1 AND ($2::uuid IS NULL OR g.id = $2)
+           ORDER BY g.name OFFSET $3 LIMIT $4"#,
         domain_id,
-        AuditAction::Delete,
-        KIND,
         id,
-        &before.name,
-        super::snapshot(&before),
-        None,
+        page.offset,
+        page.limit,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    .try_map(GroupPolicy::try_from)
+    .fetch_all(exec)
+    .await
 }
 
 /// Writes every field but the name, and replaces the pool list.
@@ -320,15 +283,17 @@ async fn write_fields(
     id: Uuid,
     input: &GroupPolicyInput,
 ) -> Result<(), DbError> {
-    super::require_all(
-        conn,
+    let found = sqlx::query_scalar!(
         "SELECT id FROM ipv4_address_pools WHERE domain_id = $1 AND id = ANY($2)",
-        ObjectKind::Ipv4AddressPool,
         domain_id,
         &input.ipv4_pool_ids,
     )
-    .await?;
-    sqlx::query(
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("look up referenced objects"))?;
+    super::require_found(ObjectKind::Ipv4AddressPool, &input.ipv4_pool_ids, &found)?;
+    let dns_servers: Vec<IpNet> = input.dns_servers.iter().map(|&a| super::inet(a)).collect();
+    sqlx::query!(
         "UPDATE group_policies SET
             description = $2, enable_ssl_protocol = $3, enable_ipsec_ikev2_protocol = $4, banner = $5,
             dns_servers = $6, default_domain = $7, split_tunnel_policy = $8, split_tunnel_networks = $9,
@@ -336,38 +301,40 @@ async fn write_fields(
             idle_timeout_minutes = $14, max_connect_time_minutes = $15, simultaneous_logins = $16,
             dtls_enabled = $17
          WHERE id = $1",
+        id,
+        input.description,
+        input.enable_ssl_protocol,
+        input.enable_ipsec_ikev2_protocol,
+        input.banner,
+        &dns_servers,
+        input.default_domain,
+        super::enum_text(&input.split_tunnel_policy),
+        &input.split_tunnel_networks,
+        i32::from(input.mtu),
+        super::opt_int_field(KIND, "keepalive_secs", input.keepalive_secs)?,
+        super::opt_int_field(KIND, "gateway_dpd_secs", input.gateway_dpd_secs)?,
+        super::opt_int_field(KIND, "client_dpd_secs", input.client_dpd_secs)?,
+        super::opt_int_field(KIND, "idle_timeout_minutes", input.idle_timeout_minutes)?,
+        super::opt_int_field(KIND, "max_connect_time_minutes", input.max_connect_time_minutes)?,
+        super::int_field(KIND, "simultaneous_logins", input.simultaneous_logins)?,
+        input.dtls_enabled,
     )
-    .bind(id)
-    .bind(&input.description)
-    .bind(input.enable_ssl_protocol)
-    .bind(input.enable_ipsec_ikev2_protocol)
-    .bind(&input.banner)
-    .bind(&input.dns_servers)
-    .bind(&input.default_domain)
-    .bind(super::enum_text(&input.split_tunnel_policy))
-    .bind(&input.split_tunnel_networks)
-    .bind(i32::from(input.mtu))
-    .bind(super::opt_int_field(KIND, "keepalive_secs", input.keepalive_secs)?)
-    .bind(super::opt_int_field(KIND, "gateway_dpd_secs", input.gateway_dpd_secs)?)
-    .bind(super::opt_int_field(KIND, "client_dpd_secs", input.client_dpd_secs)?)
-    .bind(super::opt_int_field(KIND, "idle_timeout_minutes", input.idle_timeout_minutes)?)
-    .bind(super::opt_int_field(KIND, "max_connect_time_minutes", input.max_connect_time_minutes)?)
-    .bind(super::int_field(KIND, "simultaneous_logins", input.simultaneous_logins)?)
-    .bind(input.dtls_enabled)
     .execute(&mut *conn)
     .await
     .map_err(DbError::on_write(KIND, &input.name, "write a group policy"))?;
-    sqlx::query("DELETE FROM group_policy_ipv4_pools WHERE group_policy_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(DbError::sql("clear a group policy's pools"))?;
-    sqlx::query(
+    sqlx::query!(
+        "DELETE FROM group_policy_ipv4_pools WHERE group_policy_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(DbError::sql("clear a group policy's pools"))?;
+    sqlx::query!(
         "INSERT INTO group_policy_ipv4_pools (group_policy_id, position, pool_id)
          SELECT $1, ord::int, pool FROM unnest($2::uuid[]) WITH ORDINALITY AS t(pool, ord)",
+        id,
+        &input.ipv4_pool_ids,
     )
-    .bind(id)
-    .bind(&input.ipv4_pool_ids)
     .execute(&mut *conn)
     .await
     .map_err(DbError::on_write(
@@ -378,39 +345,83 @@ async fn write_fields(
     Ok(())
 }
 
-impl<'r> FromRow<'r, PgRow> for GroupPolicy {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let mtu: i32 = row.try_get("mtu")?;
-        let Json(ipv4_pools) = row.try_get::<Json<Vec<Reference>>, _>("ipv4_pools")?;
+domain_scoped!(
+    GroupPolicy,
+    KIND,
+    get,
+    "SELECT version FROM group_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock a group policy"
+);
+
+/// A `group_policies` row as stored, with its pools.
+struct GroupPolicyRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    built_in: bool,
+    enable_ssl_protocol: bool,
+    enable_ipsec_ikev2_protocol: bool,
+    banner: Option<String>,
+    dns_servers: Vec<IpAddr>,
+    default_domain: Option<String>,
+    split_tunnel_policy: String,
+    split_tunnel_networks: Vec<IpNet>,
+    ipv4_pools: Json<Vec<Reference>>,
+    mtu: i32,
+    keepalive_secs: Option<i32>,
+    gateway_dpd_secs: Option<i32>,
+    client_dpd_secs: Option<i32>,
+    idle_timeout_minutes: Option<i32>,
+    max_connect_time_minutes: Option<i32>,
+    simultaneous_logins: i32,
+    dtls_enabled: bool,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<GroupPolicyRow> for GroupPolicy {
+    type Error = sqlx::Error;
+
+    fn try_from(row: GroupPolicyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            built_in: row.try_get("built_in")?,
-            enable_ssl_protocol: row.try_get("enable_ssl_protocol")?,
-            enable_ipsec_ikev2_protocol: row.try_get("enable_ipsec_ikev2_protocol")?,
-            banner: row.try_get("banner")?,
-            dns_servers: row.try_get("dns_servers")?,
-            default_domain: row.try_get("default_domain")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            built_in: row.built_in,
+            enable_ssl_protocol: row.enable_ssl_protocol,
+            enable_ipsec_ikev2_protocol: row.enable_ipsec_ikev2_protocol,
+            banner: row.banner,
+            dns_servers: row.dns_servers,
+            default_domain: row.default_domain,
             split_tunnel_policy: super::enum_from_text(
                 "split_tunnel_policy",
-                row.try_get("split_tunnel_policy")?,
+                row.split_tunnel_policy,
             )?,
-            split_tunnel_networks: row.try_get("split_tunnel_networks")?,
-            ipv4_pools,
-            mtu: u16::try_from(mtu)
-                .map_err(|_| super::column_error("mtu", format!("{mtu} is out of range")))?,
-            keepalive_secs: super::opt_u32_column(row, "keepalive_secs")?,
-            gateway_dpd_secs: super::opt_u32_column(row, "gateway_dpd_secs")?,
-            client_dpd_secs: super::opt_u32_column(row, "client_dpd_secs")?,
-            idle_timeout_minutes: super::opt_u32_column(row, "idle_timeout_minutes")?,
-            max_connect_time_minutes: super::opt_u32_column(row, "max_connect_time_minutes")?,
-            simultaneous_logins: super::u32_column(row, "simultaneous_logins")?,
-            dtls_enabled: row.try_get("dtls_enabled")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            split_tunnel_networks: row.split_tunnel_networks,
+            ipv4_pools: row.ipv4_pools.0,
+            mtu: super::unsigned_column("mtu", row.mtu)?,
+            keepalive_secs: super::opt_unsigned_column("keepalive_secs", row.keepalive_secs)?,
+            gateway_dpd_secs: super::opt_unsigned_column("gateway_dpd_secs", row.gateway_dpd_secs)?,
+            client_dpd_secs: super::opt_unsigned_column("client_dpd_secs", row.client_dpd_secs)?,
+            idle_timeout_minutes: super::opt_unsigned_column(
+                "idle_timeout_minutes",
+                row.idle_timeout_minutes,
+            )?,
+            max_connect_time_minutes: super::opt_unsigned_column(
+                "max_connect_time_minutes",
+                row.max_connect_time_minutes,
+            )?,
+            simultaneous_logins: super::unsigned_column(
+                "simultaneous_logins",
+                row.simultaneous_logins,
+            )?,
+            dtls_enabled: row.dtls_enabled,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! for the management channel certificates). Keys are stored encrypted.
 
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use vpn_core::config::PrivateKeyPem;
 
@@ -12,7 +12,7 @@ use super::{Actor, DbError, EncryptionKey, ObjectKind};
 /// The CA that issues the management channel certificates.
 pub const DEVICE_CHANNEL_CA: &str = "device-channel";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InternalCa {
     pub name: String,
@@ -25,14 +25,15 @@ pub struct InternalCa {
 }
 
 const KIND: ObjectKind = ObjectKind::InternalCa;
-const COLUMNS: &str = "name, certificate_pem, version, created_at, updated_at";
 
 /// The CA called `name`, if it has been created.
 pub async fn get(exec: impl PgExecutor<'_>, name: &str) -> Result<Option<InternalCa>, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM internal_cas WHERE name = $1"
-    )))
-    .bind(name)
+    sqlx::query_as!(
+        InternalCa,
+        "SELECT name, certificate_pem, version, created_at, updated_at
+         FROM internal_cas WHERE name = $1",
+        name,
+    )
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read an internal CA"))
@@ -50,13 +51,14 @@ pub async fn create(
 ) -> Result<InternalCa, DbError> {
     let mut tx = super::begin(conn).await?;
     let sealed = key.seal(private_key.expose().as_bytes(), &key_context(name))?;
-    let created: InternalCa = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let created = sqlx::query_as!(
+        InternalCa,
         "INSERT INTO internal_cas (name, certificate_pem, private_key_encrypted) VALUES ($1, $2, $3)
-         RETURNING {COLUMNS}"
-    )))
-    .bind(name)
-    .bind(certificate_pem)
-    .bind(sealed)
+         RETURNING name, certificate_pem, version, created_at, updated_at",
+        name,
+        certificate_pem,
+        sealed,
+    )
     .fetch_one(&mut *tx)
     .await
     .map_err(
@@ -94,12 +96,13 @@ pub async fn private_key(
     name: &str,
     key: &EncryptionKey,
 ) -> Result<Option<PrivateKeyPem>, DbError> {
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT private_key_encrypted FROM internal_cas WHERE name = $1")
-            .bind(name)
-            .fetch_optional(exec)
-            .await
-            .map_err(DbError::sql("read an internal CA key"))?;
+    let sealed = sqlx::query_scalar!(
+        "SELECT private_key_encrypted FROM internal_cas WHERE name = $1",
+        name,
+    )
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an internal CA key"))?;
     sealed
         .map(|sealed| Ok(PrivateKeyPem(key.open_text(&sealed, &key_context(name))?)))
         .transpose()

@@ -2,14 +2,14 @@
 //! profiles. Only argon2 hashes are stored, and the hash is never serialised.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit::{self, AuditAction};
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, Listed, ObjectKind, Page, PasswordHash};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalUser {
     pub id: Uuid,
@@ -17,7 +17,6 @@ pub struct LocalUser {
     pub name: String,
     /// Goes into the device configuration; never into JSON.
     #[serde(skip)]
-    #[sqlx(try_from = "String")]
     pub password_hash: PasswordHash,
     pub version: i32,
     #[serde(with = "time::serde::rfc3339")]
@@ -48,33 +47,19 @@ pub async fn create(
     domain_id: Uuid,
     input: &LocalUserInput,
 ) -> Result<LocalUser, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
+    let mut change = Change::<LocalUser>::create(conn, domain_id, id).await?;
+    sqlx::query!(
         "INSERT INTO local_users (id, domain_id, name, password_hash) VALUES ($1, $2, $3, $4)",
+        id,
+        domain_id,
+        input.name,
+        input.password_hash.as_phc(),
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(input.password_hash.as_phc())
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(KIND, &input.name, "create a LOCAL user"))?;
-    let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
-        id,
-        &created.name,
-        None,
-        super::snapshot(&created),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    change.created(actor).await
 }
 
 pub async fn get(
@@ -82,13 +67,18 @@ pub async fn get(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<LocalUser, DbError> {
-    sqlx::query_as("SELECT * FROM local_users WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read a LOCAL user"))?
-        .ok_or(DbError::NotFound { kind: KIND, id })
+    sqlx::query_as!(
+        LocalUserRow,
+        "SELECT id, domain_id, name, password_hash, version, created_at, updated_at
+         FROM local_users WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+    )
+    .try_map(LocalUser::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read a LOCAL user"))?
+    .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 pub async fn list<'a>(
@@ -109,20 +99,26 @@ pub async fn list_in(
     domain_id: Uuid,
     page: Page,
 ) -> Result<Listed<LocalUser>, DbError> {
-    super::list_page(
-        &mut *conn,
-        &super::ListedBy {
-            select: "SELECT * FROM local_users",
-            from: "local_users",
-            scope_column: "domain_id",
-            name_column: "name",
-            list_action: "list LOCAL users",
-            count_action: "count LOCAL users",
-        },
+    let items = sqlx::query_as!(
+        LocalUserRow,
+        "SELECT id, domain_id, name, password_hash, version, created_at, updated_at
+         FROM local_users WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3",
         domain_id,
-        page,
+        page.offset,
+        page.limit,
     )
+    .try_map(LocalUser::try_from)
+    .fetch_all(&mut *conn)
     .await
+    .map_err(DbError::sql("list LOCAL users"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM local_users WHERE domain_id = $1"#,
+        domain_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count LOCAL users"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update(
@@ -133,50 +129,20 @@ pub async fn update(
     expected_version: i32,
     change: &LocalUserUpdate,
 ) -> Result<LocalUser, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query(
+    let mut update = Change::<LocalUser>::open(conn, domain_id, id, Some(expected_version)).await?;
+    sqlx::query!(
         "UPDATE local_users SET name = $2, password_hash = COALESCE($3, password_hash),
             version = version + 1, updated_at = now()
          WHERE id = $1",
+        id,
+        change.name,
+        change.password_hash.as_ref().map(PasswordHash::as_phc),
     )
-    .bind(id)
-    .bind(&change.name)
-    .bind(change.password_hash.as_ref().map(PasswordHash::as_phc))
-    .execute(&mut *tx)
+    .execute(update.conn())
     .await
     .map_err(DbError::on_write(KIND, &change.name, "update a LOCAL user"))?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    let mut after_json = super::snapshot(&after);
-    if change.password_hash.is_some()
-        && let Some(serde_json::Value::Object(fields)) = after_json.as_mut()
-    {
-        // The audit row says that the password changed, never what it is.
-        fields.insert("passwordChanged".to_owned(), true.into());
-    }
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        KIND,
-        id,
-        &after.name,
-        super::snapshot(&before),
-        after_json,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    update.note_password_changed(change.password_hash.is_some());
+    update.updated(actor).await
 }
 
 pub async fn delete(
@@ -186,36 +152,46 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        KIND,
-        id,
-        domain_id,
-    )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM local_users WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    let mut change = Change::<LocalUser>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!("DELETE FROM local_users WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete a LOCAL user"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        KIND,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    change.deleted(actor).await
+}
+
+domain_scoped!(
+    LocalUser,
+    KIND,
+    get,
+    "SELECT version FROM local_users WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock a LOCAL user"
+);
+
+/// A `local_users` row as stored.
+struct LocalUserRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    password_hash: String,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<LocalUserRow> for LocalUser {
+    type Error = sqlx::Error;
+
+    fn try_from(row: LocalUserRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            password_hash: PasswordHash::try_from(row.password_hash)
+                .map_err(super::column_decode("password_hash"))?,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
 }

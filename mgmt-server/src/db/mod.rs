@@ -1,8 +1,17 @@
 //! Storage: the PostgreSQL schema (`migrations/`), one repository module per aggregate,
 //! and the private cluster mgmt-server runs when it has no `DATABASE_URL`.
 //!
-//! All SQL of mgmt-server lives under this module. Queries are checked at run time
-//! (`sqlx::query_as`), against the schema the embedded [`MIGRATOR`] creates.
+//! All SQL of mgmt-server lives under this module. Queries are checked when mgmt-server
+//! is compiled (`sqlx::query!`, `query_as!`, `query_scalar!`): their parameter and column
+//! types against the schema that `migrations/` creates, through the offline data in
+//! `.sqlx/` at the workspace root (builds need no database; `.cargo/config.toml` sets
+//! `SQLX_OFFLINE=true`). After changing a query or a migration, run
+//! `scripts/sqlx-prepare.sh` and commit `.sqlx/`; `scripts/test.sh` fails while it is
+//! stale. Queries name their columns (no `SELECT *`) and are not assembled at run time:
+//! optional filters are `($n::type IS NULL OR column = $n)` predicates. Each aggregate
+//! reads rows into a private `…Row` struct of the stored types and converts it to its
+//! domain type with checks (`u32` from `integer`, `Ipv4Addr` from `inet`, enums from
+//! `text`) that fail as a column decode error, never a panic.
 //!
 //! Conventions of every repository:
 //! - Reads take any executor (`impl PgExecutor`): the pool, a connection or a
@@ -13,7 +22,10 @@
 //!   transaction: a change without its audit row never becomes visible.
 //! - Updates and deletes take the version the caller last read. A different current
 //!   version is [`DbError::Stale`] and nothing is written; a clashing name is
-//!   [`DbError::Conflict`]; a missing row is [`DbError::NotFound`].
+//!   [`DbError::Conflict`]; a missing row is [`DbError::NotFound`]. Every create, update
+//!   and delete of an aggregate goes through one helper, `versioned::Change`: begin, lock,
+//!   check the version, before image, the change's own statements, after image, audit
+//!   row, commit.
 //! - Secrets: private keys are stored encrypted with an [`EncryptionKey`] the caller
 //!   provides, passwords as argon2 hashes ([`PasswordHash`]); neither is serialised.
 
@@ -36,6 +48,7 @@ pub mod profiles;
 pub mod roles;
 mod secret;
 pub mod throttles;
+mod versioned;
 
 pub use error::{DbError, ObjectKind};
 pub use password::{PasswordError, PasswordHash};
@@ -151,70 +164,6 @@ pub struct Listed<T> {
 // ---------------------------------------------------------------------------------------
 // Helpers shared by the repositories.
 
-/// Which rows a list reads: `select` (`SELECT … FROM <from>`) where `scope_column`
-/// is the domain or parent, ordered by `name_column`; `from` is counted the same way.
-struct ListedBy {
-    select: &'static str,
-    from: &'static str,
-    scope_column: &'static str,
-    name_column: &'static str,
-    /// What failed, for the error: e.g. `list devices`, `count devices`.
-    list_action: &'static str,
-    count_action: &'static str,
-}
-
-/// One page of a scope's rows by name, and how many there are in all.
-async fn list_page<T>(
-    conn: &mut PgConnection,
-    by: &ListedBy,
-    scope: Uuid,
-    page: Page,
-) -> Result<Listed<T>, DbError>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{} WHERE {} = $1 ORDER BY {} OFFSET $2 LIMIT $3",
-        by.select, by.scope_column, by.name_column
-    )))
-    .bind(scope)
-    .bind(page.offset)
-    .bind(page.limit)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(DbError::sql(by.list_action))?;
-    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM {} WHERE {} = $1",
-        by.from, by.scope_column
-    )))
-    .bind(scope)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(DbError::sql(by.count_action))?;
-    Ok(Listed { items, total })
-}
-
-/// Locks a row for the rest of the transaction and returns its version. `sql` selects
-/// `version` by `$1` (id) and `$2` (the scope: domain or parent) `FOR UPDATE`.
-async fn lock_version(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    kind: ObjectKind,
-    id: Uuid,
-    scope: Uuid,
-) -> Result<i32, DbError> {
-    sqlx::query_scalar::<_, i32>(sql)
-        .bind(id)
-        .bind(scope)
-        .fetch_optional(conn)
-        .await
-        .map_err(|source| DbError::Sql {
-            action: "lock a row",
-            source,
-        })?
-        .ok_or(DbError::NotFound { kind, id })
-}
-
 /// A transaction of its own, or a savepoint inside the caller's.
 async fn begin(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, DbError> {
     sqlx::Connection::begin(conn)
@@ -228,6 +177,8 @@ async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), DbError
 
 /// Every id in `ids` must name a row that `sql` finds: `sql` selects `id` by `$1` (the
 /// domain or parent) and `$2` (`uuid[]`). The first missing one is [`DbError::NotFound`].
+/// (A run-time checked query, for `deployments`; the other repositories select the ids
+/// with a checked query and call [`require_found`].)
 async fn require_all(
     conn: &mut PgConnection,
     sql: &'static str,
@@ -241,7 +192,13 @@ async fn require_all(
         .fetch_all(conn)
         .await
         .map_err(DbError::sql("look up referenced objects"))?;
-    match ids.iter().find(|id| !found.contains(id)) {
+    require_found(kind, ids, &found)
+}
+
+/// Every id in `wanted` is among the ids `found`; the first that is not is
+/// [`DbError::NotFound`].
+fn require_found(kind: ObjectKind, wanted: &[Uuid], found: &[Uuid]) -> Result<(), DbError> {
+    match wanted.iter().find(|id| !found.contains(id)) {
         Some(&id) => Err(DbError::NotFound { kind, id }),
         None => Ok(()),
     }
@@ -264,19 +221,17 @@ fn opt_int_field(
     value.map(|v| int_field(kind, field, v)).transpose()
 }
 
-/// Reads an `integer` column that holds a `u32`.
-fn u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<u32, sqlx::Error> {
-    use sqlx::Row as _;
-    let value: i32 = row.try_get(column)?;
-    u32::try_from(value).map_err(|_| column_error(column, format!("{value} is negative")))
+/// An `integer` column that holds a `u32` (or a smaller unsigned type).
+fn unsigned_column<T: TryFrom<i64>>(column: &str, value: impl Into<i64>) -> Result<T, sqlx::Error> {
+    let value = value.into();
+    T::try_from(value).map_err(|_| column_error(column, format!("{value} is out of range")))
 }
 
-fn opt_u32_column(row: &sqlx::postgres::PgRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
-    use sqlx::Row as _;
-    let value: Option<i32> = row.try_get(column)?;
-    value
-        .map(|v| u32::try_from(v).map_err(|_| column_error(column, format!("{v} is negative"))))
-        .transpose()
+fn opt_unsigned_column<T: TryFrom<i64>>(
+    column: &str,
+    value: Option<impl Into<i64>>,
+) -> Result<Option<T>, sqlx::Error> {
+    value.map(|v| unsigned_column(column, v)).transpose()
 }
 
 /// [`DbError::Stale`] unless the caller saw the current version.
@@ -315,6 +270,18 @@ fn enum_from_text<T: DeserializeOwned>(column: &str, text: String) -> Result<T, 
     })
 }
 
+/// Turns the error of a column's conversion (e.g. [`PasswordHash::try_from`]) into
+/// the error sqlx reports for a column it cannot decode.
+fn column_decode<E>(column: &str) -> impl FnOnce(E) -> sqlx::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |error| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(error),
+    }
+}
+
 fn column_error(column: &str, message: impl Into<String>) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
         index: column.to_owned(),
@@ -322,26 +289,25 @@ fn column_error(column: &str, message: impl Into<String>) -> sqlx::Error {
     }
 }
 
-fn ipv4_column(
-    row: &sqlx::postgres::PgRow,
-    column: &str,
-) -> Result<std::net::Ipv4Addr, sqlx::Error> {
-    use sqlx::Row as _;
-    match row.try_get::<IpAddr, _>(column)? {
+/// An `inet` column that holds an IPv4 address.
+fn ipv4_column(column: &str, address: IpAddr) -> Result<std::net::Ipv4Addr, sqlx::Error> {
+    match address {
         IpAddr::V4(address) => Ok(address),
         IpAddr::V6(address) => Err(column_error(column, format!("{address} is not IPv4"))),
     }
 }
 
-fn ipv6_column(
-    row: &sqlx::postgres::PgRow,
-    column: &str,
-) -> Result<std::net::Ipv6Addr, sqlx::Error> {
-    use sqlx::Row as _;
-    match row.try_get::<IpAddr, _>(column)? {
+/// An `inet` column that holds an IPv6 address.
+fn ipv6_column(column: &str, address: IpAddr) -> Result<std::net::Ipv6Addr, sqlx::Error> {
+    match address {
         IpAddr::V6(address) => Ok(address),
         IpAddr::V4(address) => Err(column_error(column, format!("{address} is not IPv6"))),
     }
+}
+
+/// An address as an `inet` parameter of a checked query (a host: /32 or /128).
+fn inet(address: impl Into<IpAddr>) -> ipnet::IpNet {
+    ipnet::IpNet::from(address.into())
 }
 
 /// A serialised copy of a row for the audit log.

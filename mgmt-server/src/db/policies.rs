@@ -3,13 +3,12 @@
 //! at most one RA VPN policy. Connection profiles are in [`super::profiles`].
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit::{self, AuditAction};
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, Listed, ObjectKind, Page, Reference};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,14 +80,6 @@ impl RaVpnPolicyInput {
 }
 
 const KIND: ObjectKind = ObjectKind::RaVpnPolicy;
-const LOCK: &str = "SELECT version FROM ravpn_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE";
-const SELECT: &str = "SELECT r.*,
-    (SELECT json_build_object('id', c.id, 'name', c.name) FROM cert_enrollments c
-      WHERE c.id = r.ssl_identity_certificate_id) AS ssl_identity_certificate,
-    COALESCE((SELECT json_agg(json_build_object('id', d.id, 'name', d.name) ORDER BY d.name)
-              FROM ravpn_policy_devices x JOIN devices d ON d.id = x.device_id
-              WHERE x.policy_id = r.id), '[]') AS target_devices
-    FROM ravpn_policies r";
 
 pub async fn create(
     conn: &mut PgConnection,
@@ -96,35 +87,23 @@ pub async fn create(
     domain_id: Uuid,
     input: &RaVpnPolicyInput,
 ) -> Result<RaVpnPolicy, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO ravpn_policies (id, domain_id, name) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(domain_id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(
-            KIND,
-            &input.name,
-            "create an RA VPN policy",
-        ))?;
-    write_fields(&mut tx, domain_id, id, input).await?;
-    let created = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        KIND,
+    let mut change = Change::<RaVpnPolicy>::create(conn, domain_id, id).await?;
+    sqlx::query!(
+        "INSERT INTO ravpn_policies (id, domain_id, name) VALUES ($1, $2, $3)",
         id,
-        &created.name,
-        None,
-        super::snapshot(&created),
+        domain_id,
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(
+        KIND,
+        &input.name,
+        "create an RA VPN policy",
+    ))?;
+    write_fields(change.conn(), domain_id, id, input).await?;
+    change.created(actor).await
 }
 
 pub async fn get(
@@ -132,15 +111,11 @@ pub async fn get(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<RaVpnPolicy, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.id = $1 AND r.domain_id = $2"
-    )))
-    .bind(id)
-    .bind(domain_id)
-    .fetch_optional(exec)
-    .await
-    .map_err(DbError::sql("read an RA VPN policy"))?
-    .ok_or(DbError::NotFound { kind: KIND, id })
+    select(exec, domain_id, Selected::Id(id), Page::ALL)
+        .await
+        .map_err(DbError::sql("read an RA VPN policy"))?
+        .pop()
+        .ok_or(DbError::NotFound { kind: KIND, id })
 }
 
 /// The policy assigned to `device_id`, if any (what a deploy compiles).
@@ -149,14 +124,12 @@ pub async fn for_device(
     domain_id: Uuid,
     device_id: Uuid,
 ) -> Result<Option<RaVpnPolicy>, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.domain_id = $2 AND r.id = (SELECT policy_id FROM ravpn_policy_devices WHERE device_id = $1)"
-    )))
-    .bind(device_id)
-    .bind(domain_id)
-    .fetch_optional(exec)
-    .await
-    .map_err(DbError::sql("find a device's RA VPN policy"))
+    Ok(
+        select(exec, domain_id, Selected::AssignedTo(device_id), Page::ALL)
+            .await
+            .map_err(DbError::sql("find a device's RA VPN policy"))?
+            .pop(),
+    )
 }
 
 pub async fn list<'a>(
@@ -168,20 +141,17 @@ pub async fn list<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: SELECT,
-            from: "ravpn_policies r",
-            scope_column: "r.domain_id",
-            name_column: "r.name",
-            list_action: "list RA VPN policies",
-            count_action: "count RA VPN policies",
-        },
+    let items = select(&mut *conn, domain_id, Selected::All, page)
+        .await
+        .map_err(DbError::sql("list RA VPN policies"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM ravpn_policies WHERE domain_id = $1"#,
         domain_id,
-        page,
     )
+    .fetch_one(&mut *conn)
     .await
+    .map_err(DbError::sql("count RA VPN policies"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update(
@@ -192,32 +162,18 @@ pub async fn update(
     expected_version: i32,
     input: &RaVpnPolicyInput,
 ) -> Result<RaVpnPolicy, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    super::check_version(KIND, id, expected_version, current)?;
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query("UPDATE ravpn_policies SET name = $2, version = version + 1, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(&input.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_write(KIND, &input.name, "update an RA VPN policy"))?;
-    write_fields(&mut tx, domain_id, id, input).await?;
-    let after = get(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        KIND,
+    let mut change =
+        Change::<RaVpnPolicy>::open(conn, domain_id, id, Some(expected_version)).await?;
+    sqlx::query!(
+        "UPDATE ravpn_policies SET name = $2, version = version + 1, updated_at = now() WHERE id = $1",
         id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
+        input.name,
     )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_write(KIND, &input.name, "update an RA VPN policy"))?;
+    write_fields(change.conn(), domain_id, id, input).await?;
+    change.updated(actor).await
 }
 
 /// Deletes a policy with its connection profiles and assignments.
@@ -228,31 +184,12 @@ pub async fn delete(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(&mut tx, LOCK, KIND, id, domain_id).await?;
-    if let Some(expected) = expected_version {
-        super::check_version(KIND, id, expected, current)?;
-    }
-    let before = get(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM ravpn_policies WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    let mut change = Change::<RaVpnPolicy>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!("DELETE FROM ravpn_policies WHERE id = $1", id)
+        .execute(change.conn())
         .await
         .map_err(DbError::on_delete(KIND, id, "delete an RA VPN policy"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        KIND,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    change.deleted(actor).await
 }
 
 /// [`DbError::NotFound`] unless policy `id` exists in `domain_id`.
@@ -261,14 +198,65 @@ pub(crate) async fn require(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<(), DbError> {
-    sqlx::query_scalar::<_, Uuid>("SELECT id FROM ravpn_policies WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("look up an RA VPN policy"))?
-        .map(|_| ())
-        .ok_or(DbError::NotFound { kind: KIND, id })
+    sqlx::query_scalar!(
+        "SELECT id FROM ravpn_policies WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+    )
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("look up an RA VPN policy"))?
+    .map(|_| ())
+    .ok_or(DbError::NotFound { kind: KIND, id })
+}
+
+/// Which of a domain's policies [`select`] reads.
+#[derive(Clone, Copy)]
+enum Selected {
+    All,
+    Id(Uuid),
+    /// The one a device is assigned to.
+    AssignedTo(Uuid),
+}
+
+/// The `selected` policies of a domain by name, with the identity certificate's and
+/// target devices' names.
+async fn select(
+    exec: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    selected: Selected,
+    page: Page,
+) -> Result<Vec<RaVpnPolicy>, sqlx::Error> {
+    let (id, device_id) = match selected {
+        Selected::All => (None, None),
+        Selected::Id(id) => (Some(id), None),
+        Selected::AssignedTo(device_id) => (None, Some(device_id)),
+    };
+    sqlx::query_as!(
+        RaVpnPolicyRow,
+        r#"SELECT r.id, r.domain_id, r.name, r.description, r.configure_ssl, r.configure_ipsec,
+                  r.access_interface, r.web_port, r.dtls_enabled, r.dtls_port,
+                  r.allow_connection_profile_selection, r.bypass_access_control, r.version,
+                  r.created_at, r.updated_at,
+                  (SELECT json_build_object('id', c.id, 'name', c.name) FROM cert_enrollments c
+                    WHERE c.id = r.ssl_identity_certificate_id) AS "ssl_identity_certificate: Json<Reference>",
+                  COALESCE((SELECT json_agg(json_build_object('id', d.id, 'name', d.name) ORDER BY d.name)
+                            FROM ravpn_policy_devices x JOIN devices d ON d.id = x.device_id
+                            WHERE x.policy_id = r.id), '[]') AS "target_devices!: Json<Vec<Reference>>"
+           FROM ravpn_policies r
+           WHERE r.domain_id = $1 AND ($2::uuid IS NULL OR r.id = $2)
+             AND ($3::uuid IS NULL
+                  OR r.id = (SELECT policy_id FROM ravpn_policy_devices WHERE device_id = $3))
+           ORDER BY r.name OFFSET $4 LIMIT $5"#,
+        domain_id,
+        id,
+        device_id,
+        page.offset,
+        page.limit,
+    )
+    .try_map(RaVpnPolicy::try_from)
+    .fetch_all(exec)
+    .await
 }
 
 async fn write_fields(
@@ -278,11 +266,11 @@ async fn write_fields(
     input: &RaVpnPolicyInput,
 ) -> Result<(), DbError> {
     if let Some(certificate) = input.ssl_identity_certificate_id {
-        let kind: Option<String> = sqlx::query_scalar(
+        let kind = sqlx::query_scalar!(
             "SELECT kind FROM cert_enrollments WHERE id = $1 AND domain_id = $2",
+            certificate,
+            domain_id,
         )
-        .bind(certificate)
-        .bind(domain_id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(DbError::sql("look up the identity certificate"))?;
@@ -303,32 +291,33 @@ async fn write_fields(
             }
         }
     }
-    super::require_all(
-        conn,
+    let found = sqlx::query_scalar!(
         "SELECT id FROM devices WHERE domain_id = $1 AND id = ANY($2)",
-        ObjectKind::Device,
         domain_id,
         &input.target_device_ids,
     )
-    .await?;
-    sqlx::query(
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(DbError::sql("look up referenced objects"))?;
+    super::require_found(ObjectKind::Device, &input.target_device_ids, &found)?;
+    sqlx::query!(
         "UPDATE ravpn_policies SET description = $2, configure_ssl = $3, configure_ipsec = $4,
             access_interface = $5, web_port = $6, dtls_enabled = $7, dtls_port = $8,
             allow_connection_profile_selection = $9, ssl_identity_certificate_id = $10,
             bypass_access_control = $11
          WHERE id = $1",
+        id,
+        input.description,
+        input.configure_ssl,
+        input.configure_ipsec,
+        input.access_interface,
+        i32::from(input.web_port),
+        input.dtls_enabled,
+        i32::from(input.dtls_port),
+        input.allow_connection_profile_selection,
+        input.ssl_identity_certificate_id,
+        input.bypass_access_control,
     )
-    .bind(id)
-    .bind(&input.description)
-    .bind(input.configure_ssl)
-    .bind(input.configure_ipsec)
-    .bind(&input.access_interface)
-    .bind(i32::from(input.web_port))
-    .bind(input.dtls_enabled)
-    .bind(i32::from(input.dtls_port))
-    .bind(input.allow_connection_profile_selection)
-    .bind(input.ssl_identity_certificate_id)
-    .bind(input.bypass_access_control)
     .execute(&mut *conn)
     .await
     .map_err(DbError::on_write(
@@ -336,16 +325,15 @@ async fn write_fields(
         &input.name,
         "write an RA VPN policy",
     ))?;
-    sqlx::query("DELETE FROM ravpn_policy_devices WHERE policy_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM ravpn_policy_devices WHERE policy_id = $1", id)
         .execute(&mut *conn)
         .await
         .map_err(DbError::sql("clear a policy's devices"))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO ravpn_policy_devices (policy_id, device_id) SELECT $1, unnest($2::uuid[])",
+        id,
+        &input.target_device_ids,
     )
-    .bind(id)
-    .bind(&input.target_device_ids)
     .execute(&mut *conn)
     .await
     .map_err(DbError::on_write(
@@ -356,34 +344,59 @@ async fn write_fields(
     Ok(())
 }
 
-impl<'r> FromRow<'r, PgRow> for RaVpnPolicy {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let port = |column: &str| -> Result<u16, sqlx::Error> {
-            let value: i32 = row.try_get(column)?;
-            u16::try_from(value)
-                .map_err(|_| super::column_error(column, format!("{value} is not a port")))
-        };
-        let identity: Option<Json<Reference>> = row.try_get("ssl_identity_certificate")?;
-        let Json(target_devices) = row.try_get::<Json<Vec<Reference>>, _>("target_devices")?;
+domain_scoped!(
+    RaVpnPolicy,
+    KIND,
+    get,
+    "SELECT version FROM ravpn_policies WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock an RA VPN policy"
+);
+
+/// A `ravpn_policies` row as stored, with the names of what it refers to.
+struct RaVpnPolicyRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    configure_ssl: bool,
+    configure_ipsec: bool,
+    access_interface: String,
+    web_port: i32,
+    dtls_enabled: bool,
+    dtls_port: i32,
+    allow_connection_profile_selection: bool,
+    ssl_identity_certificate: Option<Json<Reference>>,
+    bypass_access_control: bool,
+    target_devices: Json<Vec<Reference>>,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<RaVpnPolicyRow> for RaVpnPolicy {
+    type Error = sqlx::Error;
+
+    fn try_from(row: RaVpnPolicyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            configure_ssl: row.try_get("configure_ssl")?,
-            configure_ipsec: row.try_get("configure_ipsec")?,
-            access_interface: row.try_get("access_interface")?,
-            web_port: port("web_port")?,
-            dtls_enabled: row.try_get("dtls_enabled")?,
-            dtls_port: port("dtls_port")?,
-            allow_connection_profile_selection: row
-                .try_get("allow_connection_profile_selection")?,
-            ssl_identity_certificate: identity.map(|Json(reference)| reference),
-            bypass_access_control: row.try_get("bypass_access_control")?,
-            target_devices,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            configure_ssl: row.configure_ssl,
+            configure_ipsec: row.configure_ipsec,
+            access_interface: row.access_interface,
+            web_port: super::unsigned_column("web_port", row.web_port)?,
+            dtls_enabled: row.dtls_enabled,
+            dtls_port: super::unsigned_column("dtls_port", row.dtls_port)?,
+            allow_connection_profile_selection: row.allow_connection_profile_selection,
+            ssl_identity_certificate: row
+                .ssl_identity_certificate
+                .map(|Json(reference)| reference),
+            bypass_access_control: row.bypass_access_control,
+            target_devices: row.target_devices.0,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

@@ -1,14 +1,13 @@
 //! IPv4 and IPv6 address pools (`object/ipv4addresspools`, `object/ipv6addresspools`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit::{self, AuditAction};
+use super::versioned::{Change, domain_scoped};
 use super::{Actor, DbError, Listed, ObjectKind, Page};
 
 /// `ip local pool NAME START-END mask MASK`.
@@ -86,38 +85,24 @@ pub async fn create_ipv4(
     domain_id: Uuid,
     input: &Ipv4AddressPoolInput,
 ) -> Result<Ipv4AddressPool, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
+    let mut change = Change::<Ipv4AddressPool>::create(conn, domain_id, id).await?;
+    sqlx::query!(
         "INSERT INTO ipv4_address_pools (id, domain_id, name, description, start_address, end_address, mask, overridable)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        domain_id,
+        input.name,
+        input.description,
+        super::inet(input.start),
+        super::inet(input.end),
+        super::inet(input.mask),
+        input.overridable,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(std::net::IpAddr::V4(input.start))
-    .bind(std::net::IpAddr::V4(input.end))
-    .bind(std::net::IpAddr::V4(input.mask))
-    .bind(input.overridable)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(V4, &input.name, "create an IPv4 pool"))?;
-    let created = get_ipv4(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        V4,
-        id,
-        &created.name,
-        None,
-        super::snapshot(&created),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    change.created(actor).await
 }
 
 pub async fn get_ipv4(
@@ -125,13 +110,20 @@ pub async fn get_ipv4(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<Ipv4AddressPool, DbError> {
-    sqlx::query_as("SELECT * FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an IPv4 pool"))?
-        .ok_or(DbError::NotFound { kind: V4, id })
+    sqlx::query_as!(
+        Ipv4PoolRow,
+        r#"SELECT id, domain_id, name, description, start_address AS "start_address: IpAddr",
+                  end_address AS "end_address: IpAddr", mask AS "mask: IpAddr", overridable,
+                  version, created_at, updated_at
+           FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2"#,
+        id,
+        domain_id,
+    )
+    .try_map(Ipv4AddressPool::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an IPv4 pool"))?
+    .ok_or(DbError::NotFound { kind: V4, id })
 }
 
 pub async fn list_ipv4<'a>(
@@ -143,20 +135,28 @@ pub async fn list_ipv4<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: "SELECT * FROM ipv4_address_pools",
-            from: "ipv4_address_pools",
-            scope_column: "domain_id",
-            name_column: "name",
-            list_action: "list IPv4 pools",
-            count_action: "count IPv4 pools",
-        },
+    let items = sqlx::query_as!(
+        Ipv4PoolRow,
+        r#"SELECT id, domain_id, name, description, start_address AS "start_address: IpAddr",
+                  end_address AS "end_address: IpAddr", mask AS "mask: IpAddr", overridable,
+                  version, created_at, updated_at
+           FROM ipv4_address_pools WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3"#,
         domain_id,
-        page,
+        page.offset,
+        page.limit,
     )
+    .try_map(Ipv4AddressPool::try_from)
+    .fetch_all(&mut *conn)
     .await
+    .map_err(DbError::sql("list IPv4 pools"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM ipv4_address_pools WHERE domain_id = $1"#,
+        domain_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count IPv4 pools"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update_ipv4(
@@ -167,49 +167,26 @@ pub async fn update_ipv4(
     expected_version: i32,
     input: &Ipv4AddressPoolInput,
 ) -> Result<Ipv4AddressPool, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        V4,
-        id,
-        domain_id,
-    )
-    .await?;
-    super::check_version(V4, id, expected_version, current)?;
-    let before = get_ipv4(&mut *tx, domain_id, id).await?;
-    sqlx::query(
+    let mut change =
+        Change::<Ipv4AddressPool>::open(conn, domain_id, id, Some(expected_version)).await?;
+    sqlx::query!(
         "UPDATE ipv4_address_pools
          SET name = $3, description = $4, start_address = $5, end_address = $6, mask = $7, overridable = $8,
              version = version + 1, updated_at = now()
          WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+        input.name,
+        input.description,
+        super::inet(input.start),
+        super::inet(input.end),
+        super::inet(input.mask),
+        input.overridable,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(std::net::IpAddr::V4(input.start))
-    .bind(std::net::IpAddr::V4(input.end))
-    .bind(std::net::IpAddr::V4(input.mask))
-    .bind(input.overridable)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(V4, &input.name, "update an IPv4 pool"))?;
-    let after = get_ipv4(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        V4,
-        id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    change.updated(actor).await
 }
 
 /// Deletes a pool that no profile or group policy uses ([`DbError::InUse`] otherwise).
@@ -220,39 +197,16 @@ pub async fn delete_ipv4(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        V4,
+    let mut change = Change::<Ipv4AddressPool>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!(
+        "DELETE FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2",
         id,
         domain_id,
     )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(V4, id, expected, current)?;
-    }
-    let before = get_ipv4(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_delete(V4, id, "delete an IPv4 pool"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        V4,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_delete(V4, id, "delete an IPv4 pool"))?;
+    change.deleted(actor).await
 }
 
 pub async fn create_ipv6(
@@ -261,38 +215,24 @@ pub async fn create_ipv6(
     domain_id: Uuid,
     input: &Ipv6AddressPoolInput,
 ) -> Result<Ipv6AddressPool, DbError> {
-    let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
+    let mut change = Change::<Ipv6AddressPool>::create(conn, domain_id, id).await?;
+    sqlx::query!(
         "INSERT INTO ipv6_address_pools (id, domain_id, name, description, start_address, prefix_length, number_of_addresses, overridable)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        domain_id,
+        input.name,
+        input.description,
+        super::inet(input.start),
+        i16::from(input.prefix_length),
+        count_column(input.number_of_addresses),
+        input.overridable,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(std::net::IpAddr::V6(input.start))
-    .bind(i16::from(input.prefix_length))
-    .bind(count_column(input.number_of_addresses))
-    .bind(input.overridable)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(V6, &input.name, "create an IPv6 pool"))?;
-    let created = get_ipv6(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Create,
-        V6,
-        id,
-        &created.name,
-        None,
-        super::snapshot(&created),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(created)
+    change.created(actor).await
 }
 
 pub async fn get_ipv6(
@@ -300,13 +240,19 @@ pub async fn get_ipv6(
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<Ipv6AddressPool, DbError> {
-    sqlx::query_as("SELECT * FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .fetch_optional(exec)
-        .await
-        .map_err(DbError::sql("read an IPv6 pool"))?
-        .ok_or(DbError::NotFound { kind: V6, id })
+    sqlx::query_as!(
+        Ipv6PoolRow,
+        r#"SELECT id, domain_id, name, description, start_address AS "start_address: IpAddr",
+                  prefix_length, number_of_addresses, overridable, version, created_at, updated_at
+           FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2"#,
+        id,
+        domain_id,
+    )
+    .try_map(Ipv6AddressPool::try_from)
+    .fetch_optional(exec)
+    .await
+    .map_err(DbError::sql("read an IPv6 pool"))?
+    .ok_or(DbError::NotFound { kind: V6, id })
 }
 
 pub async fn list_ipv6<'a>(
@@ -318,20 +264,27 @@ pub async fn list_ipv6<'a>(
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
-    super::list_page(
-        &mut conn,
-        &super::ListedBy {
-            select: "SELECT * FROM ipv6_address_pools",
-            from: "ipv6_address_pools",
-            scope_column: "domain_id",
-            name_column: "name",
-            list_action: "list IPv6 pools",
-            count_action: "count IPv6 pools",
-        },
+    let items = sqlx::query_as!(
+        Ipv6PoolRow,
+        r#"SELECT id, domain_id, name, description, start_address AS "start_address: IpAddr",
+                  prefix_length, number_of_addresses, overridable, version, created_at, updated_at
+           FROM ipv6_address_pools WHERE domain_id = $1 ORDER BY name OFFSET $2 LIMIT $3"#,
         domain_id,
-        page,
+        page.offset,
+        page.limit,
     )
+    .try_map(Ipv6AddressPool::try_from)
+    .fetch_all(&mut *conn)
     .await
+    .map_err(DbError::sql("list IPv6 pools"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM ipv6_address_pools WHERE domain_id = $1"#,
+        domain_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count IPv6 pools"))?;
+    Ok(Listed { items, total })
 }
 
 pub async fn update_ipv6(
@@ -342,49 +295,26 @@ pub async fn update_ipv6(
     expected_version: i32,
     input: &Ipv6AddressPoolInput,
 ) -> Result<Ipv6AddressPool, DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        V6,
-        id,
-        domain_id,
-    )
-    .await?;
-    super::check_version(V6, id, expected_version, current)?;
-    let before = get_ipv6(&mut *tx, domain_id, id).await?;
-    sqlx::query(
+    let mut change =
+        Change::<Ipv6AddressPool>::open(conn, domain_id, id, Some(expected_version)).await?;
+    sqlx::query!(
         "UPDATE ipv6_address_pools
          SET name = $3, description = $4, start_address = $5, prefix_length = $6, number_of_addresses = $7,
              overridable = $8, version = version + 1, updated_at = now()
          WHERE id = $1 AND domain_id = $2",
+        id,
+        domain_id,
+        input.name,
+        input.description,
+        super::inet(input.start),
+        i16::from(input.prefix_length),
+        count_column(input.number_of_addresses),
+        input.overridable,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(std::net::IpAddr::V6(input.start))
-    .bind(i16::from(input.prefix_length))
-    .bind(count_column(input.number_of_addresses))
-    .bind(input.overridable)
-    .execute(&mut *tx)
+    .execute(change.conn())
     .await
     .map_err(DbError::on_write(V6, &input.name, "update an IPv6 pool"))?;
-    let after = get_ipv6(&mut *tx, domain_id, id).await?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Update,
-        V6,
-        id,
-        &after.name,
-        super::snapshot(&before),
-        super::snapshot(&after),
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(after)
+    change.updated(actor).await
 }
 
 pub async fn delete_ipv6(
@@ -394,39 +324,16 @@ pub async fn delete_ipv6(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<(), DbError> {
-    let mut tx = super::begin(conn).await?;
-    let current = super::lock_version(
-        &mut tx,
-        "SELECT version FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
-        V6,
+    let mut change = Change::<Ipv6AddressPool>::open(conn, domain_id, id, expected_version).await?;
+    sqlx::query!(
+        "DELETE FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2",
         id,
         domain_id,
     )
-    .await?;
-    if let Some(expected) = expected_version {
-        super::check_version(V6, id, expected, current)?;
-    }
-    let before = get_ipv6(&mut *tx, domain_id, id).await?;
-    sqlx::query("DELETE FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2")
-        .bind(id)
-        .bind(domain_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::on_delete(V6, id, "delete an IPv6 pool"))?;
-    audit::change(
-        &mut *tx,
-        actor,
-        domain_id,
-        AuditAction::Delete,
-        V6,
-        id,
-        &before.name,
-        super::snapshot(&before),
-        None,
-    )
-    .await?;
-    super::commit(tx).await?;
-    Ok(())
+    .execute(change.conn())
+    .await
+    .map_err(DbError::on_delete(V6, id, "delete an IPv6 pool"))?;
+    change.deleted(actor).await
 }
 
 /// `number_of_addresses` is an `integer`; larger counts fail the column's check.
@@ -434,44 +341,91 @@ fn count_column(count: u32) -> i32 {
     i32::try_from(count).unwrap_or(-1)
 }
 
-impl<'r> FromRow<'r, PgRow> for Ipv4AddressPool {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+domain_scoped!(
+    Ipv4AddressPool,
+    V4,
+    get_ipv4,
+    "SELECT version FROM ipv4_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock an IPv4 pool"
+);
+
+domain_scoped!(
+    Ipv6AddressPool,
+    V6,
+    get_ipv6,
+    "SELECT version FROM ipv6_address_pools WHERE id = $1 AND domain_id = $2 FOR UPDATE",
+    "lock an IPv6 pool"
+);
+
+/// An `ipv4_address_pools` row as stored.
+struct Ipv4PoolRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    start_address: IpAddr,
+    end_address: IpAddr,
+    mask: IpAddr,
+    overridable: bool,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<Ipv4PoolRow> for Ipv4AddressPool {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Ipv4PoolRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            start: super::ipv4_column(row, "start_address")?,
-            end: super::ipv4_column(row, "end_address")?,
-            mask: super::ipv4_column(row, "mask")?,
-            overridable: row.try_get("overridable")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            start: super::ipv4_column("start_address", row.start_address)?,
+            end: super::ipv4_column("end_address", row.end_address)?,
+            mask: super::ipv4_column("mask", row.mask)?,
+            overridable: row.overridable,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }
 
-impl<'r> FromRow<'r, PgRow> for Ipv6AddressPool {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let prefix: i16 = row.try_get("prefix_length")?;
-        let count: i32 = row.try_get("number_of_addresses")?;
+/// An `ipv6_address_pools` row as stored.
+struct Ipv6PoolRow {
+    id: Uuid,
+    domain_id: Uuid,
+    name: String,
+    description: String,
+    start_address: IpAddr,
+    prefix_length: i16,
+    number_of_addresses: i32,
+    overridable: bool,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<Ipv6PoolRow> for Ipv6AddressPool {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Ipv6PoolRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            start: super::ipv6_column(row, "start_address")?,
-            prefix_length: u8::try_from(prefix).map_err(|_| {
-                super::column_error("prefix_length", format!("{prefix} is out of range"))
-            })?,
-            number_of_addresses: u32::try_from(count).map_err(|_| {
-                super::column_error("number_of_addresses", format!("{count} is out of range"))
-            })?,
-            overridable: row.try_get("overridable")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            name: row.name,
+            description: row.description,
+            start: super::ipv6_column("start_address", row.start_address)?,
+            prefix_length: super::unsigned_column("prefix_length", row.prefix_length)?,
+            number_of_addresses: super::unsigned_column(
+                "number_of_addresses",
+                row.number_of_addresses,
+            )?,
+            overridable: row.overridable,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

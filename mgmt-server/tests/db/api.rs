@@ -621,6 +621,81 @@ async fn a_client_that_goes_too_fast_gets_429_with_retry_after() {
     assert!(wait >= 1);
 }
 
+#[tokio::test]
+async fn a_stopped_database_answers_503_and_the_same_request_succeeds_once_it_is_back() {
+    use mgmt_server::db::cluster::Cluster;
+    use mgmt_server::db::roles::{self, APPLICATION_ROLE, OWNER_ROLE};
+    let root = tempfile::Builder::new()
+        .prefix("pg-")
+        .tempdir_in(support::scratch_base())
+        .unwrap();
+    let cluster = Cluster::start_for_tests(root.path()).await.unwrap();
+    cluster.create_database("mgmt").await.unwrap();
+    cluster.provision_roles("mgmt").await.unwrap();
+    let pool = roles::connect_as_application(
+        Some(cluster.connect_options_as("mgmt", OWNER_ROLE)),
+        cluster.connect_options_as("mgmt", APPLICATION_ROLE),
+        4,
+    )
+    .await
+    .unwrap();
+    admins::create(
+        &mut pool.acquire().await.unwrap(),
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        &AdministratorInput {
+            name: "admin".to_owned(),
+            password_hash: PasswordHash::new(PASSWORD).unwrap(),
+            role: Role::Administrator,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    let api = Api::serve(pool, EncryptionKey::generate().unwrap(), 1000).await;
+    let token = api.login("admin").await;
+    let (status, _, _) = api
+        .call(
+            &token,
+            reqwest::Method::GET,
+            "/object/ipv4addresspools",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    cluster.stop().unwrap();
+    let (status, body, headers) = api
+        .call(
+            &token,
+            reqwest::Method::GET,
+            "/object/ipv4addresspools",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(
+        body["error"]["messages"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("database is unavailable"),
+        "{body}"
+    );
+
+    let _cluster = Cluster::start_for_tests(root.path()).await.unwrap();
+    let (status, body, _) = api
+        .call(
+            &token,
+            reqwest::Method::GET,
+            "/object/ipv4addresspools",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// Requests are counted per minute of the database's clock: start well inside one, so
 /// a test's few requests all fall into the same window.
 async fn wait_inside_a_minute(pool: &PgPool) {

@@ -16,3 +16,4 @@ mod devices;
 mod group_policies;
 mod pools;
 mod ravpn;
+mod roles;

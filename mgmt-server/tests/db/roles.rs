@@ -1,0 +1,61 @@
+//! Least privilege: the application role of a provisioned database.
+
+use mgmt_server::db::roles::{self, APPLICATION_ROLE, OWNER_ROLE};
+use mgmt_server::db::{GLOBAL_DOMAIN_ID, audit};
+use uuid::Uuid;
+
+use crate::support;
+
+#[tokio::test]
+async fn the_application_role_cannot_rewrite_the_audit_log_or_alter_tables() {
+    let cluster = support::cluster();
+    let database = format!("t_{}", Uuid::new_v4().simple());
+    cluster.create_database(&database).await.unwrap();
+    cluster.provision_roles(&database).await.unwrap();
+    let pool = roles::connect_as_application(
+        Some(cluster.connect_options_as(&database, OWNER_ROLE)),
+        cluster.connect_options_as(&database, APPLICATION_ROLE),
+        4,
+    )
+    .await
+    .unwrap();
+    let role = roles::role_info(&pool).await.unwrap();
+    assert_eq!(role.name, APPLICATION_ROLE);
+    assert!(!role.superuser && !role.owns_tables, "{role:?}");
+
+    // It writes what the application writes, the audit log included ...
+    audit::login_failed(&pool, "mallory", None, "wrong name or password (REST API)")
+        .await
+        .unwrap();
+    let domains: i64 = sqlx::query_scalar("SELECT count(*) FROM domains WHERE id = $1")
+        .bind(GLOBAL_DOMAIN_ID)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(domains, 1);
+    // ... but the database refuses it anything that would rewrite history.
+    for (statement, expected) in [
+        (
+            "UPDATE audit_log SET detail = 'nothing happened'",
+            "permission denied",
+        ),
+        ("DELETE FROM audit_log", "permission denied"),
+        ("TRUNCATE audit_log", "permission denied"),
+        (
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+            "must be owner",
+        ),
+        ("ALTER TABLE audit_log DROP COLUMN detail", "must be owner"),
+        ("DELETE FROM _sqlx_migrations", "permission denied"),
+        ("CREATE TABLE shadow (id int)", "permission denied"),
+    ] {
+        let error = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{statement}: {error}");
+    }
+    let kept: Option<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE actor = 'mallory'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(kept.as_deref(), Some("wrong name or password (REST API)"));
+}

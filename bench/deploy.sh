@@ -18,7 +18,7 @@ fi
 results=bench/results/deploy.md
 mkdir -p bench/results
 
-command=(cargo bench -p sensor-agent --bench deploy)
+command=(cargo bench -p bench --bench deploy)
 echo "+ ${command[*]}" >&2
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 report=$("${command[@]}")
@@ -40,7 +40,8 @@ fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}')
     echo
     echo "What runs: a throw-away PostgreSQL 15 cluster (\`e2e::postgres\`, data in ${TMPDIR:-/tmp}, $fs),"
     echo "mgmt-server's \`DeployEngine\` in the benchmark process (2 worker threads), and a \`sensor-agent\`"
-    echo "process (bench profile) in its own network namespace, registered to the manager with a"
+    echo "process (release profile, \`cargo build --release -p sensor-agent\`) in its own network"
+    echo "namespace, registered to the manager with a"
     echo "registration key; its data directory is on the same file system. The device starts from the"
     echo "seed scenario (one MCA connection profile, its group policy, pool, two CA trustpoints, the"
     echo "headend identity) and grows to 100 and 1,000 profiles (copies of the seed profile with their"
@@ -52,7 +53,7 @@ fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}')
     echo "job); *worker pickup* and *push + sensor apply* come from the job's own timestamps (queued →"
     echo "started → finished; the latter covers reading the job back, the mutual-TLS push, the sensor's"
     echo "check, write and apply, and its answer); *total* is from the request until the job was seen"
-    echo "\`DEPLOYED\` (polled every millisecond). Source: \`sensor-agent/benches/deploy.rs\`."
+    echo "\`DEPLOYED\` (polled every millisecond). Source: \`bench/benches/deploy.rs\`."
     echo "PostgreSQL stamps *queued* at the start of the transaction that stores the job, so *worker"
     echo "pickup* also holds the rest of that transaction and overlaps the end of *request*."
     echo

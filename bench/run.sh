@@ -59,6 +59,8 @@ main() {
     commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!bench/results' ':!bench/RESULTS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
 
     # Separate builds: together, cargo would unify vpn-core's features and rebuild the agent.
+    # bench/deploy.sh (`cargo bench -p bench --bench deploy`) runs this same agent build: its
+    # fixture (e2e::sensor::binary) runs `cargo build --profile release -p sensor-agent`.
     cargo build --release -p sensor-agent
     cargo build --release -p bench
 

@@ -7,54 +7,24 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::netns::Netns;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use e2e::sensor::{Agent, deployable_config, in_netns, presented_certificate, stdout};
 use sensor_agent::config_store::ConfigStore;
 use sensor_agent::control::NOTHING_APPLIED;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
-mod support;
+const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
 
-use support::{AGENT, Agent, as_manager, in_netns, operator, start_agent, stdout};
+/// This package's `sensor-agent run` in `netns` (see [`e2e::sensor::start_agent`]).
+fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr]) -> Agent {
+    e2e::sensor::start_agent(Path::new(AGENT), netns, socket, args)
+}
 
-/// A deployable configuration: generated headend identity and client CA.
-fn deployable_config() -> String {
-    let server_ca = TestCa::root("Test Server CA").unwrap();
-    let identity = server_ca
-        .issue(&LeafOptions {
-            eku: vec![TestEku::ServerAuth],
-            ..LeafOptions::client("localhost")
-        })
-        .unwrap();
-    let client_ca = TestCa::root("Test Client CA").unwrap();
-    serde_json::json!({
-      "schema_version": 1,
-      "version": 1,
-      "device_id": "6f1c3f0e-8a2b-4d5e-9f00-1a2b3c4d5e6f",
-      "headend": {
-        "identity": {
-          "trustpoint": "VPN-ID",
-          "certificate_chain_pem": format!("{}{}", identity.cert_pem, server_ca.cert.cert_pem),
-          "private_key_pem": identity.key_pem
-        }
-      },
-      "trustpoints": [{ "name": "CLIENT-CA", "ca_certificates_pem": client_ca.cert.cert_pem }],
-      "connection_profiles": [{
-        "name": "RAVPN-MCA",
-        "group_policy": "GP-MCA",
-        "ipv4_pools": ["POOL4"],
-        "trustpoints": ["CLIENT-CA"],
-        "aaa": { "authentication_method": "CLIENT_CERTIFICATE_ONLY" }
-      }],
-      "group_policies": [{ "name": "GP-MCA", "mtu": 1390 }],
-      "ipv4_pools": [{ "name": "POOL4", "start": "10.66.0.10", "end": "10.66.0.20", "mask": "255.255.255.0" }]
-    })
-    .to_string()
+/// The operator CLI on `socket`.
+fn operator(socket: &Path, words: &[&str]) -> Output {
+    e2e::sensor::operator(Path::new(AGENT), socket, words)
 }
 
 /// An operator command run as `nobody`.
@@ -406,36 +376,6 @@ fn apply(socket: &Path, file: &Path) -> Output {
     operator(socket, &["configure", "apply", file.to_str().unwrap()])
 }
 
-/// The leaf certificate (DER) the headend presents on 127.0.0.1:`port` in the
-/// namespace, or why the TLS handshake failed.
-fn presented_certificate(netns: &Netns, port: u16) -> Result<Vec<u8>, String> {
-    in_netns(netns, move || {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate { provider }))
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
-        let mut connection =
-            ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-        let mut tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        while connection.is_handshaking() {
-            connection
-                .complete_io(&mut tcp)
-                .map_err(|e| e.to_string())?;
-        }
-        connection
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|leaf| leaf.as_ref().to_vec())
-            .ok_or_else(|| "no certificate presented".to_owned())
-    })
-}
-
 /// Whether a TCP connection to 127.0.0.1:`port` in the namespace is refused, waiting
 /// (bounded) for a port being closed to close.
 fn refused(netns: &Netns, port: u16) -> bool {
@@ -676,196 +616,6 @@ fn a_deploy_the_agent_cannot_apply_live_is_refused_and_changes_nothing() {
         running_identity.2
     );
     assert!(agent.interrupt().success());
-}
-
-/// Accepts any server certificate (the tests compare it themselves); checks only the
-/// handshake signatures.
-#[derive(Debug)]
-struct AnyServerCertificate {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for AnyServerCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-#[test]
-fn an_unconfigured_sensor_is_registered_by_its_manager_deployed_and_keeps_both_across_a_restart() {
-    use mgmt_server::pki::InternalCa;
-    use mgmt_server::sensor_client::{RegistrationOffer, SensorClient, SensorEndpoint, register};
-    use vpn_core::channel::RegistrationKey;
-
-    let netns = Netns::create("sa-manager");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let socket = dir.path().join("run").join("control.sock");
-    let management: &[&std::ffi::OsStr] = &[
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--management-listen".as_ref(),
-        "127.0.0.1:8305".as_ref(),
-    ];
-    let mut agent = start_agent(&netns, &socket, management);
-
-    let managers = operator(&socket, &["show", "managers"]);
-    assert_eq!(stdout(&managers), "No managers configured.\n");
-    let refused_key = operator(
-        &socket,
-        &["configure", "manager", "add", "127.0.0.1", "bad_key"],
-    );
-    assert!(!refused_key.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused_key.stderr)
-            .contains("the registration key has '_' at position 4"),
-        "{refused_key:?}"
-    );
-    let added = operator(
-        &socket,
-        &["configure", "manager", "add", "127.0.0.1", "Reg-Key-42"],
-    );
-    assert!(added.status.success(), "{added:?}");
-    assert!(stdout(&added).contains("Manager successfully configured."));
-    assert!(
-        stdout(&operator(&socket, &["show", "managers"]))
-            .contains("Registration              : Pending")
-    );
-
-    // The manager registers the sensor and deploys its first configuration.
-    let now = time::OffsetDateTime::now_utc();
-    let ca = InternalCa::generate("Manager Internal CA", now).unwrap();
-    let identity = ca.issue_manager_identity("fmc", now).unwrap();
-    let device_id = uuid::Uuid::new_v4();
-    let mut config: serde_json::Value = serde_json::from_str(&deployable_config()).unwrap();
-    config["device_id"] = serde_json::json!(device_id.to_string());
-    config["headend"]["ssl_port"] = serde_json::json!(8443);
-    let endpoint = SensorEndpoint {
-        host: "127.0.0.1".to_owned(),
-        port: 8305,
-    };
-    let (ca_pem, manager_identity) = (ca.certificate_pem().to_owned(), identity.clone());
-    let (sensor_pem, deployed, status) = as_manager(&netns, {
-        let endpoint = endpoint.clone();
-        async move || {
-            let key = RegistrationKey::new("Reg-Key-42").unwrap();
-            let offer = RegistrationOffer {
-                endpoint: &endpoint,
-                key: &key,
-                nat_id: None,
-                device_id,
-                device_name: "FTD-Lab",
-                manager_name: "fmc",
-                ca: &ca,
-                manager_identity: &identity,
-            };
-            let registered = register(&offer, time::OffsetDateTime::now_utc())
-                .await
-                .unwrap();
-            assert_eq!(registered.device_id, device_id);
-            let client = SensorClient::new(
-                endpoint,
-                ca.certificate_pem(),
-                &identity,
-                &registered.sensor_certificate_pem,
-            )
-            .unwrap();
-            let deployed = client
-                .deploy(config.to_string().into_bytes())
-                .await
-                .unwrap();
-            let status = client.status().await.unwrap();
-            (registered.sensor_certificate_pem, deployed, status)
-        }
-    });
-    assert_eq!(deployed.version, 1);
-    assert_eq!(
-        status.running.as_ref().map(|r| r.hash.clone()),
-        Some(deployed.hash.clone())
-    );
-    assert_eq!(status.device_id, Some(device_id));
-    assert!(
-        presented_certificate(&netns, 8443).is_ok(),
-        "the headend is not up"
-    );
-    assert!(
-        stdout(&operator(&socket, &["show", "managers"]))
-            .contains("Registration              : Completed")
-    );
-
-    // After a restart: same registration (mutual TLS with the same certificates), same
-    // configuration, headend up with no manager involved.
-    assert!(agent.interrupt().success());
-    let mut again = start_agent(&netns, &socket, management);
-    assert!(
-        presented_certificate(&netns, 8443).is_ok(),
-        "the headend did not come back"
-    );
-    let hash = deployed.hash;
-    let status = as_manager(&netns, async move || {
-        let client = SensorClient::new(endpoint, &ca_pem, &manager_identity, &sensor_pem).unwrap();
-        // The management listener may need a moment after the control socket.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match client.status().await {
-                Ok(status) => return status,
-                Err(e) if Instant::now() > deadline => panic!("{e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    assert_eq!(status.running.map(|r| r.hash), Some(hash));
-    let again_add = operator(
-        &socket,
-        &["configure", "manager", "add", "127.0.0.1", "Reg-Key-42"],
-    );
-    assert!(!again_add.status.success());
-    assert!(
-        String::from_utf8_lossy(&again_add.stderr).contains("configure manager delete"),
-        "{again_add:?}"
-    );
-    assert!(again.interrupt().success());
 }
 
 #[test]

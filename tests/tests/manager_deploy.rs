@@ -5,23 +5,33 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use e2e::netns::Netns;
+use e2e::sensor::{Agent, as_manager, presented_certificate, stdout};
 use mgmt_server::db::deployments::{self, Deployment, DeploymentJob, JobStatus};
 use mgmt_server::db::devices::{self, Device, DeviceInput, RegistrationState};
 use mgmt_server::db::group_policies::{self, GroupPolicyInput};
 use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID};
 use mgmt_server::services::Services;
 use sqlx::PgPool;
-use support::{Agent, as_manager, operator, start_agent, stdout};
 use uuid::Uuid;
 use vpn_core::channel::RegistrationKey;
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
 const KEY: &str = "Reg-Key-7";
+
+/// `sensor-agent run` in `netns` (see [`e2e::sensor::start_agent`]).
+fn start_agent(netns: &Netns, socket: &Path, args: &[&std::ffi::OsStr]) -> Agent {
+    e2e::sensor::start_agent(e2e::sensor::binary(), netns, socket, args)
+}
+
+/// The sensor's operator CLI on `socket`.
+fn operator(socket: &Path, words: &[&str]) -> Output {
+    e2e::sensor::operator(e2e::sensor::binary(), socket, words)
+}
 
 fn admin() -> Actor {
     Actor::administrator("admin", Uuid::new_v4(), None)
@@ -150,6 +160,7 @@ fn the_deploy_engine_registers_previews_deploys_rolls_back_and_reports_an_unreac
         assert_eq!(registered.registration_state, RegistrationState::Registered);
         assert_eq!(
             registered.software_version.as_deref(),
+            // Every crate of the workspace has its version (`version.workspace`).
             Some(env!("CARGO_PKG_VERSION"))
         );
 
@@ -360,4 +371,141 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
     });
     assert!(reachable.agent.interrupt().success());
     drop(doomed);
+}
+
+#[test]
+fn an_unconfigured_sensor_is_registered_by_its_manager_deployed_and_keeps_both_across_a_restart() {
+    use mgmt_server::pki::InternalCa;
+    use mgmt_server::sensor_client::{RegistrationOffer, SensorClient, SensorEndpoint, register};
+    use vpn_core::channel::RegistrationKey;
+
+    let netns = Netns::create("sa-manager");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("control.sock");
+    let management: &[&std::ffi::OsStr] = &[
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--management-listen".as_ref(),
+        "127.0.0.1:8305".as_ref(),
+    ];
+    let mut agent = start_agent(&netns, &socket, management);
+
+    let managers = operator(&socket, &["show", "managers"]);
+    assert_eq!(stdout(&managers), "No managers configured.\n");
+    let refused_key = operator(
+        &socket,
+        &["configure", "manager", "add", "127.0.0.1", "bad_key"],
+    );
+    assert!(!refused_key.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused_key.stderr)
+            .contains("the registration key has '_' at position 4"),
+        "{refused_key:?}"
+    );
+    let added = operator(
+        &socket,
+        &["configure", "manager", "add", "127.0.0.1", "Reg-Key-42"],
+    );
+    assert!(added.status.success(), "{added:?}");
+    assert!(stdout(&added).contains("Manager successfully configured."));
+    assert!(
+        stdout(&operator(&socket, &["show", "managers"]))
+            .contains("Registration              : Pending")
+    );
+
+    // The manager registers the sensor and deploys its first configuration.
+    let now = time::OffsetDateTime::now_utc();
+    let ca = InternalCa::generate("Manager Internal CA", now).unwrap();
+    let identity = ca.issue_manager_identity("fmc", now).unwrap();
+    let device_id = Uuid::new_v4();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&e2e::sensor::deployable_config()).unwrap();
+    config["device_id"] = serde_json::json!(device_id.to_string());
+    config["headend"]["ssl_port"] = serde_json::json!(8443);
+    let endpoint = SensorEndpoint {
+        host: "127.0.0.1".to_owned(),
+        port: 8305,
+    };
+    let (ca_pem, manager_identity) = (ca.certificate_pem().to_owned(), identity.clone());
+    let (sensor_pem, deployed, status) = as_manager(&netns, {
+        let endpoint = endpoint.clone();
+        async move || {
+            let key = RegistrationKey::new("Reg-Key-42").unwrap();
+            let offer = RegistrationOffer {
+                endpoint: &endpoint,
+                key: &key,
+                nat_id: None,
+                device_id,
+                device_name: "FTD-Lab",
+                manager_name: "fmc",
+                ca: &ca,
+                manager_identity: &identity,
+            };
+            let registered = register(&offer, time::OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+            assert_eq!(registered.device_id, device_id);
+            let client = SensorClient::new(
+                endpoint,
+                ca.certificate_pem(),
+                &identity,
+                &registered.sensor_certificate_pem,
+            )
+            .unwrap();
+            let deployed = client
+                .deploy(config.to_string().into_bytes())
+                .await
+                .unwrap();
+            let status = client.status().await.unwrap();
+            (registered.sensor_certificate_pem, deployed, status)
+        }
+    });
+    assert_eq!(deployed.version, 1);
+    assert_eq!(
+        status.running.as_ref().map(|r| r.hash.clone()),
+        Some(deployed.hash.clone())
+    );
+    assert_eq!(status.device_id, Some(device_id));
+    assert!(
+        presented_certificate(&netns, 8443).is_ok(),
+        "the headend is not up"
+    );
+    assert!(
+        stdout(&operator(&socket, &["show", "managers"]))
+            .contains("Registration              : Completed")
+    );
+
+    // After a restart: same registration (mutual TLS with the same certificates), same
+    // configuration, headend up with no manager involved.
+    assert!(agent.interrupt().success());
+    let mut again = start_agent(&netns, &socket, management);
+    assert!(
+        presented_certificate(&netns, 8443).is_ok(),
+        "the headend did not come back"
+    );
+    let hash = deployed.hash;
+    let status = as_manager(&netns, async move || {
+        let client = SensorClient::new(endpoint, &ca_pem, &manager_identity, &sensor_pem).unwrap();
+        // The management listener may need a moment after the control socket.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match client.status().await {
+                Ok(status) => return status,
+                Err(e) if Instant::now() > deadline => panic!("{e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    assert_eq!(status.running.map(|r| r.hash), Some(hash));
+    let again_add = operator(
+        &socket,
+        &["configure", "manager", "add", "127.0.0.1", "Reg-Key-42"],
+    );
+    assert!(!again_add.status.success());
+    assert!(
+        String::from_utf8_lossy(&again_add.stderr).contains("configure manager delete"),
+        "{again_add:?}"
+    );
+    assert!(again.interrupt().success());
 }

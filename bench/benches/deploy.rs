@@ -2,11 +2,12 @@
 //! configuration applied on the sensor, for 1, 100 and 1,000 connection profiles.
 //!
 //! The real parts: a throw-away PostgreSQL cluster (`e2e::postgres`), mgmt-server's
-//! the manager's `Services` (deploy requests and workers) in this process, and a real `sensor-agent` process (this package's
-//! binary, bench profile) in a network namespace, registered to the manager over its
-//! mutual-TLS channel. One device grows from 1 to 100 to 1,000 profiles; at each size
-//! the first deploy changes the configuration, then [`REPEATS`] re-deploys of the same
-//! content follow (each a new version the sensor checks, writes and applies).
+//! the manager's `Services` (deploy requests and workers) in this process, and a real `sensor-agent` process (the workspace's
+//! binary, release profile, built by `e2e::sensor::binary`) in a network namespace,
+//! registered to the manager over its mutual-TLS channel. One device grows from 1 to
+//! 100 to 1,000 profiles; at each size the first deploy changes the configuration,
+//! then [`REPEATS`] re-deploys of the same content follow (each a new version the
+//! sensor checks, writes and applies).
 //!
 //! Each deploy is timed from before `Deployments::deploy` until the job reads
 //! `DEPLOYED` (polled every millisecond), and broken down with the job's own
@@ -14,18 +15,16 @@
 //! size: the compile from the database, the TLS round trip of a status request, and
 //! the sensor's own check and commit (`ConfigStore`, in this process on the same disk).
 //!
-//! Prints a markdown report on stdout. Run: `cargo bench -p sensor-agent --bench deploy`
+//! Prints a markdown report on stdout. Run: `cargo bench -p bench --bench deploy`
 //! as root (network namespace), or `bench/deploy.sh`.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark that cannot run fails loudly
-
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use e2e::netns::Netns;
+use e2e::sensor::{binary, in_netns, operator, start_agent};
 use mgmt_server::db::deployments::{self, DeploymentJob, JobStatus};
 use mgmt_server::db::device_policy;
 use mgmt_server::db::devices::{self, Device, DeviceInput};
@@ -35,7 +34,6 @@ use mgmt_server::deploy::compile;
 use mgmt_server::services::Services;
 use sensor_agent::config_store::ConfigStore;
 use sqlx::PgPool;
-use support::{in_netns, operator, start_agent};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::channel::RegistrationKey;
@@ -57,6 +55,7 @@ fn main() {
     let data = dir.path().join("data");
     let listen = format!("127.0.0.1:{MANAGEMENT_PORT}");
     let mut agent = start_agent(
+        binary(),
         &netns,
         &socket,
         &[
@@ -70,7 +69,11 @@ fn main() {
             "127.0.0.1".as_ref(),
         ],
     );
-    let added = operator(&socket, &["configure", "manager", "add", "127.0.0.1", KEY]);
+    let added = operator(
+        binary(),
+        &socket,
+        &["configure", "manager", "add", "127.0.0.1", KEY],
+    );
     assert!(added.status.success(), "{added:?}");
     let scratch = dir.path().join("sensor-store");
     let report = in_netns(&netns, move || {

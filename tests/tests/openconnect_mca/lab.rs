@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use e2e::netns::Netns;
 use vpn_core::pki::testpki::{DEFAULT_NOT_BEFORE, LeafOptions, TestCa, TestCert, TestKeyType};
 
-pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_sensor-agent");
+/// The sensor-agent executable (built by the fixture: it is another package's binary).
+pub(crate) fn agent() -> &'static Path {
+    e2e::sensor::binary()
+}
 
 pub(crate) const OPENCONNECT: &str = "/usr/sbin/openconnect";
 
@@ -449,7 +452,9 @@ impl Lab {
         let log = std::fs::File::create(fixture.dir.path().join("agent.log")).unwrap();
         let mut agent = Process(
             Command::new("ip")
-                .args(["netns", "exec", server.name(), AGENT, "--control-socket"])
+                .args(["netns", "exec", server.name()])
+                .arg(agent())
+                .arg("--control-socket")
                 .arg(&fixture.socket)
                 .args([
                     "run",
@@ -542,7 +547,7 @@ impl Lab {
     }
 
     pub(crate) fn operator(&self, words: &[&str]) -> String {
-        let output = Command::new(AGENT)
+        let output = Command::new(agent())
             .arg("--control-socket")
             .arg(&self.fixture.socket)
             .args(words)

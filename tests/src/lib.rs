@@ -3,6 +3,7 @@
 //! seed scenario as manager objects, and a headless Chromium driven through
 //! chromedriver. The tests themselves are in `tests/` beside this library.
 
+pub mod binaries;
 pub mod browser;
 pub mod netns;
 #[cfg(feature = "manager")]

@@ -34,51 +34,7 @@ pub fn binary() -> &'static Path {
 }
 
 fn build_binary() -> PathBuf {
-    // A test or benchmark executable lives in <target dir>/<profile dir>/deps/.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable is in <target>/<profile>/deps");
-    let target_dir = profile_dir.parent().unwrap();
-    assert!(
-        target_dir.join("CACHEDIR.TAG").exists(),
-        "{} is not in a cargo target directory's <profile>/deps (runs with --target are not supported)",
-        exe.display()
-    );
-    let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-        Some("debug") => "dev",
-        Some(name) => name, // release (also what `cargo bench` builds into) or a custom profile
-        None => panic!("no profile directory above {}", exe.display()),
-    };
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .args([
-            "build",
-            "--package",
-            "sensor-agent",
-            "--bin",
-            "sensor-agent",
-        ])
-        .args(["--profile", profile])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    eprintln!("e2e: building the sensor-agent binary: {command:?}");
-    let status = command
-        .status()
-        .expect("cannot run cargo to build sensor-agent");
-    assert!(status.success(), "{command:?} failed: {status}");
-    let binary = profile_dir.join("sensor-agent");
-    assert!(
-        binary.exists(),
-        "{} is missing after the build",
-        binary.display()
-    );
-    binary
+    crate::binaries::build("sensor-agent")
 }
 
 /// A deployable configuration: generated headend identity and client CA.

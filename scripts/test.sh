@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what CI runs (.ci/run) and what a developer runs.
-# Installs missing system packages, then: format check, clippy with warnings denied, every test.
+# Installs missing system packages and tools, then: format check, clippy with warnings denied,
+# cargo deny (licences, bans, sources), every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ cargo fmt --all --check
 
 echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo deny check licenses bans sources (deny.toml)"
+cargo deny --locked check --hide-inclusion-graph licenses bans sources
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast

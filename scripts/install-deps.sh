@@ -49,3 +49,11 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+# cargo-deny, pinned (scripts/test.sh runs `cargo deny check`): built from crates.io once,
+# about 4.5 minutes on a 2-CPU machine.
+CARGO_DENY_VERSION=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  echo "==> installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked)"
+  cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what CI runs (.ci/run) and what a developer runs.
-# Installs missing system packages, then: format check, clippy with warnings denied, every test.
+# Installs missing system packages and tools, then: format check, clippy with warnings denied,
+# cargo deny (licences, bans, sources), every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> scripts/sqlx-prepare.sh --check (queries match migrations/, .sqlx/ is up to date)"
 scripts/sqlx-prepare.sh --check
+
+echo "==> cargo deny check licenses bans sources (deny.toml)"
+cargo deny --locked check --hide-inclusion-graph licenses bans sources
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast

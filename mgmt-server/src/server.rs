@@ -230,7 +230,7 @@ async fn create_initial_admin(pool: &PgPool, name: &str, password: &str) -> Resu
         action: "get a connection",
         source,
     })?;
-    admins::create(
+    let created = admins::create(
         &mut conn,
         &Actor::system(),
         GLOBAL_DOMAIN_ID,
@@ -241,8 +241,18 @@ async fn create_initial_admin(pool: &PgPool, name: &str, password: &str) -> Resu
             enabled: true,
         },
     )
-    .await?;
-    tracing::info!(administrator = name, "initial administrator created");
+    .await;
+    match created {
+        Ok(_) => tracing::info!(administrator = name, "initial administrator created"),
+        // Another replica starting at the same time created it first.
+        Err(DbError::Conflict { .. }) => {
+            tracing::info!(
+                administrator = name,
+                "initial administrator created by another replica"
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use super::fields::Fields;
 use super::resource::json_body;
 use super::{ApiContext, Caller, Routes};
 use crate::db::devices::{Device, RegistrationState};
-use crate::db::{ObjectKind, audit};
+use crate::devices::Termination;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -179,9 +179,8 @@ async fn terminate(
         )),
     }
     f.finish()?;
-    let mut terminated = 0u64;
-    let mut failures = Vec::new();
-    for (device, request) in &targets {
+    let mut terminations = Vec::new();
+    for (device, request) in targets {
         let devices = registered(&context, &caller, device.as_deref()).await?;
         if devices.is_empty() && device.is_some() {
             return Err(ApiError::not_found(format!(
@@ -189,30 +188,28 @@ async fn terminate(
                 device.as_deref().unwrap_or("")
             )));
         }
-        for d in devices {
-            match context.services.sensors.terminate(&d, request).await {
-                Ok(result) => terminated += u64::from(result.terminated),
-                Err(e) => failures.push(format!("{}: {e}", d.name)),
-            }
-        }
+        terminations.extend(devices.into_iter().map(|device| Termination {
+            device,
+            request: request.clone(),
+        }));
     }
-    tracing::info!(administrator = %caller.actor.name, terminated, "RA VPN sessions terminated");
-    let detail = format!("terminateBy {by}: {terminated} session(s) ended");
-    audit::record(
-        &context.pool,
-        &audit::NewAuditEntry {
-            actor: &caller.actor,
-            domain_id: Some(caller.domain_id),
-            action: audit::AuditAction::TerminateSessions,
-            object_kind: ObjectKind::RaVpnSession,
-            object_id: None,
-            object_name: None,
-            before: None,
-            after: Some(body.clone()),
-            detail: Some(&detail),
-        },
-    )
-    .await?;
+    let outcome = context
+        .services
+        .sensors
+        .terminate_sessions(
+            &caller.actor,
+            caller.domain_id,
+            &format!("terminateBy {by}"),
+            &terminations,
+            Some(body.clone()),
+        )
+        .await?;
+    let terminated = outcome.terminated;
+    let failures: Vec<String> = outcome
+        .failures
+        .iter()
+        .map(|(device, error)| format!("{device}: {error}"))
+        .collect();
     Ok(Json(json!({
         "type": "RaVpnSessionTerminateResult",
         "terminateBy": by,

@@ -3,6 +3,7 @@
 //! through it (status, VPN sessions, terminate).
 
 mod endpoint;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::sensor_client::{
     RegistrationOffer, SensorClient, SensorClientError, error_chain, register,
 };
 pub use endpoint::endpoint_of;
+pub use sessions::{Termination, TerminationOutcome};
 
 /// Why a call to a device failed.
 #[derive(Debug, thiserror::Error)]

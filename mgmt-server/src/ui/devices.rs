@@ -18,11 +18,12 @@ use super::form::{self, Errors, parse};
 use super::listing::{ListQuery, Pager, paginate};
 use super::pages::{SENSOR_WAIT, registration_label};
 use super::{UiContext, UiError};
+use crate::db::Page;
 use crate::db::deployments::{
     self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
 };
 use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
-use crate::db::{ObjectKind, Page, audit};
+use crate::devices::Termination;
 
 // ---------------------------------------------------------------------------------------
 // Device Management.
@@ -584,32 +585,25 @@ pub(crate) async fn terminate(
         .parse()
         .map_err(|_| UiError::BadForm("index is not a session index".into()))?;
     let device = devices::get(&context.pool, context.domain_id, device_id).await?;
-    let request = TerminateRequest::Session {
-        indexes: vec![index],
-    };
-    let result = context
+    let what = format!("session index {index} on {}", device.name);
+    let mut outcome = context
         .services
         .sensors
-        .terminate(&device, &request)
+        .terminate_sessions(
+            &current.actor(),
+            context.domain_id,
+            &what,
+            &[Termination {
+                device,
+                request: TerminateRequest::Session {
+                    indexes: vec![index],
+                },
+            }],
+            None,
+        )
         .await?;
-    let detail = format!(
-        "session index {index} on {}: {} session(s) ended",
-        device.name, result.terminated
-    );
-    audit::record(
-        &context.pool,
-        &audit::NewAuditEntry {
-            actor: &current.actor(),
-            domain_id: Some(context.domain_id),
-            action: audit::AuditAction::TerminateSessions,
-            object_kind: ObjectKind::RaVpnSession,
-            object_id: Some(device.id),
-            object_name: Some(&device.name),
-            before: None,
-            after: None,
-            detail: Some(&detail),
-        },
-    )
-    .await?;
+    if let Some((_, error)) = outcome.failures.pop() {
+        return Err(error.into());
+    }
     Ok(Redirect::to("/sessions").into_response())
 }

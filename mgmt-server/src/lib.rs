@@ -9,6 +9,7 @@ pub mod app;
 pub mod db;
 pub mod deploy;
 pub mod devices;
+pub mod objects;
 pub mod pki;
 pub mod sensor_client;
 pub mod server;

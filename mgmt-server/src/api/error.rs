@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::db::DbError;
 use crate::deploy::{CompileError, DeployError};
 use crate::devices::SensorError;
+use crate::objects::group_policies::GroupPolicyError;
 
 /// A refused or failed call. Every message names what is wrong and where.
 #[derive(Debug)]
@@ -147,6 +148,20 @@ impl From<DeployError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION",
                 error.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<GroupPolicyError> for ApiError {
+    fn from(error: GroupPolicyError) -> Self {
+        match error {
+            GroupPolicyError::Db(e) => e.into(),
+            GroupPolicyError::Invalid(problems) => Self::validation(
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field.fmc_path(), p.message))
+                    .collect(),
             ),
         }
     }

@@ -26,6 +26,7 @@ use crate::db::pools::{
     self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPool, Ipv6AddressPoolInput,
 };
 use crate::db::{GLOBAL_DOMAIN_ID, Listed, Page};
+use crate::objects;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let routes = crud::<Ipv4Pools>(routes, "config:/object/ipv4addresspools", "objects");
@@ -425,10 +426,11 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
             "advancedSettings.sessionSettings.maxConnectionTimeout",
             defaults.max_connect_time_minutes,
         ),
+        // The range is the group policy service's rule (objects::group_policies).
         simultaneous_logins: u32::try_from(f.number_or(
             "advancedSettings.sessionSettings.simultaneousLoginPerUser",
             0,
-            2_147_483_647,
+            u64::from(u32::MAX),
             u64::from(defaults.simultaneous_logins),
         ))
         .unwrap_or(defaults.simultaneous_logins),
@@ -438,11 +440,6 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
         ),
         name,
     };
-    if input.split_tunnel_policy != SplitTunnelPolicy::TunnelAll
-        && input.split_tunnel_networks.is_empty()
-    {
-        f.problem("generalSettings.splitTunnelSettings.splitTunnelNetworks: a split-tunnel policy other than TUNNEL_ALL needs at least one network");
-    }
     f.finish()?;
     Ok(input)
 }
@@ -468,7 +465,7 @@ impl Resource for GroupPolicies {
     ) -> Result<Self::Row, ApiError> {
         let input = group_policy_input(body)?;
         let mut conn = context.connection().await?;
-        Ok(group_policies::create(&mut conn, &caller.actor, scope.domain, &input).await?)
+        Ok(objects::group_policies::create(&mut conn, &caller.actor, scope.domain, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -480,10 +477,15 @@ impl Resource for GroupPolicies {
     ) -> Result<Self::Row, ApiError> {
         let input = group_policy_input(body)?;
         let mut conn = context.connection().await?;
-        Ok(
-            group_policies::update(&mut conn, &caller.actor, scope.domain, id, expected, &input)
-                .await?,
+        Ok(objects::group_policies::update(
+            &mut conn,
+            &caller.actor,
+            scope.domain,
+            id,
+            expected,
+            &input,
         )
+        .await?)
     }
     async fn delete(
         context: &ApiContext,

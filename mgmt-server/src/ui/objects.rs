@@ -24,6 +24,8 @@ use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
 use crate::db::local_users::{self, LocalUser, LocalUserInput, LocalUserUpdate};
 use crate::db::pools::{self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
 use crate::db::{Page, PasswordHash};
+use crate::objects::group_policies::{Field as GroupPolicyField, GroupPolicyError};
+use crate::objects::{self};
 
 /// Reads every certificate of a PEM text.
 pub(crate) fn certificate_infos(pem: &str) -> Result<Vec<CertificateInfo>, String> {
@@ -533,8 +535,12 @@ pub(crate) async fn group_policy_create(
         }
     }
     match form.simultaneous_logins.trim().parse::<u32>() {
-        Ok(n) if (1..=2147483647).contains(&n) => input.simultaneous_logins = n,
-        _ => errors.add("simultaneous_logins", "Enter a number of 1 or more."),
+        // The range is the group policy service's rule, checked below.
+        Ok(n) => input.simultaneous_logins = n,
+        Err(_) => errors.add(
+            "simultaneous_logins",
+            "Enter a number from 0 (nobody may log in) to 2147483647.",
+        ),
     }
     let idle = form.idle_timeout.trim();
     if idle.is_empty() {
@@ -548,18 +554,34 @@ pub(crate) async fn group_policy_create(
             ),
         }
     }
+    for problem in objects::group_policies::check(&input) {
+        let field = match problem.field {
+            GroupPolicyField::SimultaneousLogins => "simultaneous_logins",
+            GroupPolicyField::SplitTunnelNetworks => "split_tunnel_networks",
+            GroupPolicyField::IdleTimeout | GroupPolicyField::MaxConnectTime => "idle_timeout",
+        };
+        if !errors.has(field) {
+            errors.add(field, sentence(&problem.message));
+        }
+    }
     if errors.is_empty() {
         let mut conn = form::connection(&context.pool).await?;
         let (actor, domain) = (current.actor(), context.domain_id);
         let saved = match editing {
             Some((id, version)) => {
-                group_policies::update(&mut conn, &actor, domain, id, version, &input).await
+                objects::group_policies::update(&mut conn, &actor, domain, id, version, &input)
+                    .await
             }
-            None => group_policies::create(&mut conn, &actor, domain, &input).await,
+            None => objects::group_policies::create(&mut conn, &actor, domain, &input).await,
         };
         match saved {
             Ok(_) => return Ok(Redirect::to("/objects/group-policies").into_response()),
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+            Err(GroupPolicyError::Db(e)) => errors = Errors::from_db(&e).ok_or(e)?,
+            Err(GroupPolicyError::Invalid(problems)) => {
+                for problem in problems {
+                    errors.add("name", sentence(&problem.message));
+                }
+            }
         }
     }
     let all = group_policies::list(&context.pool, context.domain_id, Page::ALL)
@@ -1154,4 +1176,13 @@ pub(crate) async fn delete(
         other => return Err(UiError::BadForm(format!("unknown object kind {other:?}"))),
     };
     Ok(Redirect::to(back).into_response())
+}
+
+/// A rule's message as a sentence of its own: capitalised, with a full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
 }

@@ -696,6 +696,51 @@ async fn a_stopped_database_answers_503_and_the_same_request_succeeds_once_it_is
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+#[tokio::test]
+async fn the_simultaneous_login_rule_is_the_group_policy_services_zero_means_nobody() {
+    let api = Api::start().await;
+    let token = api.login("admin").await;
+    let body = |name: &str, logins: u64| json!({ "name": name, "advancedSettings": { "sessionSettings": { "simultaneousLoginPerUser": logins } } });
+    // 0 is FMC's "nobody may log in": accepted, as the web UI now accepts it too (both
+    // doors call objects::group_policies, whose unit tests hold the rule).
+    let (status, created, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/object/grouppolicies",
+            Some(body("GP-0", 0)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["advancedSettings"]["sessionSettings"]["simultaneousLoginPerUser"],
+        0
+    );
+    let (status, refused, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/object/grouppolicies",
+            Some(body("GP-BIG", 2_147_483_648)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused.to_string().contains(
+            "advancedSettings.sessionSettings.simultaneousLoginPerUser: must be from 0 (nobody may log in) to 2147483647"
+        ),
+        "{refused}"
+    );
+    let input = {
+        let mut input = mgmt_server::db::group_policies::GroupPolicyInput::new("GP-UI");
+        input.simultaneous_logins = 2_147_483_648;
+        input
+    };
+    let problems = mgmt_server::objects::group_policies::check(&input);
+    assert_eq!(problems.len(), 1);
+    assert!(refused.to_string().contains(&problems[0].message));
+}
+
 /// Requests are counted per minute of the database's clock: start well inside one, so
 /// a test's few requests all fall into the same window.
 async fn wait_inside_a_minute(pool: &PgPool) {

@@ -59,3 +59,28 @@ async fn the_application_role_cannot_rewrite_the_audit_log_or_alter_tables() {
             .unwrap();
     assert_eq!(kept.as_deref(), Some("wrong name or password (REST API)"));
 }
+
+#[tokio::test]
+async fn a_superuser_database_url_is_refused_unless_allowed() {
+    use mgmt_server::server::{ManagementCenter, ServerSettings, StartError};
+    let cluster = support::cluster();
+    let database = format!("t_{}", Uuid::new_v4().simple());
+    cluster.create_database(&database).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let settings = |allow_superuser| ServerSettings {
+        data_dir: data.path().to_owned(),
+        database_url: Some(cluster.connect_url(&database)),
+        manager_name: "fmc".to_owned(),
+        server_names: vec!["127.0.0.1".to_owned()],
+        initial_admin: None,
+        workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
+        database_owner_url: None,
+        allow_superuser,
+        secret_key_file: None,
+    };
+    let error = ManagementCenter::start(&settings(false)).await.unwrap_err();
+    assert!(matches!(error, StartError::Superuser { .. }), "{error}");
+    assert!(error.to_string().contains("--allow-superuser"), "{error}");
+    let center = ManagementCenter::start(&settings(true)).await.unwrap();
+    center.stop().await;
+}

@@ -84,3 +84,42 @@ async fn a_superuser_database_url_is_refused_unless_allowed() {
     let center = ManagementCenter::start(&settings(true)).await.unwrap();
     center.stop().await;
 }
+
+#[tokio::test]
+async fn a_replica_with_another_secret_key_refuses_to_start_and_says_what_to_copy() {
+    use mgmt_server::server::{ManagementCenter, ServerSettings, StartError};
+    let cluster = support::cluster();
+    let database = format!("t_{}", Uuid::new_v4().simple());
+    cluster.create_database(&database).await.unwrap();
+    cluster.provision_roles(&database).await.unwrap();
+    let settings = |data: &std::path::Path| ServerSettings {
+        data_dir: data.to_owned(),
+        database_url: Some(cluster.connect_url_as(&database, APPLICATION_ROLE)),
+        manager_name: "fmc".to_owned(),
+        server_names: vec!["127.0.0.1".to_owned()],
+        initial_admin: None,
+        workers: mgmt_server::deploy::WorkerSettings::for_this_process(),
+        database_owner_url: Some(cluster.connect_url_as(&database, OWNER_ROLE)),
+        allow_superuser: false,
+        secret_key_file: None,
+    };
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let center = ManagementCenter::start(&settings(first.path()))
+        .await
+        .unwrap();
+    // The second replica's data directory makes a key of its own: refused, with advice.
+    let error = ManagementCenter::start(&settings(second.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StartError::WrongSecretKey { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--secret-key-file"), "{error}");
+    // With the first replica's key it starts.
+    let mut shared = settings(second.path());
+    shared.secret_key_file = Some(first.path().join("secret.key"));
+    let replica = ManagementCenter::start(&shared).await.unwrap();
+    replica.stop().await;
+    center.stop().await;
+}

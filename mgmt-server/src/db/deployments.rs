@@ -8,9 +8,8 @@
 //! for each other.
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{Acquire, FromRow, PgConnection, PgExecutor, Postgres, Row as _};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::config::{DeviceConfig, PrivateKeyPem};
@@ -101,8 +100,6 @@ pub struct JobFilter {
 
 const KIND: ObjectKind = ObjectKind::Deployment;
 const JOB: ObjectKind = ObjectKind::DeploymentJob;
-const JOB_COLUMNS: &str = "j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
-    j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at, j.finished_at, j.version";
 
 /// The version the next document compiled for `device_id` must carry: one more than
 /// any job of the device so far (1 for a new device).
@@ -110,12 +107,13 @@ pub async fn next_config_version(
     exec: impl PgExecutor<'_>,
     device_id: Uuid,
 ) -> Result<u64, DbError> {
-    let highest: Option<i64> =
-        sqlx::query_scalar("SELECT max(config_version) FROM deployment_jobs WHERE device_id = $1")
-            .bind(device_id)
-            .fetch_one(exec)
-            .await
-            .map_err(DbError::sql("find the next config version"))?;
+    let highest = sqlx::query_scalar!(
+        "SELECT max(config_version) FROM deployment_jobs WHERE device_id = $1",
+        device_id,
+    )
+    .fetch_one(exec)
+    .await
+    .map_err(DbError::sql("find the next config version"))?;
     Ok(highest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0) + 1)
 }
 
@@ -140,27 +138,29 @@ pub async fn create(
     }
     let mut tx = super::begin(conn).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO deployments (id, domain_id, kind, requested_by, requested_by_id, note) VALUES ($1, $2, $3, $4, $5, $6)",
+    sqlx::query!(
+        "INSERT INTO deployments (id, domain_id, kind, requested_by, requested_by_id, note)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        domain_id,
+        super::enum_text(&kind),
+        actor.name,
+        actor.id,
+        note,
     )
-    .bind(id)
-    .bind(domain_id)
-    .bind(super::enum_text(&kind))
-    .bind(&actor.name)
-    .bind(actor.id)
-    .bind(note)
     .execute(&mut *tx)
     .await
     .map_err(DbError::on_write(KIND, note, "create a deployment"))?;
     let device_ids: Vec<Uuid> = jobs.iter().map(|job| job.config.device_id).collect();
-    super::require_all(
-        &mut tx,
+    let found = sqlx::query_scalar!(
         "SELECT id FROM devices WHERE domain_id = $1 AND id = ANY($2)",
-        ObjectKind::Device,
         domain_id,
         &device_ids,
     )
-    .await?;
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(DbError::sql("look up referenced objects"))?;
+    super::require_found(ObjectKind::Device, &device_ids, &found)?;
     for request in jobs {
         let job_id = Uuid::new_v4();
         let (stored, sealed_key) = split_secret(&request.config, job_id, key)?;
@@ -169,19 +169,19 @@ pub async fn create(
             constraint: "config_version".to_owned(),
             message: format!("version {} is too large", request.config.version),
         })?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO deployment_jobs (id, deployment_id, device_id, config_version, content_hash, config,
                                           identity_key_encrypted, rollback_of_job_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            job_id,
+            id,
+            request.config.device_id,
+            version,
+            request.config.content_hash(),
+            Json(&stored) as _,
+            sealed_key,
+            request.rollback_of_job_id,
         )
-        .bind(job_id)
-        .bind(id)
-        .bind(request.config.device_id)
-        .bind(version)
-        .bind(request.config.content_hash())
-        .bind(Json(&stored))
-        .bind(sealed_key)
-        .bind(request.rollback_of_job_id)
         .execute(&mut *tx)
         .await
         .map_err(DbError::on_write(JOB, &request.config.version.to_string(), "queue a deployment job"))?;
@@ -210,18 +210,31 @@ pub async fn create(
     Ok(created)
 }
 
+/// A deployment with its jobs (in queue order), read in one query: the jobs come as a
+/// JSON array of their columns.
 pub async fn get(
     exec: impl PgExecutor<'_>,
     domain_id: Uuid,
     id: Uuid,
 ) -> Result<Deployment, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT d.*, COALESCE((SELECT json_agg(row_to_json(j) ORDER BY j.queued_at, j.id) FROM
-                (SELECT {JOB_COLUMNS} FROM deployment_jobs j WHERE j.deployment_id = d.id) j), '[]') AS jobs
-         FROM deployments d WHERE d.id = $1 AND d.domain_id = $2"
-    )))
-    .bind(id)
-    .bind(domain_id)
+    sqlx::query_as!(
+        DeploymentRow,
+        r#"SELECT d.id, d.domain_id, d.kind, d.requested_by, d.requested_by_id, d.note, d.requested_at,
+                  COALESCE((SELECT json_agg(json_build_object(
+                                'id', j.id, 'deployment_id', j.deployment_id, 'device_id', j.device_id,
+                                'status', j.status, 'config_version', j.config_version,
+                                'content_hash', j.content_hash, 'rollback_of_job_id', j.rollback_of_job_id,
+                                'transcript', j.transcript, 'error', j.error, 'queued_at', j.queued_at,
+                                'started_at', j.started_at, 'finished_at', j.finished_at,
+                                'version', j.version)
+                              ORDER BY j.queued_at, j.id)
+                            FROM deployment_jobs j WHERE j.deployment_id = d.id), '[]')
+                    AS "jobs!: Json<Vec<JobRow>>"
+           FROM deployments d WHERE d.id = $1 AND d.domain_id = $2"#,
+        id,
+        domain_id,
+    )
+    .try_map(Deployment::try_from)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read a deployment"))?
@@ -233,12 +246,17 @@ pub async fn get_job(
     domain_id: Uuid,
     job_id: Uuid,
 ) -> Result<DeploymentJob, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
-         WHERE j.id = $1 AND v.domain_id = $2"
-    )))
-    .bind(job_id)
-    .bind(domain_id)
+    sqlx::query_as!(
+        JobRow,
+        "SELECT j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                j.finished_at, j.version
+         FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+         WHERE j.id = $1 AND v.domain_id = $2",
+        job_id,
+        domain_id,
+    )
+    .try_map(DeploymentJob::try_from)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("read a deployment job"))?
@@ -255,34 +273,44 @@ pub async fn list_jobs<'a>(
     filter: &JobFilter,
     page: Page,
 ) -> Result<Listed<DeploymentJob>, DbError> {
-    const WHERE: &str = "FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
-        WHERE v.domain_id = $1 AND ($2::uuid IS NULL OR j.device_id = $2)
-          AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.deployment_id = $4)";
     let mut conn = db
         .acquire()
         .await
         .map_err(DbError::sql("get a connection"))?;
     let status = filter.status.as_ref().map(super::enum_text);
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} {WHERE} ORDER BY j.queued_at DESC, j.config_version DESC OFFSET $5 LIMIT $6"
-    )))
-    .bind(domain_id)
-    .bind(filter.device_id)
-    .bind(&status)
-    .bind(filter.deployment_id)
-    .bind(page.offset)
-    .bind(page.limit)
+    let items = sqlx::query_as!(
+        JobRow,
+        "SELECT j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                j.finished_at, j.version
+         FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+         WHERE v.domain_id = $1 AND ($2::uuid IS NULL OR j.device_id = $2)
+           AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.deployment_id = $4)
+         ORDER BY j.queued_at DESC, j.config_version DESC OFFSET $5 LIMIT $6",
+        domain_id,
+        filter.device_id,
+        status,
+        filter.deployment_id,
+        page.offset,
+        page.limit,
+    )
+    .try_map(DeploymentJob::try_from)
     .fetch_all(&mut *conn)
     .await
     .map_err(DbError::sql("list deployment jobs"))?;
-    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {WHERE}")))
-        .bind(domain_id)
-        .bind(filter.device_id)
-        .bind(&status)
-        .bind(filter.deployment_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(DbError::sql("count deployment jobs"))?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!"
+           FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+           WHERE v.domain_id = $1 AND ($2::uuid IS NULL OR j.device_id = $2)
+             AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.deployment_id = $4)"#,
+        domain_id,
+        filter.device_id,
+        status,
+        filter.deployment_id,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(DbError::sql("count deployment jobs"))?;
     Ok(Listed { items, total })
 }
 
@@ -293,20 +321,22 @@ pub async fn job_config(
     job_id: Uuid,
     key: &EncryptionKey,
 ) -> Result<DeviceConfig, DbError> {
-    let row: Option<(Json<DeviceConfig>, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT j.config, j.identity_key_encrypted FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
-         WHERE j.id = $1 AND v.domain_id = $2",
+    let row = sqlx::query!(
+        r#"SELECT j.config AS "config: Json<DeviceConfig>", j.identity_key_encrypted
+           FROM deployment_jobs j JOIN devices v ON v.id = j.device_id
+           WHERE j.id = $1 AND v.domain_id = $2"#,
+        job_id,
+        domain_id,
     )
-    .bind(job_id)
-    .bind(domain_id)
     .fetch_optional(exec)
     .await
-    .map_err(DbError::sql("read a job's configuration"))?;
-    let (Json(mut config), sealed) = row.ok_or(DbError::NotFound {
+    .map_err(DbError::sql("read a job's configuration"))?
+    .ok_or(DbError::NotFound {
         kind: JOB,
         id: job_id,
     })?;
-    if let Some(sealed) = sealed {
+    let Json(mut config) = row.config;
+    if let Some(sealed) = row.identity_key_encrypted {
         config.headend.identity.private_key_pem =
             PrivateKeyPem(key.open_text(&sealed, &key_context(job_id))?);
     }
@@ -319,11 +349,16 @@ pub async fn last_deployed_job(
     exec: impl PgExecutor<'_>,
     device_id: Uuid,
 ) -> Result<Option<DeploymentJob>, DbError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} FROM deployment_jobs j
-         WHERE j.device_id = $1 AND j.status = 'DEPLOYED' ORDER BY j.config_version DESC LIMIT 1"
-    )))
-    .bind(device_id)
+    sqlx::query_as!(
+        JobRow,
+        "SELECT j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                j.finished_at, j.version
+         FROM deployment_jobs j
+         WHERE j.device_id = $1 AND j.status = 'DEPLOYED' ORDER BY j.config_version DESC LIMIT 1",
+        device_id,
+    )
+    .try_map(DeploymentJob::try_from)
     .fetch_optional(exec)
     .await
     .map_err(DbError::sql("find the last deployed job"))
@@ -367,31 +402,35 @@ pub async fn claim_queued_job(
     conn: &mut PgConnection,
     lease: &Lease,
 ) -> Result<Option<ClaimedJob>, DbError> {
-    let claimed: Option<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH device AS (
-             SELECT d.id FROM devices d
-             JOIN LATERAL (SELECT min(q.queued_at) AS oldest FROM deployment_jobs q
-                           WHERE q.device_id = d.id AND q.status = 'QUEUED') w ON w.oldest IS NOT NULL
-             WHERE NOT EXISTS (SELECT 1 FROM deployment_jobs r WHERE r.device_id = d.id AND r.status = 'DEPLOYING')
-             ORDER BY w.oldest LIMIT 1
-             FOR UPDATE OF d SKIP LOCKED),
-         next AS (
-             SELECT q.id FROM deployment_jobs q JOIN device ON q.device_id = device.id
-             WHERE q.status = 'QUEUED' ORDER BY q.queued_at, q.config_version LIMIT 1)
-         UPDATE deployment_jobs j
-            SET status = 'DEPLOYING', started_at = now(), lease_owner = $1,
-                lease_expires_at = now() + make_interval(secs => $2), attempts = j.attempts + 1,
-                version = j.version + 1
-           FROM next, devices v
-          WHERE j.id = next.id AND j.status = 'QUEUED' AND v.id = j.device_id
-         RETURNING {JOB_COLUMNS}, v.domain_id, j.attempts, j.lease_owner, NULL::text AS taken_over_from"
-    )))
-    .bind(&lease.owner)
-    .bind(lease.seconds())
+    sqlx::query_as!(
+        ClaimRow,
+        r#"WITH device AS (
+               SELECT d.id FROM devices d
+               JOIN LATERAL (SELECT min(q.queued_at) AS oldest FROM deployment_jobs q
+                             WHERE q.device_id = d.id AND q.status = 'QUEUED') w ON w.oldest IS NOT NULL
+               WHERE NOT EXISTS (SELECT 1 FROM deployment_jobs r WHERE r.device_id = d.id AND r.status = 'DEPLOYING')
+               ORDER BY w.oldest LIMIT 1
+               FOR UPDATE OF d SKIP LOCKED),
+           next AS (
+               SELECT q.id FROM deployment_jobs q JOIN device ON q.device_id = device.id
+               WHERE q.status = 'QUEUED' ORDER BY q.queued_at, q.config_version LIMIT 1)
+           UPDATE deployment_jobs j
+              SET status = 'DEPLOYING', started_at = now(), lease_owner = $1,
+                  lease_expires_at = now() + make_interval(secs => $2), attempts = j.attempts + 1,
+                  version = j.version + 1
+             FROM next, devices v
+            WHERE j.id = next.id AND j.status = 'QUEUED' AND v.id = j.device_id
+           RETURNING j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                     j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                     j.finished_at, j.version, v.domain_id, j.attempts,
+                     j.lease_owner AS "lease_owner!", NULL::text AS "taken_over_from?""#,
+        lease.owner,
+        lease.seconds(),
+    )
+    .try_map(ClaimedJob::try_from)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(DbError::sql("claim a queued deployment job"))?;
-    Ok(claimed.map(ClaimRow::into_claimed))
+    .map_err(DbError::sql("claim a queued deployment job"))
 }
 
 /// Takes over the `DEPLOYING` job whose lease expired longest ago (its replica stopped
@@ -400,25 +439,29 @@ pub async fn take_over_expired_job(
     conn: &mut PgConnection,
     lease: &Lease,
 ) -> Result<Option<ClaimedJob>, DbError> {
-    let claimed: Option<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH expired AS (
-             SELECT e.id, e.lease_owner FROM deployment_jobs e
-             WHERE e.status = 'DEPLOYING' AND e.lease_expires_at < now()
-             ORDER BY e.lease_expires_at LIMIT 1
-             FOR UPDATE SKIP LOCKED)
-         UPDATE deployment_jobs j
-            SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
-                attempts = j.attempts + 1, version = j.version + 1
-           FROM expired, devices v
-          WHERE j.id = expired.id AND j.status = 'DEPLOYING' AND v.id = j.device_id
-         RETURNING {JOB_COLUMNS}, v.domain_id, j.attempts, j.lease_owner, expired.lease_owner AS taken_over_from"
-    )))
-    .bind(&lease.owner)
-    .bind(lease.seconds())
+    sqlx::query_as!(
+        ClaimRow,
+        r#"WITH expired AS (
+               SELECT e.id, e.lease_owner FROM deployment_jobs e
+               WHERE e.status = 'DEPLOYING' AND e.lease_expires_at < now()
+               ORDER BY e.lease_expires_at LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+           UPDATE deployment_jobs j
+              SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+                  attempts = j.attempts + 1, version = j.version + 1
+             FROM expired, devices v
+            WHERE j.id = expired.id AND j.status = 'DEPLOYING' AND v.id = j.device_id
+           RETURNING j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                     j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                     j.finished_at, j.version, v.domain_id, j.attempts,
+                     j.lease_owner AS "lease_owner!", expired.lease_owner AS "taken_over_from?""#,
+        lease.owner,
+        lease.seconds(),
+    )
+    .try_map(ClaimedJob::try_from)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(DbError::sql("take over a deployment job"))?;
-    Ok(claimed.map(ClaimRow::into_claimed))
+    .map_err(DbError::sql("take over a deployment job"))
 }
 
 /// Extends the lease of a job `lease.owner` holds; false when it holds it no more (the
@@ -428,13 +471,13 @@ pub async fn renew_lease(
     job_id: Uuid,
     lease: &Lease,
 ) -> Result<bool, DbError> {
-    let renewed = sqlx::query(
+    let renewed = sqlx::query!(
         "UPDATE deployment_jobs SET lease_expires_at = now() + make_interval(secs => $3)
          WHERE id = $1 AND status = 'DEPLOYING' AND lease_owner = $2",
+        job_id,
+        lease.owner,
+        lease.seconds(),
     )
-    .bind(job_id)
-    .bind(&lease.owner)
-    .bind(lease.seconds())
     .execute(exec)
     .await
     .map_err(DbError::sql("renew a deploy lease"))?;
@@ -446,8 +489,8 @@ pub async fn renew_lease(
 pub async fn next_lease_expiry(
     exec: impl PgExecutor<'_>,
 ) -> Result<Option<OffsetDateTime>, DbError> {
-    sqlx::query_scalar(
-        "SELECT min(lease_expires_at) FROM deployment_jobs WHERE status = 'DEPLOYING'",
+    sqlx::query_scalar!(
+        "SELECT min(lease_expires_at) FROM deployment_jobs WHERE status = 'DEPLOYING'"
     )
     .fetch_one(exec)
     .await
@@ -473,17 +516,21 @@ pub async fn finish_job(
             (JobStatus::Failed, transcript, Some(error.as_str()))
         }
     };
-    let finished: Option<DeploymentJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let finished = sqlx::query_as!(
+        JobRow,
         "UPDATE deployment_jobs j SET status = $2, transcript = $3, error = $4, finished_at = now(),
             lease_owner = NULL, lease_expires_at = NULL, version = j.version + 1
          WHERE j.id = $1 AND j.status = 'DEPLOYING' AND j.lease_owner = $5
-         RETURNING {JOB_COLUMNS}"
-    )))
-    .bind(job_id)
-    .bind(super::enum_text(&status))
-    .bind(transcript)
-    .bind(error)
-    .bind(owner)
+         RETURNING j.id, j.deployment_id, j.device_id, j.status, j.config_version, j.content_hash,
+                   j.rollback_of_job_id, j.transcript, j.error, j.queued_at, j.started_at,
+                   j.finished_at, j.version",
+        job_id,
+        super::enum_text(&status),
+        transcript,
+        error,
+        owner,
+    )
+    .try_map(DeploymentJob::try_from)
     .fetch_optional(&mut *tx)
     .await
     .map_err(DbError::sql("finish a deployment job"))?;
@@ -533,12 +580,12 @@ pub async fn abort_queued_jobs(
     device_id: Uuid,
     reason: &str,
 ) -> Result<u64, DbError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE deployment_jobs SET status = 'ABORTED', error = $2, finished_at = now(), version = version + 1
          WHERE device_id = $1 AND status = 'QUEUED'",
+        device_id,
+        reason,
     )
-    .bind(device_id)
-    .bind(reason)
     .execute(conn)
     .await
     .map_err(DbError::sql("abort queued jobs"))?;
@@ -567,112 +614,132 @@ fn split_secret(
     Ok((stored, Some(sealed)))
 }
 
-impl<'r> FromRow<'r, PgRow> for DeploymentJob {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let version: i64 = row.try_get("config_version")?;
+/// A `deployments` row as stored, with its jobs as a JSON array (see [`get`]).
+struct DeploymentRow {
+    id: Uuid,
+    domain_id: Uuid,
+    kind: String,
+    requested_by: String,
+    requested_by_id: Option<Uuid>,
+    note: String,
+    requested_at: OffsetDateTime,
+    jobs: Json<Vec<JobRow>>,
+}
+
+impl TryFrom<DeploymentRow> for Deployment {
+    type Error = sqlx::Error;
+
+    fn try_from(row: DeploymentRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            deployment_id: row.try_get("deployment_id")?,
-            device_id: row.try_get("device_id")?,
-            status: super::enum_from_text("status", row.try_get("status")?)?,
-            config_version: u64::try_from(version).map_err(|_| {
-                super::column_error("config_version", format!("{version} is negative"))
-            })?,
-            content_hash: row.try_get("content_hash")?,
-            rollback_of_job_id: row.try_get("rollback_of_job_id")?,
-            transcript: row.try_get("transcript")?,
-            error: row.try_get("error")?,
-            queued_at: row.try_get("queued_at")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-            version: row.try_get("version")?,
+            id: row.id,
+            domain_id: row.domain_id,
+            kind: super::enum_from_text("kind", row.kind)?,
+            requested_by: row.requested_by,
+            requested_by_id: row.requested_by_id,
+            note: row.note,
+            requested_at: row.requested_at,
+            jobs: row
+                .jobs
+                .0
+                .into_iter()
+                .map(DeploymentJob::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
 
-/// A claimed job row: the job's columns, its domain, attempts and former owner.
-struct ClaimRow(ClaimedJob);
-
-impl ClaimRow {
-    fn into_claimed(self) -> ClaimedJob {
-        self.0
-    }
-}
-
-impl<'r> FromRow<'r, PgRow> for ClaimRow {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self(ClaimedJob {
-            job: DeploymentJob::from_row(row)?,
-            domain_id: row.try_get("domain_id")?,
-            attempts: row.try_get("attempts")?,
-            lease_owner: row.try_get("lease_owner")?,
-            taken_over_from: row.try_get("taken_over_from")?,
-        }))
-    }
-}
-
-/// A job as `row_to_json` writes it (inside a deployment's `jobs` array).
+/// A `deployment_jobs` row as stored, without its document. Also an element of a
+/// deployment's `jobs` array: `json_build_object` writes the same names, and the
+/// timestamps as RFC 3339 text.
 #[derive(Deserialize)]
-struct JobJson {
+struct JobRow {
     id: Uuid,
     deployment_id: Uuid,
     device_id: Uuid,
-    status: JobStatus,
-    config_version: u64,
+    status: String,
+    config_version: i64,
     content_hash: String,
     rollback_of_job_id: Option<Uuid>,
     transcript: String,
     error: Option<String>,
-    queued_at: String,
-    started_at: Option<String>,
-    finished_at: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    queued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<OffsetDateTime>,
     version: i32,
 }
 
-impl JobJson {
-    fn into_job(self) -> Result<DeploymentJob, String> {
-        let time = |text: &str| parse_pg_json_time(text);
-        Ok(DeploymentJob {
-            id: self.id,
-            deployment_id: self.deployment_id,
-            device_id: self.device_id,
-            status: self.status,
-            config_version: self.config_version,
-            content_hash: self.content_hash,
-            rollback_of_job_id: self.rollback_of_job_id,
-            transcript: self.transcript,
-            error: self.error,
-            queued_at: time(&self.queued_at)?,
-            started_at: self.started_at.as_deref().map(time).transpose()?,
-            finished_at: self.finished_at.as_deref().map(time).transpose()?,
-            version: self.version,
+impl TryFrom<JobRow> for DeploymentJob {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.id,
+            deployment_id: row.deployment_id,
+            device_id: row.device_id,
+            status: super::enum_from_text("status", row.status)?,
+            config_version: super::unsigned_column("config_version", row.config_version)?,
+            content_hash: row.content_hash,
+            rollback_of_job_id: row.rollback_of_job_id,
+            transcript: row.transcript,
+            error: row.error,
+            queued_at: row.queued_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            version: row.version,
         })
     }
 }
 
-/// PostgreSQL's JSON form of a timestamptz (`2026-11-27T00:25:01.123456+00:00`).
-fn parse_pg_json_time(text: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|error| format!("bad timestamp {text:?}: {error}"))
+/// A claimed job as the claim's `RETURNING` gives it: the job's columns, its domain,
+/// its attempts, its new owner and, for a takeover, the former one.
+struct ClaimRow {
+    id: Uuid,
+    deployment_id: Uuid,
+    device_id: Uuid,
+    status: String,
+    config_version: i64,
+    content_hash: String,
+    rollback_of_job_id: Option<Uuid>,
+    transcript: String,
+    error: Option<String>,
+    queued_at: OffsetDateTime,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+    version: i32,
+    domain_id: Uuid,
+    attempts: i32,
+    lease_owner: String,
+    taken_over_from: Option<String>,
 }
 
-impl<'r> FromRow<'r, PgRow> for Deployment {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let Json(jobs) = row.try_get::<Json<Vec<JobJson>>, _>("jobs")?;
-        let jobs = jobs
-            .into_iter()
-            .map(JobJson::into_job)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| super::column_error("jobs", reason))?;
+impl TryFrom<ClaimRow> for ClaimedJob {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ClaimRow) -> Result<Self, sqlx::Error> {
+        let job = JobRow {
+            id: row.id,
+            deployment_id: row.deployment_id,
+            device_id: row.device_id,
+            status: row.status,
+            config_version: row.config_version,
+            content_hash: row.content_hash,
+            rollback_of_job_id: row.rollback_of_job_id,
+            transcript: row.transcript,
+            error: row.error,
+            queued_at: row.queued_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            version: row.version,
+        };
         Ok(Self {
-            id: row.try_get("id")?,
-            domain_id: row.try_get("domain_id")?,
-            kind: super::enum_from_text("kind", row.try_get("kind")?)?,
-            requested_by: row.try_get("requested_by")?,
-            requested_by_id: row.try_get("requested_by_id")?,
-            note: row.try_get("note")?,
-            requested_at: row.try_get("requested_at")?,
-            jobs,
+            job: DeploymentJob::try_from(job)?,
+            domain_id: row.domain_id,
+            attempts: row.attempts,
+            lease_owner: row.lease_owner,
+            taken_over_from: row.taken_over_from,
         })
     }
 }

@@ -1,17 +1,26 @@
 //! Storage: the PostgreSQL schema (`migrations/`), one repository module per aggregate,
 //! and the private cluster mgmt-server runs when it has no `DATABASE_URL`.
 //!
-//! All SQL of mgmt-server lives under this module. Queries are checked when mgmt-server
-//! is compiled (`sqlx::query!`, `query_as!`, `query_scalar!`): their parameter and column
-//! types against the schema that `migrations/` creates, through the offline data in
-//! `.sqlx/` at the workspace root (builds need no database; `.cargo/config.toml` sets
-//! `SQLX_OFFLINE=true`). After changing a query or a migration, run
-//! `scripts/sqlx-prepare.sh` and commit `.sqlx/`; `scripts/test.sh` fails while it is
-//! stale. Queries name their columns (no `SELECT *`) and are not assembled at run time:
-//! optional filters are `($n::type IS NULL OR column = $n)` predicates. Each aggregate
-//! reads rows into a private `…Row` struct of the stored types and converts it to its
-//! domain type with checks (`u32` from `integer`, `Ipv4Addr` from `inet`, enums from
-//! `text`) that fail as a column decode error, never a panic.
+//! All SQL of mgmt-server lives under this module. Every query of the repositories
+//! (the deploy queue's lease claims and the shared login and request counters included)
+//! is checked when mgmt-server is compiled (`sqlx::query!`, `query_as!`,
+//! `query_scalar!`): its parameter and column types against the schema that
+//! `migrations/` creates, through the offline data in `.sqlx/` at the workspace root
+//! (builds need no database; `.cargo/config.toml` sets `SQLX_OFFLINE=true`). After
+//! changing a query or a migration, run `scripts/sqlx-prepare.sh` and commit `.sqlx/`;
+//! `scripts/test.sh` fails while it is stale. Queries name their columns (no `SELECT *`)
+//! and are not assembled at run time: optional filters are `($n::type IS NULL OR column
+//! = $n)` predicates. Each aggregate reads rows into a private `…Row` struct of the
+//! stored types and converts it to its domain type with checks (`u32` from `integer`,
+//! `Ipv4Addr` from `inet`, enums from `text`) that fail as a column decode error, never
+//! a panic. Child rows read with their parent in one query come as a `json_agg` array
+//! (`"col!: Json<Vec<…>>"`).
+//!
+//! The one exception is [`cluster`], which provisions the private cluster on its
+//! maintenance database, outside the migrated schema: its few statements are run-time
+//! queries, and `CREATE DATABASE` / `ALTER DATABASE … OWNER` take the database name as
+//! an identifier (checked against `[a-z0-9_]` and quoted: the only SQL built with
+//! `format!`).
 //!
 //! Conventions of every repository:
 //! - Reads take any executor (`impl PgExecutor`): the pool, a connection or a
@@ -173,26 +182,6 @@ async fn begin(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, sqlx::Po
 
 async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), DbError> {
     tx.commit().await.map_err(DbError::sql("commit"))
-}
-
-/// Every id in `ids` must name a row that `sql` finds: `sql` selects `id` by `$1` (the
-/// domain or parent) and `$2` (`uuid[]`). The first missing one is [`DbError::NotFound`].
-/// (A run-time checked query, for `deployments`; the other repositories select the ids
-/// with a checked query and call [`require_found`].)
-async fn require_all(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    kind: ObjectKind,
-    scope: Uuid,
-    ids: &[Uuid],
-) -> Result<(), DbError> {
-    let found: Vec<Uuid> = sqlx::query_scalar(sql)
-        .bind(scope)
-        .bind(ids)
-        .fetch_all(conn)
-        .await
-        .map_err(DbError::sql("look up referenced objects"))?;
-    require_found(kind, ids, &found)
 }
 
 /// Every id in `wanted` is among the ids `found`; the first that is not is

@@ -61,8 +61,7 @@ pub async fn grant_application_role(
     owner: impl sqlx::Executor<'_, Database = Postgres>,
     role: &str,
 ) -> Result<(), DbError> {
-    sqlx::query("SELECT grant_application_role($1)")
-        .bind(role)
+    sqlx::query!("SELECT FROM grant_application_role($1)", role)
         .execute(owner)
         .await
         .map_err(DbError::sql("grant the application role its privileges"))?;
@@ -71,18 +70,15 @@ pub async fn grant_application_role(
 
 /// The role `pool` connects as.
 pub async fn role_info(pool: &PgPool) -> Result<RoleInfo, DbError> {
-    let (name, superuser, owns_tables): (String, bool, bool) = sqlx::query_as(
-        "SELECT current_user::text, r.rolsuper,
-                EXISTS (SELECT 1 FROM pg_tables t
-                        WHERE t.schemaname = 'public' AND t.tableowner = current_user)
-         FROM pg_roles r WHERE r.rolname = current_user",
+    sqlx::query_as!(
+        RoleInfo,
+        r#"SELECT current_user::text AS "name!", r.rolsuper AS "superuser!",
+                  EXISTS (SELECT 1 FROM pg_tables t
+                          WHERE t.schemaname = 'public' AND t.tableowner = current_user)
+                    AS "owns_tables!"
+           FROM pg_roles r WHERE r.rolname = current_user"#
     )
     .fetch_one(pool)
     .await
-    .map_err(DbError::sql("read the database role"))?;
-    Ok(RoleInfo {
-        name,
-        superuser,
-        owns_tables,
-    })
+    .map_err(DbError::sql("read the database role"))
 }

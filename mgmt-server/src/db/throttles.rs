@@ -29,10 +29,10 @@ pub async fn login_locked_until(
     exec: impl PgExecutor<'_>,
     name_key: &str,
 ) -> Result<Option<OffsetDateTime>, DbError> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT locked_until FROM login_throttle WHERE name_key = $1 AND locked_until > now()",
+        name_key,
     )
-    .bind(name_key)
     .fetch_optional(exec)
     .await
     .map(Option::flatten)
@@ -46,7 +46,7 @@ pub async fn record_login_failure(
     policy: &LoginLockPolicy,
 ) -> Result<Option<OffsetDateTime>, DbError> {
     let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
-    let failures: i32 = sqlx::query_scalar(
+    let failures = sqlx::query_scalar!(
         "INSERT INTO login_throttle AS t (name_key, window_started_at, failures)
          VALUES ($1, now(), 1)
          ON CONFLICT (name_key) DO UPDATE SET
@@ -55,9 +55,9 @@ pub async fn record_login_failure(
              failures = CASE WHEN t.window_started_at <= now() - make_interval(secs => $2)
                              THEN 1 ELSE t.failures + 1 END
          RETURNING failures",
+        name_key,
+        policy.window.as_secs_f64(),
     )
-    .bind(name_key)
-    .bind(policy.window.as_secs_f64())
     .fetch_one(exec)
     .await
     .map_err(DbError::sql("count a refused login"))?;
@@ -66,15 +66,15 @@ pub async fn record_login_failure(
         return login_locked_until(exec, name_key).await;
     }
     // Lock once the window holds `max` refusals, and start counting afresh.
-    let locked: Option<OffsetDateTime> = sqlx::query_scalar(
+    let locked = sqlx::query_scalar!(
         "UPDATE login_throttle
             SET locked_until = now() + make_interval(secs => $3), failures = 0, window_started_at = now()
           WHERE name_key = $1 AND failures >= $2
          RETURNING locked_until",
+        name_key,
+        max,
+        policy.lockout.as_secs_f64(),
     )
-    .bind(name_key)
-    .bind(max)
-    .bind(policy.lockout.as_secs_f64())
     .fetch_optional(exec)
     .await
     .map(Option::flatten)
@@ -87,8 +87,7 @@ pub async fn clear_login_failures(
     exec: impl PgExecutor<'_>,
     name_key: &str,
 ) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM login_throttle WHERE name_key = $1")
-        .bind(name_key)
+    sqlx::query!("DELETE FROM login_throttle WHERE name_key = $1", name_key)
         .execute(exec)
         .await
         .map_err(DbError::sql("clear refused logins"))?;
@@ -97,14 +96,14 @@ pub async fn clear_login_failures(
 
 /// Deletes up to 100 rows whose window and lock are both over.
 async fn sweep_logins(exec: impl PgExecutor<'_>, policy: &LoginLockPolicy) -> Result<(), DbError> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM login_throttle WHERE name_key IN (
              SELECT name_key FROM login_throttle
              WHERE window_started_at < now() - make_interval(secs => $1)
                AND (locked_until IS NULL OR locked_until < now())
              LIMIT 100)",
+        policy.window.as_secs_f64(),
     )
-    .bind(policy.window.as_secs_f64())
     .execute(exec)
     .await
     .map_err(DbError::sql("sweep old refused logins"))?;
@@ -124,32 +123,32 @@ pub async fn count_request(
     exec: impl PgExecutor<'_> + Copy,
     source: IpAddr,
 ) -> Result<RequestCount, DbError> {
-    let (requests, window_ends_at): (i32, OffsetDateTime) = sqlx::query_as(
-        "INSERT INTO api_request_counts AS c (source_address, window_started_at, requests)
+    let counted = sqlx::query!(
+        r#"INSERT INTO api_request_counts AS c (source_address, window_started_at, requests)
          VALUES ($1, date_trunc('minute', now()), 1)
          ON CONFLICT (source_address) DO UPDATE SET
              requests = CASE WHEN c.window_started_at = date_trunc('minute', now())
                              THEN c.requests + 1 ELSE 1 END,
              window_started_at = date_trunc('minute', now())
-         RETURNING requests, window_started_at + interval '1 minute'",
+         RETURNING requests, window_started_at + interval '1 minute' AS "window_ends_at!""#,
+        super::inet(source),
     )
-    .bind(source)
     .fetch_one(exec)
     .await
     .map_err(DbError::sql("count a request"))?;
-    if requests == 1 {
+    if counted.requests == 1 {
         // A new window for this source: sweep a few sources whose window is over.
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM api_request_counts WHERE source_address IN (
                  SELECT source_address FROM api_request_counts
-                 WHERE window_started_at < date_trunc('minute', now()) LIMIT 100)",
+                 WHERE window_started_at < date_trunc('minute', now()) LIMIT 100)"
         )
         .execute(exec)
         .await
         .map_err(DbError::sql("sweep old request counts"))?;
     }
     Ok(RequestCount {
-        requests: u32::try_from(requests).unwrap_or(0),
-        window_ends_at,
+        requests: u32::try_from(counted.requests).unwrap_or(0),
+        window_ends_at: counted.window_ends_at,
     })
 }

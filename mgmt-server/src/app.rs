@@ -1,6 +1,11 @@
-//! The whole HTTP application: the REST API under `/api` and the web UI everywhere else.
+//! The whole HTTP application: the REST API under `/api` and the web UI everywhere else,
+//! each request in an `http_request` span ([`request_span`]).
+
+mod request_span;
 
 use axum::Router;
+
+pub use request_span::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, record_actor, traced};
 
 use crate::api::{self, ApiContext};
 use crate::server::ManagementCenter;

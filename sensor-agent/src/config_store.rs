@@ -254,6 +254,8 @@ impl ConfigStore {
         now: OffsetDateTime,
     ) -> Result<CheckedConfig, ApplyError> {
         let config = DeviceConfig::from_json(document).map_err(ApplyError::Parse)?;
+        // A push from the manager logs under the version it offers, refused or not.
+        tracing::Span::current().record("version", config.version);
         let expected = this_device.or_else(|| self.running.as_ref().map(|r| r.device_id));
         if let Some(this_device) = expected
             && config.device_id != this_device

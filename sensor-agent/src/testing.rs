@@ -1,5 +1,7 @@
 //! Shared test data.
 
+pub(crate) mod logs;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 

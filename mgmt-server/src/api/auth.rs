@@ -68,6 +68,7 @@ pub async fn generate_token(
             Err(LoginRefused::Db(e)) => return Err(e.into()),
             Err(LoginRefused::Task) => return Err(ApiError::internal("the password check failed")),
         };
+    crate::app::record_actor(&administrator.name);
     let now = OffsetDateTime::now_utc();
     let (access, refresh) = (new_token()?, new_token()?);
     let tokens = session_tokens(&access, &refresh, now);
@@ -116,7 +117,8 @@ pub async fn refresh_token(
 }
 
 /// Authenticates config calls, checks the domain in the path and the caller's role
-/// (Read-Only administrators may only read), and hands on a [`Caller`].
+/// (Read-Only administrators may only read), names the administrator in the request's
+/// span, and hands on a [`Caller`].
 pub async fn require_session(
     State(context): State<ApiContext>,
     Path(params): Path<Vec<(String, String)>>,
@@ -143,6 +145,7 @@ pub async fn require_session(
     if !administrator.enabled {
         return Err(ApiError::unauthorized(INVALID_TOKEN));
     }
+    crate::app::record_actor(&administrator.name);
     let domain = params
         .iter()
         .find(|(k, _)| k == "domain")

@@ -164,7 +164,7 @@ pub(crate) fn routes() -> Routes {
     health::routes(routes)
 }
 
-/// The API router for `context`.
+/// The API router for `context`; every request runs in an `http_request` span.
 pub fn router(context: ApiContext) -> Router {
     let Routes {
         platform,
@@ -176,7 +176,7 @@ pub fn router(context: ApiContext) -> Router {
         context.clone(),
         auth::require_session,
     ));
-    platform
+    let api = platform
         .merge(config)
         .route(
             "/api/openapi.json",
@@ -190,7 +190,8 @@ pub fn router(context: ApiContext) -> Router {
             rate_limit::limit,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
-        .with_state(context)
+        .with_state(context);
+    crate::app::traced(api)
 }
 
 /// The documented routes (for tests and the OpenAPI document).

@@ -30,8 +30,9 @@ const SESSION_LIFETIME: Duration = Duration::hours(8);
 /// The shortest administrator password the UI accepts.
 pub(crate) const MIN_PASSWORD_LEN: usize = 8;
 
-/// The logged-in administrator of a request. Extracting it redirects to the login page
-/// (or the first-run page) when there is no live session.
+/// The logged-in administrator of a request. Extracting it names the administrator in
+/// the request's span, and redirects to the login page (or the first-run page) when
+/// there is no live session.
 #[derive(Debug, Clone)]
 pub(crate) struct Current {
     pub admin: Administrator,
@@ -142,6 +143,7 @@ impl FromRequestParts<UiContext> for Current {
         if !admin.enabled {
             return Err(Redirect::to("/login").into_response());
         }
+        crate::app::record_actor(&admin.name);
         Ok(Self {
             admin,
             session_id: session.id,
@@ -345,6 +347,7 @@ async fn start_session(
     admin: &Administrator,
     source: Option<IpAddr>,
 ) -> Result<Response, UiError> {
+    crate::app::record_actor(&admin.name);
     let access = random_token()?;
     let refresh = random_token()?;
     let now = OffsetDateTime::now_utc();

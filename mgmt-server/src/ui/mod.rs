@@ -54,10 +54,11 @@ impl UiContext {
     }
 }
 
-/// The UI's routes, with security headers on every response. Mount it at `/` next to
-/// the REST API (`/api/...`); it uses no path under `/api`.
+/// The UI's routes, with security headers on every response and an `http_request`
+/// span around every request. Mount it at `/` next to the REST API (`/api/...`); it
+/// uses no path under `/api`.
 pub fn router(context: UiContext) -> Router {
-    Router::new()
+    let ui = Router::new()
         .route("/", get(pages::overview))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
         .route("/login", get(auth::login_page).post(auth::login_submit))
@@ -113,7 +114,8 @@ pub fn router(context: UiContext) -> Router {
         )
         .route("/system/audit", get(system::audit))
         .layer(middleware::from_fn(security_headers))
-        .with_state(context)
+        .with_state(context);
+    crate::app::traced(ui)
 }
 
 /// Serves `router` over HTTPS (a certificate for `localhost` issued by `ca`) on
@@ -245,7 +247,9 @@ where
     T: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(make()))
+    // The request's span goes along, so what the work logs names the request.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| handle.block_on(make())))
         .await
         .map_err(|_| UiError::Task)
 }

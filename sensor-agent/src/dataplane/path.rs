@@ -72,7 +72,7 @@ impl<T: Transport, D: Transport> DataPath<T, D> {
                     return Ok(TransportKind::Dtls);
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "DTLS send failed; falling back to TLS");
+                    tracing::trace!(error = %e, "DTLS send failed; falling back to TLS");
                     self.dtls = None;
                 }
             }

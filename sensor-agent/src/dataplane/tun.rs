@@ -334,7 +334,7 @@ async fn write_loop(device: Arc<AsyncDevice>, mut queue: TunQueue) {
     while let Some(packet) = queue.recv().await {
         if let Err(e) = device.send(&packet).await {
             // A packet the kernel refuses (e.g. bad header) must not stop the others.
-            tracing::debug!(error = %e, len = packet.len(), "TUN write failed");
+            tracing::trace!(error = %e, len = packet.len(), "TUN write failed");
         }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn handle_post(
     let message = match ClientMessage::parse(&request.body) {
         Ok(message) => message,
         Err(e) => {
-            tracing::info!(peer = %connection.peer, error = %e, "unreadable aggregate-auth request");
+            tracing::info!(error = %e, "unreadable aggregate-auth request");
             return Response::xml(error_form(LOGIN_FAILED));
         }
     };
@@ -190,7 +190,10 @@ impl Step<'_> {
                 return Response::xml(group_select_form(&aliases, None));
             }
             Selection::Refused => {
-                tracing::info!(peer = %self.connection.peer, path, "login refused: unknown or disabled connection profile");
+                tracing::info!(
+                    path,
+                    "login refused: unknown or disabled connection profile"
+                );
                 return Response::xml(error_form(LOGIN_FAILED));
             }
         };
@@ -201,13 +204,13 @@ impl Step<'_> {
         }
         let Some(machine) = self.connection.machine_certificate() else {
             if init.client_cert_fail {
-                tracing::info!(peer = %self.connection.peer, group = %profile.name, "no client certificate; login refused");
+                tracing::info!(group = %profile.name, "no client certificate; login refused");
                 return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
             }
             return Response::xml(client_cert_request());
         };
         if aaa.requires_mca() && !init.offers_multiple_cert() {
-            tracing::info!(peer = %self.connection.peer, group = %profile.name, "client did not offer multiple-cert; login refused");
+            tracing::info!(group = %profile.name, "client did not offer multiple-cert; login refused");
             return Response::xml(error_form(MCA_REQUIRED));
         }
         let Some(machine_chain) = self.validate(profile, &self.connection.tls.client_chain) else {
@@ -248,14 +251,14 @@ impl Step<'_> {
             .and_then(|o| o.aggauth_handle.as_deref())
             .unwrap_or_default();
         let Some(pending) = self.headend.pending_logins().take(handle, self.instant) else {
-            tracing::info!(peer = %self.connection.peer, "password reply for an unknown or expired login");
+            tracing::info!("password reply for an unknown or expired login");
             return Response::xml(error_form(LOGIN_FAILED));
         };
         let Some(profile) = self.config.connection_profile(&pending.tunnel_group) else {
             return Response::xml(error_form(LOGIN_FAILED));
         };
         if pending.machine.is_some() && pending.machine != self.connection.machine_fingerprint() {
-            tracing::info!(peer = %self.connection.peer, group = %profile.name, "password reply on a connection with another machine certificate");
+            tracing::info!(group = %profile.name, "password reply on a connection with another machine certificate");
             return Response::xml(error_form(LOGIN_FAILED));
         }
         let typed = credentials
@@ -436,10 +439,13 @@ impl Step<'_> {
         let grant = match self.headend.sessions.login(new, self.now) {
             Ok(grant) => grant,
             Err(e) => {
-                tracing::info!(group = %profile.name, user = %username, error = %e, "login refused by the session database");
+                tracing::info!(group = %profile.name, error = %e, "login refused by the session database");
                 return Response::xml(error_form(LOGIN_FAILED));
             }
         };
+        let span = super::session_span(grant.index, &username);
+        let _in_session = span.enter();
+        tracing::info!(group = %profile.name, "login accepted");
         tracing::info!(target: "syslog", syslog_id = 716038, "Group <{}> User <{username}> IP <{}> Authentication: successful, Session Type: WebVPN.", profile.group_policy, self.connection.peer.ip());
         let banner = policy.and_then(|p| p.banner.as_deref());
         let body = complete(&Completion {
@@ -497,7 +503,7 @@ impl Step<'_> {
         let mapped = match map_username(source.as_ref(), &aaa.username_mapping) {
             Ok(mapped) => mapped,
             Err(e) => {
-                tracing::info!(peer = %self.connection.peer, group = %profile.name, error = %e, "no username from the certificate");
+                tracing::info!(group = %profile.name, error = %e, "no username from the certificate");
                 return None;
             }
         };

@@ -15,6 +15,11 @@
 //! [`Headend::serve`] accepts TCP connections and runs each in its own task: TLS
 //! handshake (bounded by [`HANDSHAKE_TIMEOUT`]), then HTTP requests on the keep-alive
 //! connection until a CONNECT turns it into a tunnel.
+//!
+//! Logs: each connection runs in a `vpn_connection` span (`connection`, a number of
+//! this process; `peer`; once the handshake is done `tls_version` and `sni`), and
+//! whatever concerns a session (its login, its tunnel, its DTLS channel) in a
+//! `vpn_session` span ([`session_span`]).
 
 mod auth;
 pub mod dtls;
@@ -24,6 +29,7 @@ mod trust_cache;
 mod tunnel;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -32,6 +38,8 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use vpn_core::config::{ConnectionProfile, DeviceConfig};
 use vpn_core::mca::ChallengeStore;
 use vpn_core::pki::{TrustStore, TrustStoreError};
@@ -49,6 +57,21 @@ use tunnel::TunnelEnd;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Most client connections served at once; further ones are closed on accept.
 pub const MAX_CONNECTIONS: usize = 4096;
+
+/// The `connection` number of the next accepted connection (of any headend of this
+/// process), so the log lines of one connection can be told from another's.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// The span of one VPN session: its index as `show vpn-sessiondb` prints it, and the
+/// user's name only while DEBUG is on (user names stay out of INFO logs except in the
+/// FTD syslog lines).
+pub(crate) fn session_span(index: u32, username: &str) -> tracing::Span {
+    let span = tracing::info_span!("vpn_session", session = index, user = Empty);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        span.record("user", username);
+    }
+    span
+}
 
 /// Settings of the headend that are not in the device configuration.
 #[derive(Debug, Clone, Copy)]
@@ -171,10 +194,14 @@ impl Headend {
                 continue;
             };
             let headend = Arc::clone(&self);
-            tokio::spawn(async move {
-                headend.connection(tcp, peer).await;
-                drop(slot);
-            });
+            let span = connection_span(peer);
+            tokio::spawn(
+                async move {
+                    headend.connection(tcp, peer).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
         }
     }
 
@@ -193,13 +220,18 @@ impl Headend {
                 return;
             }
             Err(_) => {
-                tracing::info!(%peer, "TLS handshake timed out");
+                tracing::info!("TLS handshake timed out");
                 return;
             }
         };
         let tls = NegotiatedTls::of(stream.get_ref().1);
         let dtls_psk = dtls::DtlsPsk::export(stream.get_ref().1);
-        tracing::debug!(%peer, version = tls.version, cipher = %tls.cipher_suite, client_certificate = !tls.client_chain.is_empty(), "TLS established");
+        let span = tracing::Span::current();
+        span.record("tls_version", tls.version);
+        if let Some(sni) = stream.get_ref().1.server_name() {
+            span.record("sni", sni);
+        }
+        tracing::debug!(cipher = %tls.cipher_suite, client_certificate = !tls.client_chain.is_empty(), "TLS established");
         let connection = Arc::new(Connection {
             peer,
             local,
@@ -222,7 +254,7 @@ impl Headend {
                 Ok(Some(request)) => request,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::debug!(peer = %connection.peer, error = %e, "request not read");
+                    tracing::debug!(error = %e, "request not read");
                     if let Some((status, reason)) = e.status() {
                         let _ = Response::status_and_close(status, reason)
                             .write_to(&mut stream)
@@ -263,14 +295,21 @@ impl Headend {
     async fn post(self: &Arc<Self>, connection: &Arc<Connection>, request: Request) -> Response {
         let headend = Arc::clone(self);
         let connection = Arc::clone(connection);
+        // The connection's span (and subscriber) go along to the blocking thread.
+        let span = tracing::Span::current();
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         let answer = tokio::task::spawn_blocking(move || {
-            auth::handle_post(
-                &headend,
-                &connection,
-                &request,
-                OffsetDateTime::now_utc(),
-                Instant::now(),
-            )
+            tracing::dispatcher::with_default(&dispatch, || {
+                span.in_scope(|| {
+                    auth::handle_post(
+                        &headend,
+                        &connection,
+                        &request,
+                        OffsetDateTime::now_utc(),
+                        Instant::now(),
+                    )
+                })
+            })
         })
         .await;
         answer.unwrap_or_else(|_| Response::xml(vpn_core::aggauth::error_form(LOGIN_FAILED)))
@@ -290,12 +329,26 @@ impl Headend {
                 return;
             }
         };
+        let span = admitted.span.clone();
+        self.run_tunnel(stream, admitted, leftover)
+            .instrument(span)
+            .await;
+    }
+
+    /// Answers an admitted CONNECT and runs its CSTP loop until the tunnel ends.
+    async fn run_tunnel<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        admitted: tunnel::Admitted,
+        leftover: &[u8],
+    ) {
         let tunnel::Admitted {
             response,
             silence_limit,
             mut attachment,
             mut port,
             mut dtls,
+            span: _,
         } = admitted;
         if tokio::io::AsyncWriteExt::write_all(stream, &response)
             .await
@@ -329,7 +382,10 @@ impl Headend {
                 self.sessions.logout(attachment.index, now);
             }
             TunnelEnd::ConnectionLost => {
-                tracing::info!(peer = %connection.peer, index = attachment.index, "tunnel connection lost; session waits for the client");
+                tracing::info!(
+                    tunnel = attachment.tunnel_number,
+                    "tunnel connection lost; session waits for the client"
+                );
                 self.sessions
                     .detach(attachment.index, attachment.tunnel_number, now);
             }
@@ -366,6 +422,18 @@ impl Headend {
     }
 }
 
+/// The span of one accepted client connection; `tls_version` and `sni` are recorded
+/// once the handshake is done.
+fn connection_span(peer: SocketAddr) -> tracing::Span {
+    tracing::info_span!(
+        "vpn_connection",
+        connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+        %peer,
+        tls_version = Empty,
+        sni = Empty,
+    )
+}
+
 /// One client TLS connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Connection {
@@ -389,3 +457,6 @@ impl Connection {
             .map(|der| MachineFingerprint::of_certificate_der(der.as_ref()))
     }
 }
+
+#[cfg(test)]
+mod tests;

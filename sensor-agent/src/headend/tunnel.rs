@@ -45,6 +45,8 @@ pub(crate) struct Admitted {
     pub(crate) port: SessionPort,
     /// The tunnel's DTLS registration when DTLS was offered.
     pub(crate) dtls: Option<DtlsRegistration>,
+    /// The session's span, for everything the tunnel logs.
+    pub(crate) span: tracing::Span,
 }
 
 /// The `X-DTLS-*` part of a CONNECT answer.
@@ -57,7 +59,8 @@ pub(crate) struct DtlsOffer {
 }
 
 /// Checks the cookie of a CONNECT and attaches the tunnel; `Err` is the response to
-/// send before closing (401 for a refused cookie).
+/// send before closing (401 for a refused cookie). Once the cookie names a session,
+/// what is logged goes into the session's span.
 pub(crate) fn admit(
     headend: &Headend,
     connection: &Connection,
@@ -75,7 +78,7 @@ pub(crate) fn admit(
     {
         Ok(index) => index,
         Err(e) => {
-            tracing::info!(peer = %connection.peer, error = %e, "CONNECT refused");
+            tracing::info!(error = %e, "CONNECT refused");
             return Err(Response::status_and_close(401, "Unauthorized"));
         }
     };
@@ -92,6 +95,8 @@ pub(crate) fn admit(
     let Some(record) = headend.sessions.session(index) else {
         return Err(Response::status_and_close(401, "Unauthorized"));
     };
+    let span = super::session_span(index, &record.username);
+    let _in_session = span.enter();
     let config = headend.config();
     let policy = config.group_policy(&record.group_policy);
     let client_base_mtu = request
@@ -133,6 +138,7 @@ pub(crate) fn admit(
         attachment,
         port,
         dtls: dtls.map(|(_, registration)| registration),
+        span: span.clone(),
     })
 }
 
@@ -351,7 +357,7 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                     return TunnelEnd::ConnectionLost;
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "CSTP frame skipped");
+                    tracing::trace!(error = %e, "CSTP frame skipped");
                     continue;
                 }
             };
@@ -365,7 +371,7 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
                         .send_waiting(packet, OffsetDateTime::now_utc())
                         .await;
                     if let Err(e) = sent {
-                        tracing::debug!(error = %e, "uplink packet dropped");
+                        tracing::trace!(error = %e, "uplink packet dropped");
                     }
                 }
                 FrameAction::Reply => {
@@ -419,12 +425,12 @@ pub(crate) async fn run_cstp<S: AsyncRead + AsyncWrite + Unpin>(
             event = next_dtls_event(&mut dtls_events) => {
                 match event {
                     Some(DtlsEvent::Up(link)) => {
-                        tracing::debug!(index = attachment.index, tunnel = link.generation, "packets to the client go over DTLS");
+                        tracing::debug!(tunnel = link.generation, "packets to the client go over DTLS");
                         dtls.up(link);
                     }
                     Some(DtlsEvent::Down { generation }) => {
                         if dtls.down(generation) {
-                            tracing::debug!(index = attachment.index, "DTLS gone; packets to the client go over CSTP");
+                            tracing::debug!("DTLS gone; packets to the client go over CSTP");
                         }
                     }
                     None => {

@@ -1,4 +1,8 @@
 //! The management API's routes (axum) and its HTTP/1.1 connections (hyper).
+//!
+//! Every request runs in a `management_request` span: `method`, `route` (the path
+//! template), `peer`, `status` at the end, and for a configuration push the `version`
+//! it offers once the document is read.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, PoisonError};
@@ -6,8 +10,9 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,6 +20,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower::ServiceExt;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use vpn_core::channel::{
     ChannelError, DeployResult, ManagerHost, RegistrationChallenge, RegistrationRequest,
     RegistrationResponse, TerminateRequest, TerminateResult, paths, sensor_proof,
@@ -60,7 +67,30 @@ pub(super) fn router(channel: Channel) -> axum::Router {
         .route(paths::TERMINATE_SESSIONS, post(terminate))
         .route(paths::SESSION_EVENTS, get(events))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "not-found", "no such path") })
+        .layer(axum::middleware::from_fn(trace_request))
         .with_state(channel)
+}
+
+/// Runs a request in its `management_request` span.
+async fn trace_request(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "management_request",
+        method = %request.method(),
+        route = Empty,
+        peer = Empty,
+        version = Empty,
+        status = Empty,
+    );
+    if let Some(route) = request.extensions().get::<MatchedPath>() {
+        span.record("route", route.as_str());
+    }
+    if let Some(caller) = request.extensions().get::<Caller>() {
+        span.record("peer", tracing::field::display(caller.peer));
+    }
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    span.in_scope(|| tracing::debug!("management request finished"));
+    response
 }
 
 /// Serves HTTP/1.1 requests of one TLS connection.
@@ -168,13 +198,13 @@ fn require_registrable(channel: &ManagerChannel) -> Result<super::PendingManager
         .ok_or_else(|| refusal(&RegistrationRefusal::NoManagerConfigured))
 }
 
-async fn challenge(State(channel): State<Channel>, Extension(caller): Extension<Caller>) -> Answer {
+async fn challenge(State(channel): State<Channel>) -> Answer {
     require_registrable(&channel)?;
     let challenge = channel
         .challenges()
         .issue(Instant::now())
         .map_err(|e| refusal(&e))?;
-    tracing::info!(peer = %caller.peer, "registration challenge issued");
+    tracing::info!("registration challenge issued");
     Ok(Json(RegistrationChallenge {
         challenge: hex::encode(challenge),
         expires_in_secs: u32::try_from(CHALLENGE_LIFETIME.as_secs()).unwrap_or(60),
@@ -205,7 +235,7 @@ async fn register(
     match accept_registration(&channel, &pending, caller, &resolved, &request) {
         Ok(response) => Ok(Json(response).into_response()),
         Err(e) => {
-            tracing::warn!(peer = %caller.peer, reason = %e, "registration refused");
+            tracing::warn!(reason = %e, "registration refused");
             Err(refusal(&e))
         }
     }
@@ -265,7 +295,6 @@ fn accept_registration(
     *channel.tls.write().unwrap_or_else(PoisonError::into_inner) = server_config;
     channel.challenges().record_success();
     tracing::info!(
-        peer = %caller.peer,
         device_id = %request.device_id,
         manager = %request.manager_name,
         "registered to the manager; the registration key is spent"
@@ -290,8 +319,14 @@ async fn deploy(
     require_manager(&channel, &caller)?;
     let device = channel.device_id();
     let deployer = Arc::clone(&channel.agent.deployer);
+    // The request's span (and subscriber) go along: the deploy records the offered
+    // version in it.
+    let span = tracing::Span::current();
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let outcome = tokio::task::spawn_blocking(move || {
-        deployer.deploy(&body, device, OffsetDateTime::now_utc())
+        tracing::dispatcher::with_default(&dispatch, || {
+            span.in_scope(|| deployer.deploy(&body, device, OffsetDateTime::now_utc()))
+        })
     })
     .await;
     match outcome {
@@ -304,7 +339,7 @@ async fn deploy(
         })
         .into_response()),
         Ok(Err(e)) => {
-            tracing::warn!(peer = %caller.peer, error = %crate::control::error_chain(&e), "deploy refused");
+            tracing::warn!(error = %crate::control::error_chain(&e), "deploy refused");
             Err(apply_refusal(&e))
         }
         Err(_) => Err(refuse(
@@ -371,7 +406,7 @@ async fn terminate(
             .sum(),
         TerminateRequest::Device => sessions.logoff(&LogoffTarget::All, now),
     };
-    tracing::info!(peer = %caller.peer, ?request, terminated, "sessions terminated by the manager");
+    tracing::info!(?request, terminated, "sessions terminated by the manager");
     Ok(Json(TerminateResult {
         terminated: u32::try_from(terminated).unwrap_or(u32::MAX),
     })

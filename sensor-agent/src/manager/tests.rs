@@ -571,3 +571,44 @@ async fn the_status_reports_identity_and_trustpoint_expiry() {
     );
     assert!(status.uptime_secs < 600);
 }
+
+/// Pushes `document` through the API router as the manager from 192.0.2.9:41000.
+async fn push(router: &axum::Router, document: Vec<u8>) -> axum::http::StatusCode {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::post(vpn_core::channel::paths::CONFIG)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(document))
+        .unwrap();
+    request.extensions_mut().insert(api::Caller {
+        peer: "192.0.2.9:41000".parse().unwrap(),
+        manager: true,
+    });
+    router.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_push_is_logged_in_a_management_request_span_with_the_offered_version() {
+    use tracing::level_filters::LevelFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let (channel, _sessions, _address) = start_on(dir.path()).await;
+    let router = api::router(channel);
+    let logs = crate::testing::logs::Logs::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber(LevelFilter::INFO));
+    let device_id = Uuid::new_v4();
+
+    assert_eq!(push(&router, document(device_id, 7, |_| {})).await, 200);
+    assert_eq!(push(&router, document(device_id, 5, |_| {})).await, 409);
+
+    let spans = logs.spans("management_request");
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    for (span, (version, status)) in spans.iter().zip([("7", "200"), ("5", "409")]) {
+        assert_eq!(span.fields["method"], "POST");
+        assert_eq!(span.fields["route"], vpn_core::channel::paths::CONFIG);
+        assert_eq!(span.fields["peer"], "192.0.2.9:41000");
+        assert_eq!(span.fields["version"], version);
+        assert_eq!(span.fields["status"], status);
+    }
+    let refused = logs.event("deploy refused");
+    assert_eq!(refused.spans.len(), 1);
+    assert_eq!(refused.spans[0].fields["version"], "5");
+}

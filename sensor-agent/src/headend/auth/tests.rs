@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
+use tracing::level_filters::LevelFilter;
 use vpn_core::config::{
     AaaSettings, AuthenticationMethod, GroupAlias, GroupUrl, IdentityCertificate, LocalUser,
     PrivateKeyPem, Trustpoint,
@@ -574,4 +575,50 @@ fn unreadable_bodies_and_unknown_groups_get_an_error_form() {
         ),
     );
     assert!(body.contains("group_list"), "{body}");
+}
+
+/// Logs in `alice` on the AAA-only profile inside a connection's span, with `logs`
+/// keeping what is logged up to `level`; the session's index.
+fn login_logged(logs: &crate::testing::logs::Logs, level: LevelFilter) -> u32 {
+    let world = world(|_| {});
+    let conn = connection(None);
+    tracing::subscriber::with_default(logs.subscriber(level), || {
+        let _in_connection = super::super::connection_span(conn.peer).entered();
+        let (_, form) = answer(&world, &conn, &post("/RAVPN-AAA", init("RAVPN-AAA", false)));
+        let (_, done) = answer(
+            &world,
+            &conn,
+            &post("/", password_reply(&form, Some("alice"), PASSWORD)),
+        );
+        assert!(done.contains("type=\"complete\""), "{done}");
+    });
+    world.sessions.sessions()[0].index
+}
+
+#[test]
+fn a_login_is_logged_in_its_connection_and_session_spans_without_the_user_at_info() {
+    let logs = crate::testing::logs::Logs::default();
+    let index = login_logged(&logs, LevelFilter::INFO);
+    let accepted = logs.event("login accepted");
+    let names: Vec<&str> = accepted.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["vpn_connection", "vpn_session"]);
+    let (connection, session) = (&accepted.spans[0].fields, &accepted.spans[1].fields);
+    assert_eq!(connection["peer"], "192.0.2.7:50000");
+    assert!(connection["connection"].parse::<u64>().is_ok());
+    assert_eq!(session["session"], index.to_string());
+    assert!(!session.contains_key("user"), "{session:?}");
+    assert_eq!(accepted.fields["group"], "RAVPN-AAA");
+    // The FTD syslog line names the user, as FTD's does, in the same spans.
+    let syslog = logs.event(
+        "Group <GP-MCA> User <alice> IP <192.0.2.7> Authentication: successful, Session Type: WebVPN.",
+    );
+    assert_eq!(syslog.spans.len(), 2);
+}
+
+#[test]
+fn the_session_span_names_the_user_when_debug_is_on() {
+    let logs = crate::testing::logs::Logs::default();
+    login_logged(&logs, LevelFilter::DEBUG);
+    let accepted = logs.event("login accepted");
+    assert_eq!(accepted.spans[1].fields["user"], "alice");
 }

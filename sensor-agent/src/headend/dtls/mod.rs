@@ -34,6 +34,7 @@ use openssl::ex_data::Index;
 use openssl::ssl::{Ssl, SslContext, SslMethod, SslSessionCacheMode, SslVersion};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 pub use hello::{HelloError, MAX_DATAGRAM_LEN, MAX_SESSION_ID_LEN, client_hello_session_id};
 
@@ -340,14 +341,18 @@ impl DtlsServer {
             }
             let (sender, receiver) = mpsc::channel(PEER_QUEUE);
             peers.insert(from, sender);
-            tokio::spawn(peer::run(
-                start,
-                Arc::clone(&socket),
-                from,
-                local_port,
-                receiver,
-                datagram.to_vec(),
-            ));
+            let span = peer::span(&start.session, from);
+            tokio::spawn(
+                peer::run(
+                    start,
+                    Arc::clone(&socket),
+                    from,
+                    local_port,
+                    receiver,
+                    datagram.to_vec(),
+                )
+                .instrument(span),
+            );
         }
     }
 

@@ -78,7 +78,8 @@ impl Write for DatagramPipe {
     }
 }
 
-/// Runs the handshake started by `first` (a ClientHello) and then the DTLS tunnel.
+/// Runs the handshake started by `first` (a ClientHello) and then the DTLS tunnel, in
+/// the session's span (see [`span`]).
 pub(super) async fn run(
     start: HandshakeStart,
     socket: Arc<UdpSocket>,
@@ -105,12 +106,12 @@ pub(super) async fn run(
             Ok(()) => break,
             Err(e) if e.code() == ErrorCode::WANT_READ => {}
             Err(e) => {
-                tracing::debug!(%peer, index = session.index, error = %e, "DTLS handshake failed");
+                tracing::debug!(error = %e, "DTLS handshake failed");
                 return;
             }
         }
         if Instant::now() >= deadline {
-            tracing::debug!(%peer, index = session.index, "DTLS handshake timed out");
+            tracing::debug!("DTLS handshake timed out");
             return;
         }
         tokio::select! {
@@ -124,6 +125,13 @@ pub(super) async fn run(
     }
     drop(slots);
     established(stream, session, events, socket, peer, local_port, incoming).await;
+}
+
+/// The span of one DTLS peer: a `dtls` span with the client's address, inside the
+/// `vpn_session` span of the session its ClientHello named.
+pub(super) fn span(session: &SessionBinding, peer: SocketAddr) -> tracing::Span {
+    let session_span = crate::headend::session_span(session.index, &session.username);
+    tracing::info_span!(parent: &session_span, "dtls", %peer)
 }
 
 /// Why a DTLS tunnel ended.
@@ -162,7 +170,7 @@ async fn established(
     ) {
         Ok(attachment) => attachment,
         Err(e) => {
-            tracing::debug!(%peer, error = %e, "DTLS tunnel not attached");
+            tracing::debug!(error = %e, "DTLS tunnel not attached");
             return;
         }
     };
@@ -180,7 +188,7 @@ async fn established(
         session.username,
         peer.ip()
     );
-    tracing::debug!(%peer, index = session.index, cipher = %setup.cipher_suite, version = %setup.encapsulation, "DTLS established");
+    tracing::debug!(cipher = %setup.cipher_suite, version = %setup.encapsulation, "DTLS established");
     let uplink = session.uplink.with_counters(attachment.counters);
     let mut record = vec![0u8; MAX_RECORD_LEN];
     let mut out: Vec<u8> = Vec::with_capacity(MAX_RECORD_LEN);
@@ -213,7 +221,7 @@ async fn established(
                         Err(e) if e.code() == ErrorCode::WANT_READ => break,
                         Err(e) if e.code() == ErrorCode::ZERO_RETURN => break 'tunnel End::Closed,
                         Err(e) => {
-                            tracing::debug!(%peer, error = %e, "DTLS record refused; tunnel closed");
+                            tracing::debug!(error = %e, "DTLS record refused; tunnel closed");
                             break 'tunnel End::Broken;
                         }
                     }
@@ -250,7 +258,7 @@ async fn established(
         session.username,
         peer.ip()
     );
-    tracing::debug!(%peer, index = session.index, ?end, "DTLS tunnel ended");
+    tracing::debug!(?end, "DTLS tunnel ended");
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +278,7 @@ pub(super) fn on_record(record: &mut [u8], uplink: &Uplink) -> RecordAction {
         Ok(FrameType::Data) => {
             let packet = record.get(1..).unwrap_or_default();
             if let Err(e) = uplink.send(Bytes::copy_from_slice(packet), OffsetDateTime::now_utc()) {
-                tracing::debug!(error = %e, "DTLS uplink packet dropped");
+                tracing::trace!(error = %e, "DTLS uplink packet dropped");
             }
             RecordAction::None
         }
@@ -286,7 +294,7 @@ pub(super) fn on_record(record: &mut [u8], uplink: &Uplink) -> RecordAction {
 async fn flush(stream: &mut SslStream<DatagramPipe>, socket: &UdpSocket, peer: SocketAddr) {
     for datagram in std::mem::take(&mut stream.get_mut().outgoing) {
         if let Err(e) = socket.send_to(&datagram, peer).await {
-            tracing::debug!(%peer, error = %e, "DTLS datagram not sent");
+            tracing::trace!(error = %e, "DTLS datagram not sent");
         }
     }
 }

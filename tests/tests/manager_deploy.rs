@@ -115,6 +115,50 @@ async fn add_device(pool: &PgPool, name: &str, port: u16) -> Device {
     .unwrap()
 }
 
+/// Gives `device` its own range of the seed's pool (192.168.78.0/24): two devices on
+/// one policy must not hand out the same addresses.
+async fn override_pool_for(pool: &PgPool, device: &Device) {
+    use mgmt_server::db::pool_overrides::{self, Ipv4PoolOverrideInput};
+    use mgmt_server::db::pools::{self, Ipv4AddressPoolInput};
+    let mut conn = pool.acquire().await.unwrap();
+    let seeded = pools::list_ipv4(pool, GLOBAL_DOMAIN_ID, mgmt_server::db::Page::ALL)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    pools::update_ipv4(
+        &mut conn,
+        &admin(),
+        GLOBAL_DOMAIN_ID,
+        seeded.id,
+        seeded.version,
+        &Ipv4AddressPoolInput {
+            name: seeded.name.clone(),
+            description: seeded.description.clone(),
+            start: seeded.start,
+            end: seeded.end,
+            mask: seeded.mask,
+            overridable: true,
+        },
+    )
+    .await
+    .unwrap();
+    pool_overrides::create_ipv4(
+        &mut conn,
+        &admin(),
+        GLOBAL_DOMAIN_ID,
+        seeded.id,
+        &Ipv4PoolOverrideInput {
+            device_id: device.id,
+            start: "192.168.78.10".parse().unwrap(),
+            end: "192.168.78.250".parse().unwrap(),
+            mask: "255.255.255.0".parse().unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// Waits until every job of `deployment` has finished; returns them.
 async fn finished(pool: &PgPool, deployment: &Deployment) -> Vec<DeploymentJob> {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -298,6 +342,7 @@ fn an_unreachable_sensor_fails_its_job_stays_pending_and_does_not_hold_up_anothe
         let a = add_device(&pool, "FTD-A", 8306).await;
         let b = add_device(&pool, "FTD-B", 8307).await;
         seed_objects(&pool, &key, &[a.id, b.id], 8443).await;
+        override_pool_for(&pool, &b).await;
         let registration_key = RegistrationKey::new(KEY).unwrap();
         let a = engine
             .sensors

@@ -1,21 +1,35 @@
 //! `devices/devicerecords`: adding a device registers the sensor in the background
 //! (the record goes PENDING → REGISTERED or FAILED with the reason); the answer carries
 //! `metadata.task`, which `job/taskstatuses/{id}` follows.
+//!
+//! `devices/devicerecords/{id}/certificates`: the identity certificates a device has,
+//! one per cert enrollment (FMC: Devices > Certificates). Internal-CA enrollments are
+//! issued by the manager when the device's configuration is compiled; a manual or
+//! PKCS#12 enrollment gets a per-device certificate by POST
+//! `{certEnrollment: {id}, identityCertificate: {certificateChainPem, privateKeyPem}}`
+//! (our shape: FMC's public reference names no REST call for this).
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vpn_core::channel::{NatId, RegistrationKey};
 
+use super::envelope::reference;
 use super::error::ApiError;
 use super::fields::Fields;
-use super::objects::{common, merge};
+use super::objects::{certificate_summaries, check_identity, common, merge};
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
+use crate::db::device_certificates::{self, CertificateSource, DeviceCertificate};
 use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
 use crate::db::{Listed, Page};
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    crud::<Devices>(routes, "config:/devices/devicerecords", "devices")
+    let routes = crud::<Devices>(routes, "config:/devices/devicerecords", "devices");
+    crud::<DeviceCertificates>(
+        routes,
+        "config:/devices/devicerecords/{parent}/certificates",
+        "devices",
+    )
 }
 
 pub(super) struct Devices;
@@ -145,6 +159,111 @@ impl Resource for Devices {
         body["metadata"]["task"] =
             json!({ "id": d.id.to_string(), "name": d.id.to_string(), "type": "TaskStatus" });
         body
+    }
+    fn id(row: &Self::Row) -> Uuid {
+        row.id
+    }
+    fn version(row: &Self::Row) -> i32 {
+        row.version
+    }
+}
+
+pub(super) struct DeviceCertificates;
+
+fn parent_device(scope: Scope) -> Result<Uuid, ApiError> {
+    scope
+        .parent
+        .ok_or_else(|| ApiError::not_found("the device is missing from the path"))
+}
+
+impl Resource for DeviceCertificates {
+    type Row = DeviceCertificate;
+
+    async fn list(
+        context: &ApiContext,
+        scope: Scope,
+        page: Page,
+    ) -> Result<Listed<Self::Row>, ApiError> {
+        let device = parent_device(scope)?;
+        devices::get(&context.pool, scope.domain, device).await?;
+        Ok(device_certificates::list_for_device(&context.pool, scope.domain, device, page).await?)
+    }
+    async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
+        let row = device_certificates::get(&context.pool, scope.domain, id).await?;
+        if Some(row.device.id) != scope.parent {
+            return Err(ApiError::not_found(format!(
+                "device certificate {id} does not exist"
+            )));
+        }
+        Ok(row)
+    }
+    /// Installs a certificate of a manual or PKCS#12 enrollment on the device.
+    async fn create(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        let device = parent_device(scope)?;
+        let mut f = Fields::new(body)?;
+        let enrollment = f.required_reference("certEnrollment");
+        let chain = f.required_str("identityCertificate.certificateChainPem");
+        let key = f.required_str("identityCertificate.privateKeyPem");
+        check_identity(&mut f, &chain, Some(&key));
+        f.finish()?;
+        let mut conn = context.connection().await?;
+        Ok(device_certificates::install(
+            &mut conn,
+            &caller.actor,
+            scope.domain,
+            device,
+            enrollment,
+            &chain,
+            &vpn_core::config::PrivateKeyPem(key),
+            &context.key,
+        )
+        .await?)
+    }
+    async fn update(
+        _context: &ApiContext,
+        _caller: &Caller,
+        _scope: Scope,
+        _id: Uuid,
+        _expected: i32,
+        _body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        Err(ApiError::bad_request(
+            "a device certificate is replaced by DELETE and a new POST",
+        ))
+    }
+    async fn delete(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: Option<i32>,
+    ) -> Result<(), ApiError> {
+        Self::get(context, scope, id).await?;
+        let mut conn = context.connection().await?;
+        device_certificates::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        Ok(())
+    }
+    fn to_json(row: &Self::Row, self_url: &str) -> Value {
+        let body = common(row.id, &row.name, "DeviceCertificate", "", self_url);
+        merge(
+            body,
+            json!({
+                "device": reference(row.device.id, "Device", &row.device.name),
+                "certEnrollment": reference(row.enrollment.id, "CertEnrollment", &row.enrollment.name),
+                "source": match row.source {
+                    CertificateSource::Issued => "ISSUED",
+                    CertificateSource::Installed => "INSTALLED",
+                },
+                "enrollmentVersion": row.enrollment_version,
+                "issuedAt": row.issued_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                "certificates": certificate_summaries(&row.certificate_chain_pem),
+            }),
+        )
     }
     fn id(row: &Self::Row) -> Uuid {
         row.id

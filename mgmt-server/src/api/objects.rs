@@ -22,6 +22,9 @@ use crate::db::cert_enrollments::{
     EnrollmentType,
 };
 use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
+use crate::db::pool_overrides::{
+    self, Ipv4PoolOverride, Ipv4PoolOverrideInput, Ipv6PoolOverride, Ipv6PoolOverrideInput,
+};
 use crate::db::pools::{
     self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPool, Ipv6AddressPoolInput,
 };
@@ -31,6 +34,16 @@ use crate::objects;
 pub(super) fn routes(routes: Routes) -> Routes {
     let routes = crud::<Ipv4Pools>(routes, "config:/object/ipv4addresspools", "objects");
     let routes = crud::<Ipv6Pools>(routes, "config:/object/ipv6addresspools", "objects");
+    let routes = crud::<Ipv4PoolOverrides>(
+        routes,
+        "config:/object/ipv4addresspools/{parent}/overrides",
+        "objects",
+    );
+    let routes = crud::<Ipv6PoolOverrides>(
+        routes,
+        "config:/object/ipv6addresspools/{parent}/overrides",
+        "objects",
+    );
     let routes = crud::<GroupPolicies>(routes, "config:/object/grouppolicies", "objects");
     crud::<CertEnrollments>(routes, "config:/object/certenrollments", "objects")
 }
@@ -64,9 +77,23 @@ fn ipv4_input(body: &Value) -> Result<Ipv4AddressPoolInput, ApiError> {
     let mut f = Fields::new(body)?;
     let name = f.required_str("name");
     let description = f.string_or("description", "");
+    let overridable = f.bool_or("overridable", false);
+    let (start, end, mask) = ipv4_range(&mut f);
+    f.finish()?;
+    Ok(Ipv4AddressPoolInput {
+        name,
+        description,
+        start,
+        end,
+        mask,
+        overridable,
+    })
+}
+
+/// `ipAddressRange` ("FIRST-LAST" in one network) and `mask` of a pool or override.
+fn ipv4_range(f: &mut Fields<'_>) -> (Ipv4Addr, Ipv4Addr, Ipv4Addr) {
     let range = f.required_str("ipAddressRange");
     let mask: Option<Ipv4Addr> = f.parsed("mask", "an IPv4 netmask");
-    let overridable = f.bool_or("overridable", false);
     let (start, end) = match range.split_once('-') {
         Some((a, b)) => (
             a.trim().parse::<Ipv4Addr>().ok(),
@@ -112,15 +139,7 @@ fn ipv4_input(body: &Value) -> Result<Ipv4AddressPoolInput, ApiError> {
             ));
         }
     }
-    f.finish()?;
-    Ok(Ipv4AddressPoolInput {
-        name,
-        description,
-        start,
-        end,
-        mask,
-        overridable,
-    })
+    (start, end, mask)
 }
 
 impl Resource for Ipv4Pools {
@@ -197,6 +216,251 @@ impl Resource for Ipv4Pools {
 }
 
 // ---------------------------------------------------------------------------------
+// Per-device pool overrides: `object/ipv4addresspools/{id}/overrides` as on FMC, each
+// `{ipAddressRange, mask, overrides: {parent: {id, type}, target: {id, type: "Device"}}}`.
+// FMC changes overrides through a PUT of the parent object; here each override is also
+// an object of its own (POST, PUT, DELETE under the pool).
+
+/// The device an override is for: `overrides.target.id` (FMC) or `target.id`.
+fn override_target(f: &mut Fields<'_>) -> Uuid {
+    if f.get("overrides.target").is_some() {
+        f.required_reference("overrides.target")
+    } else {
+        f.required_reference("target")
+    }
+}
+
+fn parent_pool(scope: Scope) -> Result<Uuid, ApiError> {
+    scope
+        .parent
+        .ok_or_else(|| ApiError::not_found("the override's pool is missing from the path"))
+}
+
+fn override_json(
+    row_id: Uuid,
+    pool: &crate::db::Reference,
+    pool_type: &str,
+    device: &crate::db::Reference,
+    self_url: &str,
+    fields: Value,
+) -> Value {
+    merge(
+        common(row_id, &pool.name, pool_type, "", self_url),
+        merge(
+            json!({
+                "overrides": {
+                    "parent": reference(pool.id, pool_type, &pool.name),
+                    "target": reference(device.id, "Device", &device.name),
+                },
+            }),
+            fields,
+        ),
+    )
+}
+
+pub(super) struct Ipv4PoolOverrides;
+
+fn ipv4_override_input(body: &Value) -> Result<Ipv4PoolOverrideInput, ApiError> {
+    let mut f = Fields::new(body)?;
+    let device_id = override_target(&mut f);
+    let (start, end, mask) = ipv4_range(&mut f);
+    f.finish()?;
+    Ok(Ipv4PoolOverrideInput {
+        device_id,
+        start,
+        end,
+        mask,
+    })
+}
+
+impl Resource for Ipv4PoolOverrides {
+    type Row = Ipv4PoolOverride;
+
+    async fn list(
+        context: &ApiContext,
+        scope: Scope,
+        page: Page,
+    ) -> Result<Listed<Self::Row>, ApiError> {
+        let pool = parent_pool(scope)?;
+        Ok(pool_overrides::list_ipv4(&context.pool, scope.domain, pool, page).await?)
+    }
+    async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
+        let row = pool_overrides::get_ipv4(&context.pool, scope.domain, id).await?;
+        if Some(row.pool.id) != scope.parent {
+            return Err(ApiError::not_found(format!("override {id} does not exist")));
+        }
+        Ok(row)
+    }
+    async fn create(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        let pool = parent_pool(scope)?;
+        let input = ipv4_override_input(body)?;
+        let mut conn = context.connection().await?;
+        Ok(
+            pool_overrides::create_ipv4(&mut conn, &caller.actor, scope.domain, pool, &input)
+                .await?,
+        )
+    }
+    async fn update(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: i32,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        Self::get(context, scope, id).await?;
+        let input = ipv4_override_input(body)?;
+        let mut conn = context.connection().await?;
+        Ok(pool_overrides::update_ipv4(
+            &mut conn,
+            &caller.actor,
+            scope.domain,
+            id,
+            expected,
+            &input,
+        )
+        .await?)
+    }
+    async fn delete(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: Option<i32>,
+    ) -> Result<(), ApiError> {
+        Self::get(context, scope, id).await?;
+        let mut conn = context.connection().await?;
+        pool_overrides::delete_ipv4(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        Ok(())
+    }
+    fn to_json(row: &Self::Row, self_url: &str) -> Value {
+        override_json(
+            row.id,
+            &row.pool,
+            "IPv4AddressPool",
+            &row.device,
+            self_url,
+            json!({
+                "ipAddressRange": format!("{}-{}", row.start, row.end),
+                "mask": row.mask.to_string(),
+            }),
+        )
+    }
+    fn id(row: &Self::Row) -> Uuid {
+        row.id
+    }
+    fn version(row: &Self::Row) -> i32 {
+        row.version
+    }
+}
+
+pub(super) struct Ipv6PoolOverrides;
+
+fn ipv6_override_input(body: &Value) -> Result<Ipv6PoolOverrideInput, ApiError> {
+    let mut f = Fields::new(body)?;
+    let device_id = override_target(&mut f);
+    let (net, count) = ipv6_start(&mut f);
+    f.finish()?;
+    Ok(Ipv6PoolOverrideInput {
+        device_id,
+        start: net.addr(),
+        prefix_length: net.prefix_len(),
+        number_of_addresses: count,
+    })
+}
+
+impl Resource for Ipv6PoolOverrides {
+    type Row = Ipv6PoolOverride;
+
+    async fn list(
+        context: &ApiContext,
+        scope: Scope,
+        page: Page,
+    ) -> Result<Listed<Self::Row>, ApiError> {
+        let pool = parent_pool(scope)?;
+        Ok(pool_overrides::list_ipv6(&context.pool, scope.domain, pool, page).await?)
+    }
+    async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
+        let row = pool_overrides::get_ipv6(&context.pool, scope.domain, id).await?;
+        if Some(row.pool.id) != scope.parent {
+            return Err(ApiError::not_found(format!("override {id} does not exist")));
+        }
+        Ok(row)
+    }
+    async fn create(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        let pool = parent_pool(scope)?;
+        let input = ipv6_override_input(body)?;
+        let mut conn = context.connection().await?;
+        Ok(
+            pool_overrides::create_ipv6(&mut conn, &caller.actor, scope.domain, pool, &input)
+                .await?,
+        )
+    }
+    async fn update(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: i32,
+        body: &Value,
+    ) -> Result<Self::Row, ApiError> {
+        Self::get(context, scope, id).await?;
+        let input = ipv6_override_input(body)?;
+        let mut conn = context.connection().await?;
+        Ok(pool_overrides::update_ipv6(
+            &mut conn,
+            &caller.actor,
+            scope.domain,
+            id,
+            expected,
+            &input,
+        )
+        .await?)
+    }
+    async fn delete(
+        context: &ApiContext,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        expected: Option<i32>,
+    ) -> Result<(), ApiError> {
+        Self::get(context, scope, id).await?;
+        let mut conn = context.connection().await?;
+        pool_overrides::delete_ipv6(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        Ok(())
+    }
+    fn to_json(row: &Self::Row, self_url: &str) -> Value {
+        override_json(
+            row.id,
+            &row.pool,
+            "IPv6AddressPool",
+            &row.device,
+            self_url,
+            json!({
+                "ipv6StartAddress": format!("{}/{}", row.start, row.prefix_length),
+                "numberOfAddresses": row.number_of_addresses,
+            }),
+        )
+    }
+    fn id(row: &Self::Row) -> Uuid {
+        row.id
+    }
+    fn version(row: &Self::Row) -> i32 {
+        row.version
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // IPv6 pools
 
 pub(super) struct Ipv6Pools;
@@ -205,12 +469,26 @@ fn ipv6_input(body: &Value) -> Result<Ipv6AddressPoolInput, ApiError> {
     let mut f = Fields::new(body)?;
     let name = f.required_str("name");
     let description = f.string_or("description", "");
+    let overridable = f.bool_or("overridable", false);
+    let (net, count) = ipv6_start(&mut f);
+    f.finish()?;
+    Ok(Ipv6AddressPoolInput {
+        name,
+        description,
+        start: net.addr(),
+        prefix_length: net.prefix_len(),
+        number_of_addresses: count,
+        overridable,
+    })
+}
+
+/// `ipv6StartAddress` ("ADDRESS/PREFIX") and `numberOfAddresses` of a pool or override.
+fn ipv6_start(f: &mut Fields<'_>) -> (Ipv6Net, u32) {
     let start = f.required_str("ipv6StartAddress");
     let count = f.number("numberOfAddresses", 1, 16_384);
     if f.get("numberOfAddresses").is_none() {
         f.problem("numberOfAddresses: is required");
     }
-    let overridable = f.bool_or("overridable", false);
     let net = if start.is_empty() {
         None
     } else {
@@ -224,16 +502,8 @@ fn ipv6_input(body: &Value) -> Result<Ipv6AddressPoolInput, ApiError> {
             }
         }
     };
-    f.finish()?;
     let net = net.unwrap_or_else(|| Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 64).unwrap_or_default());
-    Ok(Ipv6AddressPoolInput {
-        name,
-        description,
-        start: net.addr(),
-        prefix_length: net.prefix_len(),
-        number_of_addresses: u32::try_from(count.unwrap_or(1)).unwrap_or(1),
-        overridable,
-    })
+    (net, u32::try_from(count.unwrap_or(1)).unwrap_or(1))
 }
 
 impl Resource for Ipv6Pools {
@@ -685,7 +955,7 @@ fn check_ca_pem(f: &mut Fields<'_>, text: &str, skip_ca_flag_check: bool) {
     }
 }
 
-fn check_identity(f: &mut Fields<'_>, chain: &str, key: Option<&str>) {
+pub(super) fn check_identity(f: &mut Fields<'_>, chain: &str, key: Option<&str>) {
     if chain.is_empty() {
         return;
     }
@@ -710,7 +980,7 @@ fn check_identity(f: &mut Fields<'_>, chain: &str, key: Option<&str>) {
     }
 }
 
-fn certificate_summaries(text: &str) -> Vec<Value> {
+pub(super) fn certificate_summaries(text: &str) -> Vec<Value> {
     pem::certificates(text)
         .unwrap_or_default()
         .iter()

@@ -44,7 +44,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         "info": {
             "title": "mgmt-server REST API (FMC-compatible)",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Paths, envelopes and field names follow Cisco FMC's API; log in at /api/fmc_platform/v1/auth/generatetoken and send X-auth-access-token."
+            "description": "Paths, envelopes and field names follow Cisco FMC's API; log in at /api/fmc_platform/v1/auth/generatetoken and send X-auth-access-token. Where we differ: pool overrides (object/ipv4addresspools/{id}/overrides, object/ipv6addresspools/{id}/overrides, body {ipAddressRange, mask | ipv6StartAddress, numberOfAddresses, overrides: {target: {id, type: Device}}}) are objects of their own (POST, PUT, DELETE), where FMC writes them through the parent object; devices/devicerecords/{id}/certificates lists the identity certificate each device has per cert enrollment (issued by the internal CA for INTERNAL_CA enrollments) and installs one for a manual or PKCS12 enrollment with POST {certEnrollment: {id}, identityCertificate: {certificateChainPem, privateKeyPem}} (FMC: Devices > Certificates)."
         },
         "paths": paths,
         "components": {

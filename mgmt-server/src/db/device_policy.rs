@@ -1,7 +1,7 @@
 //! Everything one device's DeviceConfig is compiled from, read in one consistent
 //! snapshot: the device, its RA VPN policy, the policy's connection profiles and every
-//! object they use, the identity certificate with its decrypted key, and the domain's
-//! LOCAL users. The deploy engine turns this into a `vpn_core::config::DeviceConfig`
+//! object they use (address pools with this device's overrides applied), the device's
+//! identity certificate with its decrypted key, and the domain's LOCAL users. The deploy engine turns this into a `vpn_core::config::DeviceConfig`
 //! (names replace references; the AAA settings are already vpn-core's type).
 
 use std::collections::BTreeSet;
@@ -12,10 +12,12 @@ use uuid::Uuid;
 use vpn_core::config::PrivateKeyPem;
 
 use super::cert_enrollments::{self, CertEnrollment, EnrollmentContent};
+use super::device_certificates;
 use super::devices::{self, Device};
 use super::group_policies::{self, GroupPolicy};
 use super::local_users::{self, LocalUser};
 use super::policies::{self, RaVpnPolicy};
+use super::pool_overrides;
 use super::pools::{self, Ipv4AddressPool, Ipv6AddressPool};
 use super::profiles::{self, ConnectionProfile};
 use super::{DbError, EncryptionKey, Page};
@@ -26,12 +28,13 @@ use super::{DbError, EncryptionKey, Page};
 pub struct DevicePolicy {
     pub device: Device,
     pub policy: RaVpnPolicy,
-    /// The policy's SSL identity certificate, if one is set.
+    /// The policy's SSL identity certificate as this device has it, if one is set.
     pub identity: Option<IdentityMaterial>,
     pub connection_profiles: Vec<ConnectionProfile>,
     /// The group policies the profiles use.
     pub group_policies: Vec<GroupPolicy>,
-    /// The pools the profiles and their group policies use.
+    /// The pools the profiles and their group policies use, with the device's
+    /// overrides applied (same name, the device's range).
     pub ipv4_pools: Vec<Ipv4AddressPool>,
     pub ipv6_pools: Vec<Ipv6AddressPool>,
     /// The CA-only trustpoints the profiles use.
@@ -40,7 +43,9 @@ pub struct DevicePolicy {
     pub local_users: Vec<LocalUser>,
 }
 
-/// The headend identity: the trustpoint name, its chain and its decrypted key.
+/// The headend identity: the trustpoint name, its chain and its decrypted key: the
+/// device's own certificate of the enrollment (issued or installed), or the
+/// enrollment's certificate when the device has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityMaterial {
@@ -120,6 +125,13 @@ async fn gather(
     for id in ipv4_ids {
         ipv4_pools.push(pools::get_ipv4(&mut *conn, domain_id, id).await?);
     }
+    for o in pool_overrides::ipv4_for_device(&mut *conn, domain_id, device.id).await? {
+        if let Some(pool) = ipv4_pools.iter_mut().find(|p| p.id == o.pool.id) {
+            pool.start = o.start;
+            pool.end = o.end;
+            pool.mask = o.mask;
+        }
+    }
     let ipv6_ids: BTreeSet<Uuid> = connection_profiles
         .iter()
         .flat_map(|p| p.ipv6_pools.iter())
@@ -128,6 +140,13 @@ async fn gather(
     let mut ipv6_pools = Vec::with_capacity(ipv6_ids.len());
     for id in ipv6_ids {
         ipv6_pools.push(pools::get_ipv6(&mut *conn, domain_id, id).await?);
+    }
+    for o in pool_overrides::ipv6_for_device(&mut *conn, domain_id, device.id).await? {
+        if let Some(pool) = ipv6_pools.iter_mut().find(|p| p.id == o.pool.id) {
+            pool.start = o.start;
+            pool.prefix_length = o.prefix_length;
+            pool.number_of_addresses = o.number_of_addresses;
+        }
     }
     let trustpoint_ids: BTreeSet<Uuid> = connection_profiles
         .iter()
@@ -153,9 +172,25 @@ async fn gather(
                     expected: "an identity certificate",
                 });
             };
-            let private_key_pem =
-                cert_enrollments::identity_private_key(&mut *conn, domain_id, reference.id, key)
+            let own =
+                device_certificates::for_device(&mut *conn, domain_id, device.id, reference.id)
                     .await?;
+            let (certificate_chain_pem, private_key_pem) = match own {
+                Some(own) => (
+                    own.certificate_chain_pem,
+                    device_certificates::private_key(&mut *conn, domain_id, own.id, key).await?,
+                ),
+                None => (
+                    certificate_chain_pem,
+                    cert_enrollments::identity_private_key(
+                        &mut *conn,
+                        domain_id,
+                        reference.id,
+                        key,
+                    )
+                    .await?,
+                ),
+            };
             Some(IdentityMaterial {
                 trustpoint: enrollment.name,
                 certificate_chain_pem,

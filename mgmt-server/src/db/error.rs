@@ -22,6 +22,13 @@ pub enum ObjectKind {
     #[serde(rename = "IPv6AddressPool")]
     Ipv6AddressPool,
     CertEnrollment,
+    /// A cert enrollment installed on (or issued for) one device.
+    DeviceCertificate,
+    /// A per-device override of an IPv4 pool (FMC `overrides`).
+    #[serde(rename = "IPv4AddressPoolOverride")]
+    Ipv4AddressPoolOverride,
+    #[serde(rename = "IPv6AddressPoolOverride")]
+    Ipv6AddressPoolOverride,
     LocalUser,
     #[serde(rename = "DeploymentRequest")]
     Deployment,
@@ -44,6 +51,9 @@ impl ObjectKind {
             Self::Ipv4AddressPool => "IPv4AddressPool",
             Self::Ipv6AddressPool => "IPv6AddressPool",
             Self::CertEnrollment => "CertEnrollment",
+            Self::DeviceCertificate => "DeviceCertificate",
+            Self::Ipv4AddressPoolOverride => "IPv4AddressPoolOverride",
+            Self::Ipv6AddressPoolOverride => "IPv6AddressPoolOverride",
             Self::LocalUser => "LocalUser",
             Self::Deployment => "DeploymentRequest",
             Self::DeploymentJob => "DeploymentJob",

@@ -38,11 +38,13 @@
 //! - Secrets: private keys are stored encrypted with an [`EncryptionKey`] the caller
 //!   provides, passwords as argon2 hashes ([`PasswordHash`]); neither is serialised.
 
+pub mod address_claims;
 pub mod admins;
 pub mod audit;
 pub mod cert_enrollments;
 pub mod cluster;
 pub mod deployments;
+pub mod device_certificates;
 pub mod device_policy;
 pub mod devices;
 pub mod domains;
@@ -52,6 +54,7 @@ pub mod internal_ca;
 pub mod local_users;
 mod password;
 pub mod policies;
+pub mod pool_overrides;
 pub mod pools;
 pub mod profiles;
 pub mod roles;

@@ -79,6 +79,20 @@ pub struct Ipv6AddressPoolInput {
 const V4: ObjectKind = ObjectKind::Ipv4AddressPool;
 const V6: ObjectKind = ObjectKind::Ipv6AddressPool;
 
+/// A pool with per-device overrides stays overridable until they are removed.
+fn still_overridden(kind: ObjectKind, overrides: i64) -> Result<(), DbError> {
+    if overrides == 0 {
+        return Ok(());
+    }
+    Err(DbError::Invalid {
+        kind,
+        constraint: "overridable".to_owned(),
+        message: format!(
+            "the pool has {overrides} per-device override(s): remove them before making it not overridable"
+        ),
+    })
+}
+
 pub async fn create_ipv4(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -169,6 +183,16 @@ pub async fn update_ipv4(
 ) -> Result<Ipv4AddressPool, DbError> {
     let mut change =
         Change::<Ipv4AddressPool>::open(conn, domain_id, id, Some(expected_version)).await?;
+    if !input.overridable {
+        let overrides = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM ipv4_address_pool_overrides WHERE pool_id = $1"#,
+            id,
+        )
+        .fetch_one(change.conn())
+        .await
+        .map_err(DbError::sql("count IPv4 pool overrides"))?;
+        still_overridden(V4, overrides)?;
+    }
     sqlx::query!(
         "UPDATE ipv4_address_pools
          SET name = $3, description = $4, start_address = $5, end_address = $6, mask = $7, overridable = $8,
@@ -297,6 +321,16 @@ pub async fn update_ipv6(
 ) -> Result<Ipv6AddressPool, DbError> {
     let mut change =
         Change::<Ipv6AddressPool>::open(conn, domain_id, id, Some(expected_version)).await?;
+    if !input.overridable {
+        let overrides = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM ipv6_address_pool_overrides WHERE pool_id = $1"#,
+            id,
+        )
+        .fetch_one(change.conn())
+        .await
+        .map_err(DbError::sql("count IPv6 pool overrides"))?;
+        still_overridden(V6, overrides)?;
+    }
     sqlx::query!(
         "UPDATE ipv6_address_pools
          SET name = $3, description = $4, start_address = $5, prefix_length = $6, number_of_addresses = $7,

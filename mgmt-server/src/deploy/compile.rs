@@ -11,6 +11,7 @@ use vpn_core::config::{
     Ipv4Pool, Ipv6Pool, LocalUser, PrivateKeyPem, SCHEMA_VERSION, Trustpoint,
 };
 
+use super::overlap::{self, AddressClaim};
 use crate::db::cert_enrollments::EnrollmentContent;
 use crate::db::device_policy::{self, DevicePolicy};
 use crate::db::{DbError, EncryptionKey, Reference};
@@ -25,6 +26,10 @@ pub enum CompileError {
         device: String,
         problems: Vec<ConfigProblem>,
     },
+    #[error("cannot issue the identity certificate of device {device}: {reason}")]
+    Identity { device: String, reason: String },
+    #[error(transparent)]
+    Overlap(Box<overlap::Overlap>),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -33,7 +38,10 @@ fn problem_lines(problems: &[ConfigProblem]) -> String {
     problems.iter().map(|p| format!("\n  {p}")).collect()
 }
 
-/// Compiles and validates the configuration of `device_id` at `version`.
+/// Compiles and validates the configuration of `device_id` at `version`: issues the
+/// device its identity certificate first if its enrollment is the internal CA's
+/// ([`super::identity`]), and refuses a configuration whose address pools overlap what
+/// another device hands out ([`super::overlap`]).
 pub async fn compile(
     pool: &PgPool,
     key: &EncryptionKey,
@@ -43,6 +51,7 @@ pub async fn compile(
     version: u64,
     now: OffsetDateTime,
 ) -> Result<DeviceConfig, CompileError> {
+    super::identity::ensure_issued(pool, key, domain_id, device_id, now).await?;
     let inputs = device_policy::load(pool, domain_id, device_id, key)
         .await?
         .ok_or_else(|| CompileError::NoPolicy {
@@ -55,6 +64,17 @@ pub async fn compile(
             device: device_name.to_owned(),
             problems,
         })?;
+    let mut claims = AddressClaim::of_pools(
+        device_id,
+        device_name,
+        "this deploy",
+        &config.ipv4_pools,
+        &config.ipv6_pools,
+    );
+    claims.extend(overlap::claims_of_others(pool, domain_id, &[device_id]).await?);
+    if let Some(found) = overlap::find_overlaps(&claims).into_iter().next() {
+        return Err(CompileError::Overlap(Box::new(found)));
+    }
     Ok(config)
 }
 

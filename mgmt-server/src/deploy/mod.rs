@@ -5,6 +5,8 @@
 //! Reaching the sensors (registration, the mutual-TLS client) is [`crate::devices`]'s.
 
 pub mod compile;
+pub mod identity;
+pub mod overlap;
 pub mod preview;
 pub mod request;
 pub mod worker;

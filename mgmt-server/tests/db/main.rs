@@ -14,6 +14,7 @@ mod deployments;
 mod device_policy;
 mod devices;
 mod group_policies;
+mod per_device;
 mod pools;
 mod ravpn;
 mod roles;

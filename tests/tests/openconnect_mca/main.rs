@@ -19,4 +19,5 @@ mod login;
 mod managed;
 mod refusals;
 mod tunnel;
+mod two_sensors;
 mod web_ui;

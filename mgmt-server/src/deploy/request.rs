@@ -24,6 +24,9 @@ impl Deployments {
         if device_ids.is_empty() {
             return Err(DeployError::NoDevices);
         }
+        // Two devices of this request (or one of them and a device already deployed)
+        // must not hand out the same addresses.
+        super::overlap::check(&self.pool, &self.key, domain_id, device_ids).await?;
         let mut conn = self.connection().await?;
         let now = OffsetDateTime::now_utc();
         let mut jobs = Vec::with_capacity(device_ids.len());

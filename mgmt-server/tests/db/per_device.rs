@@ -458,6 +458,21 @@ async fn a_deploy_whose_devices_would_hand_out_the_same_addresses_is_refused() {
     for part in ["ftd-a", "ftd-b", "VPN-POOL", "10.70.1.10-10.70.1.99"] {
         assert!(message.contains(part), "{part} missing from: {message}");
     }
+    // The deploy request refuses it before anything is queued.
+    let refused = mgmt_server::deploy::Deployments::new(pool.clone(), key.clone())
+        .deploy(&admin, GLOBAL_DOMAIN_ID, &[a.id, b.id], "both")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, mgmt_server::deploy::DeployError::Compile(_)),
+        "{refused}"
+    );
+    assert_eq!(refused.to_string(), message);
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deployment_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0);
 
     // A deployed (queued) alone, then B on its own.
     overlap::check(&pool, &key, GLOBAL_DOMAIN_ID, &[a.id])

@@ -55,7 +55,7 @@ scripts/install-deps.sh
 
 step "2/7 building (release)"
 cargo build --release --locked -p mgmt-server -p sensor-agent
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 
 step "3/7 demo PKI ($DEMO_DIR/pki)"
 pki=$DEMO_DIR/pki

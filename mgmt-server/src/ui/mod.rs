@@ -9,11 +9,13 @@
 
 mod auth;
 mod bench;
+mod certificates;
 mod devices;
 mod form;
 mod listing;
 mod objects;
 mod pages;
+mod pool_overrides;
 mod ravpn;
 mod system;
 
@@ -70,6 +72,11 @@ pub fn router(context: UiContext) -> Router {
             "/objects/pools",
             get(objects::pools).post(objects::pool_create),
         )
+        .route("/objects/pools/{id}/overrides", post(pool_overrides::add))
+        .route(
+            "/objects/pools/{id}/overrides/{override}/delete",
+            post(pool_overrides::remove),
+        )
         .route(
             "/objects/group-policies",
             get(objects::group_policies).post(objects::group_policy_create),
@@ -96,6 +103,11 @@ pub fn router(context: UiContext) -> Router {
             get(ravpn::profile_edit).post(ravpn::profile_update),
         )
         .route("/devices", get(devices::list).post(devices::create))
+        .route("/devices/certificates", get(certificates::list))
+        .route(
+            "/devices/certificates/{id}/delete",
+            post(certificates::delete),
+        )
         .route("/devices/{id}", get(devices::detail))
         .route("/devices/{id}/state", get(devices::state))
         .route("/devices/{id}/delete", post(devices::delete))

@@ -15,6 +15,7 @@ use vpn_core::pki::CertificateInfo;
 use super::auth::{Chrome, Current};
 use super::form::{self, Errors, checked, parse};
 use super::listing::{ListQuery, Pager, paginate};
+use super::pool_overrides::{self, OverridesSection};
 use super::{UiContext, UiError};
 use crate::db::cert_enrollments::{
     self, CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
@@ -91,7 +92,7 @@ impl PoolRow {
         )
     }
 
-    fn form(&self) -> PoolForm {
+    pub(crate) fn form(&self) -> PoolForm {
         PoolForm {
             id: self.id.to_string(),
             version: self.version.to_string(),
@@ -124,6 +125,15 @@ pub(crate) struct PoolsPage {
     form: PoolForm,
     errors: Errors,
     open: bool,
+    /// The overrides of the pool being edited.
+    overrides: Option<OverridesSection>,
+}
+
+impl PoolsPage {
+    pub(crate) fn with_overrides(mut self, overrides: OverridesSection) -> Self {
+        self.overrides = Some(overrides);
+        self
+    }
 }
 
 pub(crate) async fn pools(
@@ -132,7 +142,12 @@ pub(crate) async fn pools(
     Query(query): Query<ListQuery>,
 ) -> Result<PoolsPage, UiError> {
     let all = pool_rows(&context).await?;
-    let form = match query.edit.and_then(|id| all.iter().find(|r| r.id == id)) {
+    let edited = query.edit.and_then(|id| all.iter().find(|r| r.id == id));
+    let overrides = match edited {
+        Some(row) => Some(pool_overrides::section(&context, row, None, Errors::default()).await?),
+        None => None,
+    };
+    let form = match edited {
         Some(row) => row.form(),
         None => PoolForm {
             family: "ipv4".into(),
@@ -141,10 +156,14 @@ pub(crate) async fn pools(
         },
     };
     let open = query.edit.is_some();
-    pools_page(&current, all, &query, form, Errors::default(), open)
+    let page = pools_page(&current, all, &query, form, Errors::default(), open)?;
+    Ok(match overrides {
+        Some(overrides) => page.with_overrides(overrides),
+        None => page,
+    })
 }
 
-async fn pool_rows(context: &UiContext) -> Result<Vec<PoolRow>, UiError> {
+pub(crate) async fn pool_rows(context: &UiContext) -> Result<Vec<PoolRow>, UiError> {
     let ipv4 = pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
@@ -178,7 +197,7 @@ async fn pool_rows(context: &UiContext) -> Result<Vec<PoolRow>, UiError> {
     Ok(rows)
 }
 
-fn pools_page(
+pub(crate) fn pools_page(
     current: &Current,
     all: Vec<PoolRow>,
     query: &ListQuery,
@@ -194,6 +213,7 @@ fn pools_page(
         form,
         errors,
         open,
+        overrides: None,
     })
 }
 
@@ -312,7 +332,17 @@ pub(crate) async fn pool_create(
         return Ok(Redirect::to("/objects/pools").into_response());
     }
     let all = pool_rows(&context).await?;
-    Ok(pools_page(&current, all, &ListQuery::default(), form, errors, true)?.into_response())
+    let edited = editing.and_then(|(id, _)| all.iter().find(|r| r.id == id));
+    let overrides = match edited {
+        Some(row) => Some(pool_overrides::section(&context, row, None, Errors::default()).await?),
+        None => None,
+    };
+    let page = pools_page(&current, all, &ListQuery::default(), form, errors, true)?;
+    Ok(match overrides {
+        Some(overrides) => page.with_overrides(overrides),
+        None => page,
+    }
+    .into_response())
 }
 
 /// The object an edit form is for: its id and the version it was read at (`None` when
@@ -1179,7 +1209,7 @@ pub(crate) async fn delete(
 }
 
 /// A rule's message as a sentence of its own: capitalised, with a full stop.
-fn sentence(message: &str) -> String {
+pub(crate) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),

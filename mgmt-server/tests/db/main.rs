@@ -18,3 +18,4 @@ mod per_device;
 mod pools;
 mod ravpn;
 mod roles;
+mod ui;

@@ -1,0 +1,588 @@
+//! The web UI over HTTP: the real UI router on a loopback port, a throw-away database,
+//! an administrator who logs in through `/login` and posts the pages' forms with the
+//! CSRF token the page gave.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use mgmt_server::db::admins::{self, AdministratorInput, Role};
+use mgmt_server::db::cert_enrollments::{
+    self, CertEnrollmentInput, EnrollmentInput, EnrollmentType,
+};
+use mgmt_server::db::device_certificates;
+use mgmt_server::db::devices::{self, Device, DeviceInput};
+use mgmt_server::db::pool_overrides;
+use mgmt_server::db::pools::{self, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
+use mgmt_server::db::{Actor, EncryptionKey, GLOBAL_DOMAIN_ID, Page, PasswordHash};
+use mgmt_server::services::Services;
+use mgmt_server::ui::{self, SESSION_COOKIE, UiContext};
+use reqwest::StatusCode;
+use reqwest::header;
+use sqlx::PgPool;
+use uuid::Uuid;
+use vpn_core::config::PrivateKeyPem;
+
+use crate::support;
+
+const PASSWORD: &str = "Sup3r-secret!";
+
+/// The UI served on 127.0.0.1 (plain HTTP: the test keeps the `__Host-` session
+/// cookie itself, as a browser would over HTTPS), logged in as Administrator `admin`.
+struct Ui {
+    base: String,
+    pool: PgPool,
+    key: EncryptionKey,
+    http: reqwest::Client,
+    cookie: String,
+}
+
+/// A page as the browser ended on it: its status and HTML.
+struct Shown {
+    status: StatusCode,
+    html: String,
+}
+
+impl Ui {
+    async fn start() -> Self {
+        let pool = support::fresh_database().await;
+        let key = EncryptionKey::generate().unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        admins::create(
+            &mut conn,
+            &Actor::system(),
+            GLOBAL_DOMAIN_ID,
+            &AdministratorInput {
+                name: "admin".to_owned(),
+                password_hash: PasswordHash::new(PASSWORD).unwrap(),
+                role: Role::Administrator,
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
+        let services = Services::start(pool.clone(), key.clone(), "fmc-test")
+            .await
+            .unwrap();
+        let router = ui::router(UiContext::new(pool.clone(), key.clone(), services));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut ui = Self {
+            base: format!("http://{address}"),
+            pool,
+            key,
+            http,
+            cookie: String::new(),
+        };
+        ui.log_in().await;
+        ui
+    }
+
+    async fn log_in(&mut self) {
+        let response = self
+            .http
+            .post(format!("{}/login", self.base))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form_body(&[("name", "admin"), ("password", PASSWORD)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+        assert!(set_cookie.contains("Secure"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        assert!(
+            cookie.starts_with(&format!("{SESSION_COOKIE}=")),
+            "{cookie}"
+        );
+        self.cookie = cookie;
+    }
+
+    /// Follows redirects like a browser: a form's 303 becomes a GET of its location.
+    async fn finish(&self, mut response: reqwest::Response) -> Shown {
+        for _ in 0..5 {
+            if !response.status().is_redirection() {
+                break;
+            }
+            let location = response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_ne!(location, "/login", "the session was not accepted");
+            response = self
+                .http
+                .get(format!("{}{location}", self.base))
+                .header(header::COOKIE, &self.cookie)
+                .send()
+                .await
+                .unwrap();
+        }
+        Shown {
+            status: response.status(),
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Shown {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    /// Posts `fields` with the CSRF token of `page`, as its form would.
+    async fn post(&self, page: &Shown, path: &str, fields: &[(&str, &str)]) -> Shown {
+        let csrf = csrf(&page.html);
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form_body(&all))
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    async fn device(&self, name: &str, host: &str) -> Device {
+        let mut conn = self.pool.acquire().await.unwrap();
+        devices::create(
+            &mut conn,
+            &support::admin(),
+            GLOBAL_DOMAIN_ID,
+            &DeviceInput {
+                name: name.to_owned(),
+                description: String::new(),
+                host_name: host.to_owned(),
+                nat_id: None,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn ipv4_pool(&self, name: &str, overridable: bool) -> Uuid {
+        let mut conn = self.pool.acquire().await.unwrap();
+        pools::create_ipv4(
+            &mut conn,
+            &support::admin(),
+            GLOBAL_DOMAIN_ID,
+            &Ipv4AddressPoolInput {
+                name: name.to_owned(),
+                description: String::new(),
+                start: Ipv4Addr::new(10, 70, 1, 10),
+                end: Ipv4Addr::new(10, 70, 1, 99),
+                mask: Ipv4Addr::new(255, 255, 255, 0),
+                overridable,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    async fn ipv4_overrides(&self, pool_id: Uuid) -> i64 {
+        pool_overrides::list_ipv4(&self.pool, GLOBAL_DOMAIN_ID, pool_id, Page::ALL)
+            .await
+            .unwrap()
+            .total
+    }
+
+    async fn identity_enrollment(&self, name: &str, enrollment_type: EnrollmentType) -> Uuid {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let (chain, private_key) = support::certificate("vpn");
+        cert_enrollments::create(
+            &mut conn,
+            &support::admin(),
+            GLOBAL_DOMAIN_ID,
+            &CertEnrollmentInput {
+                name: name.to_owned(),
+                description: String::new(),
+                enrollment_type,
+                content: EnrollmentInput::Identity {
+                    certificate_chain_pem: chain,
+                    private_key_pem: Some(PrivateKeyPem(private_key)),
+                },
+            },
+            &self.key,
+        )
+        .await
+        .unwrap()
+        .id
+    }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    serde_html_form::to_string(fields).unwrap()
+}
+
+/// The CSRF token the page's forms carry.
+fn csrf(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html
+        .find(marker)
+        .expect("the page has no form with a CSRF token")
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The HTML of the element that starts with `opening` up to `closing`.
+fn part<'a>(html: &'a str, opening: &str, closing: &str) -> &'a str {
+    let start = html
+        .find(opening)
+        .unwrap_or_else(|| panic!("{opening} is not on the page"));
+    let rest = &html[start..];
+    &rest[..rest
+        .find(closing)
+        .map_or(rest.len(), |end| end + closing.len())]
+}
+
+/// The text of the error shown next to the field `id`, if any.
+fn field_error(html: &str, id: &str) -> Option<String> {
+    let opening = format!(r#"<p class="field-error" data-for="{id}">"#);
+    let start = html.find(&opening)? + opening.len();
+    Some(html[start..].split("</p>").next()?.to_owned())
+}
+
+/// The value the input `id` shows.
+fn input_value(html: &str, id: &str) -> String {
+    let tag = part(html, &format!(r#"id="{id}""#), ">");
+    let marker = r#"value=""#;
+    let start = tag.find(marker).map(|i| i + marker.len());
+    start.map_or(String::new(), |s| {
+        tag[s..].split('"').next().unwrap().to_owned()
+    })
+}
+
+#[tokio::test]
+async fn an_administrator_overrides_a_pool_for_one_device_and_removes_the_override() {
+    let ui = Ui::start().await;
+    let a = ui.device("ftd-a", "192.0.2.1").await;
+    let b = ui.device("ftd-b", "192.0.2.2").await;
+    let pool_id = ui.ipv4_pool("VPN-POOL", true).await;
+    let edit = format!("/objects/pools?edit={pool_id}");
+
+    let page = ui.get(&edit).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="overrides-table">"#,
+        "</table>",
+    );
+    assert!(table.contains("No overrides"), "{table}");
+    let devices = part(&page.html, r#"<select name="device""#, "</select>");
+    assert!(devices.contains(">ftd-a</option>") && devices.contains(">ftd-b</option>"));
+    assert_eq!(input_value(&page.html, "override-mask"), "255.255.255.0");
+
+    // Add an override for ftd-b: listed with its device and range.
+    let b_id = b.id.to_string();
+    let overrides = format!("/objects/pools/{pool_id}/overrides");
+    let page = ui
+        .post(
+            &page,
+            &overrides,
+            &[
+                ("family", "ipv4"),
+                ("device", &b_id),
+                ("start", "10.70.2.10"),
+                ("end", "10.70.2.99"),
+                ("mask", "255.255.255.0"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="overrides-table">"#,
+        "</table>",
+    );
+    assert!(table.contains("<td>ftd-b</td>"), "{table}");
+    assert!(
+        table.contains("10.70.2.10-10.70.2.99 mask 255.255.255.0"),
+        "{table}"
+    );
+    assert!(table.contains(">Remove</button>"), "{table}");
+    assert_eq!(ui.ipv4_overrides(pool_id).await, 1);
+
+    // A reversed range: the error beside the first address, the typed values kept,
+    // nothing stored.
+    let a_id = a.id.to_string();
+    let refused = ui
+        .post(
+            &page,
+            &overrides,
+            &[
+                ("family", "ipv4"),
+                ("device", &a_id),
+                ("start", "10.70.3.99"),
+                ("end", "10.70.3.10"),
+                ("mask", "255.255.255.0"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert_eq!(
+        field_error(&refused.html, "override-start").as_deref(),
+        Some("The first address comes after the last one.")
+    );
+    assert_eq!(input_value(&refused.html, "override-start"), "10.70.3.99");
+    assert_eq!(input_value(&refused.html, "override-end"), "10.70.3.10");
+    assert!(
+        refused.html.contains(&format!(
+            r#"<option value="{a_id}" selected>ftd-a</option>"#
+        )),
+        "the chosen device is kept"
+    );
+    assert_eq!(ui.ipv4_overrides(pool_id).await, 1);
+
+    // A netmask with holes, and a second override for ftd-b, are refused on their fields.
+    let refused = ui
+        .post(
+            &page,
+            &overrides,
+            &[
+                ("family", "ipv4"),
+                ("device", &a_id),
+                ("start", "10.70.3.10"),
+                ("end", "10.70.3.99"),
+                ("mask", "255.0.255.0"),
+            ],
+        )
+        .await;
+    let mask_error = field_error(&refused.html, "override-mask").unwrap_or_default();
+    assert!(
+        mask_error.contains("255.0.255.0 is not a netmask"),
+        "{mask_error}"
+    );
+    let refused = ui
+        .post(
+            &page,
+            &overrides,
+            &[
+                ("family", "ipv4"),
+                ("device", &b_id),
+                ("start", "10.70.4.10"),
+                ("end", "10.70.4.99"),
+                ("mask", "255.255.255.0"),
+            ],
+        )
+        .await;
+    let device_error = field_error(&refused.html, "override-device").unwrap_or_default();
+    assert!(
+        device_error.contains("already has an override"),
+        "{device_error}"
+    );
+    assert_eq!(ui.ipv4_overrides(pool_id).await, 1);
+
+    // Remove it: the table is empty again.
+    let listed = pool_overrides::list_ipv4(&ui.pool, GLOBAL_DOMAIN_ID, pool_id, Page::ALL)
+        .await
+        .unwrap();
+    let page = ui
+        .post(
+            &page,
+            &format!(
+                "/objects/pools/{pool_id}/overrides/{}/delete",
+                listed.items[0].id
+            ),
+            &[("family", "ipv4")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="overrides-table">"#,
+        "</table>",
+    );
+    assert!(table.contains("No overrides"), "{table}");
+    assert_eq!(ui.ipv4_overrides(pool_id).await, 0);
+}
+
+#[tokio::test]
+async fn an_ipv6_pool_is_overridden_with_a_start_prefix_and_count_and_a_fixed_pool_says_it_is_not_overridable()
+ {
+    let ui = Ui::start().await;
+    let b = ui.device("ftd-b", "192.0.2.2").await;
+    let fixed = ui.ipv4_pool("FIXED", false).await;
+    let page = ui.get(&format!("/objects/pools?edit={fixed}")).await;
+    assert!(page.html.contains(r#"id="not-overridable""#));
+    assert!(page.html.contains("This pool is not overridable"));
+    assert!(!page.html.contains(r#"id="override-form""#));
+
+    let mut conn = ui.pool.acquire().await.unwrap();
+    let v6 = pools::create_ipv6(
+        &mut conn,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &Ipv6AddressPoolInput {
+            name: "VPN-POOL6".to_owned(),
+            description: String::new(),
+            start: "2001:db8:1::1".parse().unwrap(),
+            prefix_length: 64,
+            number_of_addresses: 100,
+            overridable: true,
+        },
+    )
+    .await
+    .unwrap();
+    let page = ui.get(&format!("/objects/pools?edit={}", v6.id)).await;
+    assert_eq!(input_value(&page.html, "override-prefix"), "64");
+    let b_id = b.id.to_string();
+    let page = ui
+        .post(
+            &page,
+            &format!("/objects/pools/{}/overrides", v6.id),
+            &[
+                ("family", "ipv6"),
+                ("device", &b_id),
+                ("start", "2001:db8:2::1"),
+                ("prefix", "64"),
+                ("count", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        field_error(&page.html, "override-count").as_deref(),
+        Some("Enter how many addresses (1 or more).")
+    );
+    assert_eq!(input_value(&page.html, "override-start"), "2001:db8:2::1");
+    let page = ui
+        .post(
+            &page,
+            &format!("/objects/pools/{}/overrides", v6.id),
+            &[
+                ("family", "ipv6"),
+                ("device", &b_id),
+                ("start", "2001:db8:2::1"),
+                ("prefix", "64"),
+                ("count", "50"),
+            ],
+        )
+        .await;
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="overrides-table">"#,
+        "</table>",
+    );
+    assert!(table.contains("<td>ftd-b</td>"), "{table}");
+    assert!(table.contains("2001:db8:2::1/64 (50 addresses)"), "{table}");
+}
+
+#[tokio::test]
+async fn the_certificates_page_lists_each_devices_certificates_without_their_keys() {
+    let ui = Ui::start().await;
+    let a = ui.device("ftd-a", "192.0.2.1").await;
+    let b = ui.device("ftd-b", "192.0.2.2").await;
+    let internal = ui
+        .identity_enrollment("VPN-ID", EnrollmentType::SelfSignedCertificate)
+        .await;
+    let manual = ui
+        .identity_enrollment("VPN-MANUAL", EnrollmentType::Manual)
+        .await;
+    let mut conn = ui.pool.acquire().await.unwrap();
+    let (issued_chain, issued_key) = support::certificate("ftd-a-issued");
+    device_certificates::record_issued(
+        &mut conn,
+        &Actor::system(),
+        GLOBAL_DOMAIN_ID,
+        a.id,
+        internal,
+        1,
+        &issued_chain,
+        &PrivateKeyPem(issued_key),
+        &ui.key,
+    )
+    .await
+    .unwrap();
+    let (own_chain, own_key) = support::certificate("ftd-b-own");
+    device_certificates::install(
+        &mut conn,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        b.id,
+        manual,
+        &own_chain,
+        &PrivateKeyPem(own_key),
+        &ui.key,
+    )
+    .await
+    .unwrap();
+
+    let devices = ui.get("/devices").await;
+    assert!(devices.html.contains(r#"href="/devices/certificates""#));
+    let page = ui.get("/devices/certificates").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.html.contains("PRIVATE KEY"));
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="certificates-table">"#,
+        "</table>",
+    );
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    let (issued, installed) = (rows[0], rows[1]);
+    for part in [
+        "ftd-a",
+        "VPN-ID",
+        "Issued by the internal CA",
+        "CN=ftd-a-issued",
+    ] {
+        assert!(issued.contains(part), "{part} missing from {issued}");
+    }
+    assert!(
+        !issued.contains("Delete"),
+        "an issued certificate is not deleted here"
+    );
+    for part in ["ftd-b", "VPN-MANUAL", "Installed", "CN=ftd-b-own", "Delete"] {
+        assert!(installed.contains(part), "{part} missing from {installed}");
+    }
+    let der = vpn_core::pki::pem::certificates(&issued_chain).unwrap();
+    let not_after = vpn_core::pki::CertificateInfo::from_der(der[0].as_ref())
+        .unwrap()
+        .not_after
+        .date();
+    assert!(
+        issued.contains(&format!(r#"<td class="nowrap">{not_after}</td>"#)),
+        "no expiry date {not_after} in {issued}"
+    );
+
+    // Deleting the installed one leaves ftd-b without a certificate of its own.
+    let installed_id =
+        device_certificates::list_for_device(&ui.pool, GLOBAL_DOMAIN_ID, b.id, Page::ALL)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+    let page = ui
+        .post(
+            &page,
+            &format!("/devices/certificates/{installed_id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = part(
+        &page.html,
+        r#"<table class="grid" id="certificates-table">"#,
+        "</table>",
+    );
+    assert!(!table.contains("ftd-b"), "{table}");
+    assert!(table.contains("ftd-a"), "{table}");
+}

@@ -3,11 +3,12 @@
 pub(crate) mod logs;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use vpn_core::config::{DeviceConfig, IdentityCertificate, PrivateKeyPem};
@@ -49,6 +50,32 @@ pub(crate) const SAMPLE_CONFIG_JSON: &str = r#"{
 
 pub(crate) fn sample_config() -> DeviceConfig {
     serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap()
+}
+
+/// The sample configuration made deployable: a generated headend identity and a
+/// client CA trustpoint on its profile (generated once per test binary).
+pub(crate) fn deployable_sample() -> Value {
+    static VALID: OnceLock<Value> = OnceLock::new();
+    VALID
+        .get_or_init(|| {
+            let ca = TestCa::root("Test Client CA").unwrap();
+            let server_ca = TestCa::root("Test Server CA").unwrap();
+            let identity = server_ca
+                .issue(&LeafOptions {
+                    eku: vec![TestEku::ServerAuth],
+                    ..LeafOptions::client("localhost")
+                })
+                .unwrap();
+            let mut value: Value = serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap();
+            value["headend"]["identity"]["certificate_chain_pem"] =
+                json!(format!("{}{}", identity.cert_pem, server_ca.cert.cert_pem));
+            value["headend"]["identity"]["private_key_pem"] = json!(identity.key_pem);
+            value["trustpoints"] =
+                json!([{ "name": "CLIENT-CA", "ca_certificates_pem": ca.cert.cert_pem }]);
+            value["connection_profiles"][0]["trustpoints"] = json!(["CLIENT-CA"]);
+            value
+        })
+        .clone()
 }
 
 /// An MCA login of `username` on the sample config's profile and pool, as openconnect

@@ -1,10 +1,8 @@
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use time::macros::datetime;
 use vpn_core::config::Trustpoint;
-use vpn_core::pki::testpki::{LeafOptions, TestCa, TestEku};
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -14,40 +12,14 @@ use crate::headend::HeadendSettings;
 use crate::services::{ServiceParts, Services};
 use crate::sessions::{NewSession, SessionDbSettings};
 use crate::testing::{
-    SAMPLE_CONFIG_JSON, free_port, presented_certificate, sample_config, test_identity,
+    deployable_sample, free_port, presented_certificate, sample_config, test_identity,
 };
 
 const NOW: OffsetDateTime = datetime!(2026-11-26 10:00:00 UTC);
 
-/// The sample configuration made deployable: a generated headend identity and a
-/// client CA trustpoint on its profile (generated once per test binary).
-fn sample_value() -> Value {
-    static VALID: OnceLock<Value> = OnceLock::new();
-    VALID
-        .get_or_init(|| {
-            let ca = TestCa::root("Test Client CA").unwrap();
-            let server_ca = TestCa::root("Test Server CA").unwrap();
-            let identity = server_ca
-                .issue(&LeafOptions {
-                    eku: vec![TestEku::ServerAuth],
-                    ..LeafOptions::client("localhost")
-                })
-                .unwrap();
-            let mut value: Value = serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap();
-            value["headend"]["identity"]["certificate_chain_pem"] =
-                json!(format!("{}{}", identity.cert_pem, server_ca.cert.cert_pem));
-            value["headend"]["identity"]["private_key_pem"] = json!(identity.key_pem);
-            value["trustpoints"] =
-                json!([{ "name": "CLIENT-CA", "ca_certificates_pem": ca.cert.cert_pem }]);
-            value["connection_profiles"][0]["trustpoints"] = json!(["CLIENT-CA"]);
-            value
-        })
-        .clone()
-}
-
 /// The sample configuration at `version`, changed by `edit`.
 fn document(version: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut value = sample_value();
+    let mut value = deployable_sample();
     value["version"] = json!(version);
     edit(&mut value);
     serde_json::to_vec(&value).unwrap()

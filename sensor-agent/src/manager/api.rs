@@ -439,3 +439,6 @@ async fn events(
     }
     Ok(Json(page).into_response())
 }
+
+#[cfg(test)]
+mod tests;

@@ -334,6 +334,3 @@ impl ManagerChannel {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,26 +1,32 @@
-//! The management channel end to end in one process: the real API server on a
-//! loopback port, driven by the manager's real client (`mgmt_server::sensor_client`).
+//! The management channel in one process: the sensor's real management API
+//! (`sensor_agent::manager::ManagerChannel`) on a loopback port, driven by the
+//! manager's real client (`mgmt_server::sensor_client`) and internal CA
+//! (`mgmt_server::pki::InternalCa`): registration, mutual TLS, config push, status,
+//! sessions and their events. It lives here, not in `sensor-agent`, because it uses
+//! both products.
 
-use std::net::SocketAddr;
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use mgmt_server::pki::{InternalCa, IssuedIdentity};
 use mgmt_server::sensor_client::{
     RegisteredSensor, RegistrationOffer, SensorClient, SensorClientError, SensorEndpoint, register,
 };
+use sensor_agent::config_store::{ConfigStore, Deployer, nothing_applied};
+use sensor_agent::manager::enrollment::EnrollmentFiles;
+use sensor_agent::manager::{AgentHandles, ManagerChannel};
+use sensor_agent::sessions::{NewSession, SessionDb, SessionDbSettings};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use time::OffsetDateTime;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vpn_core::channel::{NatId, RegistrationKey, TerminateRequest};
 use vpn_core::pool::PoolSet;
-use vpn_core::session::SessionEventKind;
-
-use super::*;
-use crate::config_store::{ConfigStore, Deployer, nothing_applied};
-use crate::sessions::{SessionDb, SessionDbSettings};
-use crate::testing::{SAMPLE_CONFIG_JSON, new_session};
+use vpn_core::session::{AuthMode, ClientInfo, SessionEventKind};
 
 const KEY: &str = "cisco123";
 
@@ -150,10 +156,11 @@ async fn registered_pair() -> (Sensor, Manager, SensorClient, Uuid) {
     (sensor, manager, client, device_id)
 }
 
-/// The sample configuration, made deployable: a user CA trustpoint (valid to
-/// 2031-01-02) on its profile and an identity certificate (valid to 2028-03-04).
+/// The e2e sample configuration (profile RAVPN-MCA, group policy GP-MCA, pool POOL4)
+/// for `device_id` at `version`, with a user CA trustpoint (valid to 2031-01-02) on
+/// its profile and an identity certificate (valid to 2028-03-04).
 fn document(device_id: Uuid, version: u64, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut value: Value = serde_json::from_str(SAMPLE_CONFIG_JSON).unwrap();
+    let mut value: Value = serde_json::from_str(&e2e::sensor::deployable_config()).unwrap();
     value["device_id"] = json!(device_id.to_string());
     value["version"] = json!(version);
     let (ca_pem, identity_pem, identity_key_pem) = certificates();
@@ -185,6 +192,35 @@ fn certificates() -> (String, String, String) {
     (ca.pem(), identity.pem(), identity_key.serialize_pem())
 }
 
+/// An MCA login of `username` on the sample configuration's profile and pool, as
+/// openconnect 9.01 presents itself.
+fn new_session(username: &str) -> NewSession {
+    NewSession {
+        username: username.to_owned(),
+        tunnel_group: "RAVPN-MCA".to_owned(),
+        group_policy: "GP-MCA".to_owned(),
+        ipv4_pools: vec!["POOL4".to_owned()],
+        ipv6_pools: Vec::new(),
+        public_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+        tcp_src_port: 50529,
+        tcp_dst_port: 443,
+        auth_mode: AuthMode::MultipleCertificate,
+        client: ClientInfo {
+            os: "linux-64".to_owned(),
+            os_version: None,
+            client_type: "AnyConnect".to_owned(),
+            version: "Open AnyConnect VPN Agent v9.01-3".to_owned(),
+        },
+        machine_fingerprint: None,
+        machine_certificate: None,
+        user_certificate: None,
+        username_derivation: "CN of the second certificate".to_owned(),
+        idle_timeout_minutes: Some(30),
+        max_connect_time_minutes: None,
+        simultaneous_logins: 3,
+    }
+}
+
 fn refusal_of(error: &SensorClientError) -> (&str, String) {
     match error {
         SensorClientError::Refused { error, .. } => (error.error.as_str(), error.message.clone()),
@@ -198,6 +234,7 @@ async fn a_manager_with_the_key_registers_and_then_talks_over_mutual_tls() {
     let status = client.status().await.unwrap();
     assert_eq!(status.device_id, Some(device_id));
     assert_eq!(status.hostname, "ftd-test");
+    // Every package of the workspace carries the workspace's version.
     assert_eq!(status.agent_version, env!("CARGO_PKG_VERSION"));
     let channel_certificate = status.channel_certificate.unwrap();
     assert!(channel_certificate.subject.contains(&device_id.to_string()));
@@ -570,45 +607,4 @@ async fn the_status_reports_identity_and_trustpoint_expiry() {
         "2031-01-02"
     );
     assert!(status.uptime_secs < 600);
-}
-
-/// Pushes `document` through the API router as the manager from 192.0.2.9:41000.
-async fn push(router: &axum::Router, document: Vec<u8>) -> axum::http::StatusCode {
-    use tower::ServiceExt as _;
-    let mut request = axum::http::Request::post(vpn_core::channel::paths::CONFIG)
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(document))
-        .unwrap();
-    request.extensions_mut().insert(api::Caller {
-        peer: "192.0.2.9:41000".parse().unwrap(),
-        manager: true,
-    });
-    router.clone().oneshot(request).await.unwrap().status()
-}
-
-#[tokio::test]
-async fn a_push_is_logged_in_a_management_request_span_with_the_offered_version() {
-    use tracing::level_filters::LevelFilter;
-    let dir = tempfile::tempdir().unwrap();
-    let (channel, _sessions, _address) = start_on(dir.path()).await;
-    let router = api::router(channel);
-    let logs = crate::testing::logs::Logs::default();
-    let _guard = tracing::subscriber::set_default(logs.subscriber(LevelFilter::INFO));
-    let device_id = Uuid::new_v4();
-
-    assert_eq!(push(&router, document(device_id, 7, |_| {})).await, 200);
-    assert_eq!(push(&router, document(device_id, 5, |_| {})).await, 409);
-
-    let spans = logs.spans("management_request");
-    assert_eq!(spans.len(), 2, "{spans:?}");
-    for (span, (version, status)) in spans.iter().zip([("7", "200"), ("5", "409")]) {
-        assert_eq!(span.fields["method"], "POST");
-        assert_eq!(span.fields["route"], vpn_core::channel::paths::CONFIG);
-        assert_eq!(span.fields["peer"], "192.0.2.9:41000");
-        assert_eq!(span.fields["version"], version);
-        assert_eq!(span.fields["status"], status);
-    }
-    let refused = logs.event("deploy refused");
-    assert_eq!(refused.spans.len(), 1);
-    assert_eq!(refused.spans[0].fields["version"], "5");
 }

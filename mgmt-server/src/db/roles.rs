@@ -2,8 +2,8 @@
 //! application role every request uses, which owns nothing and may not rewrite the
 //! audit log (migration `0007_application_role.sql`).
 
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
 
 use super::{DbError, MIGRATOR};
 
@@ -11,6 +11,8 @@ use super::{DbError, MIGRATOR};
 pub const OWNER_ROLE: &str = "mgmt_owner";
 /// The role the application connects as in the private cluster.
 pub const APPLICATION_ROLE: &str = "mgmt_app";
+/// The advisory lock replicas take while granting ("mgmt-rol" in ASCII).
+const GRANT_LOCK: i64 = 0x6d67_6d74_2d72_6f6c;
 /// How long a request waits for a connection before it is answered 503.
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -56,15 +58,25 @@ pub async fn connect_as_application(
     Ok(pool)
 }
 
-/// Grants `role` what the application needs (run by the schema owner).
-pub async fn grant_application_role(
-    owner: impl sqlx::Executor<'_, Database = Postgres>,
-    role: &str,
-) -> Result<(), DbError> {
+/// Grants `role` what the application needs (run by the schema owner). Replicas that
+/// start together take turns: PostgreSQL refuses two GRANTs on the same objects at once
+/// ("tuple concurrently updated").
+pub async fn grant_application_role(owner: &PgPool, role: &str) -> Result<(), DbError> {
+    let mut tx = owner
+        .begin()
+        .await
+        .map_err(DbError::sql("begin granting the application role"))?;
+    sqlx::query!("SELECT FROM pg_advisory_xact_lock($1)", GRANT_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::sql("wait for another replica's grants"))?;
     sqlx::query!("SELECT FROM grant_application_role($1)", role)
-        .execute(owner)
+        .execute(&mut *tx)
         .await
         .map_err(DbError::sql("grant the application role its privileges"))?;
+    tx.commit()
+        .await
+        .map_err(DbError::sql("commit the application role's privileges"))?;
     Ok(())
 }
 

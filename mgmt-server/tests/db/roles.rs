@@ -123,3 +123,40 @@ async fn a_replica_with_another_secret_key_refuses_to_start_and_says_what_to_cop
     replica.stop().await;
     center.stop().await;
 }
+
+#[tokio::test]
+async fn replicas_starting_together_all_migrate_and_grant() {
+    let cluster = support::cluster();
+    let database = format!("t_{}", Uuid::new_v4().simple());
+    cluster.create_database(&database).await.unwrap();
+    cluster.provision_roles(&database).await.unwrap();
+    // Before the grants took an advisory lock, concurrent GRANTs failed with "tuple
+    // concurrently updated" and the losing replica refused to start.
+    let starts = (0..4).map(|_| {
+        roles::connect_as_application(
+            Some(cluster.connect_options_as(&database, OWNER_ROLE)),
+            cluster.connect_options_as(&database, APPLICATION_ROLE),
+            2,
+        )
+    });
+    for started in spawned_all(starts).await {
+        let pool = started.unwrap();
+        assert_eq!(
+            roles::role_info(&pool).await.unwrap().name,
+            APPLICATION_ROLE
+        );
+    }
+}
+
+async fn spawned_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.unwrap());
+    }
+    outputs
+}

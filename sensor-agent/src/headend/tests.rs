@@ -42,6 +42,8 @@ async fn unreadable_request(address: SocketAddr) -> SocketAddr {
 async fn each_connection_logs_in_a_span_with_its_number_peer_tls_version_and_sni() {
     let logs = Logs::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber(LevelFilter::DEBUG));
+    // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+    tracing::callsite::rebuild_interest_cache();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(headend().serve(listener));

@@ -47,6 +47,8 @@ fn a_long_or_unsafe_request_id_is_replaced_by_a_fresh_one() {
 async fn a_request_span_names_the_route_template_and_its_id_goes_back_to_the_client() {
     let logs = Logs::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
+    // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+    tracing::callsite::rebuild_interest_cache();
     let router = traced(Router::new().route(
         "/things/{id}",
         get(|| async {
@@ -88,6 +90,8 @@ async fn a_rest_call_is_traced_with_its_administrator_and_never_its_token() {
     let router = api::router(ApiContext::new(pool, services, key, 1000));
     let logs = Logs::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
+    // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+    tracing::callsite::rebuild_interest_cache();
 
     let login = router
         .clone()
@@ -156,6 +160,8 @@ async fn a_ui_page_is_traced_with_the_administrator_of_its_session_cookie() {
     let router = ui::router(UiContext::new(pool, key, services));
     let logs = Logs::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
+    // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+    tracing::callsite::rebuild_interest_cache();
 
     let mut login = Request::post("/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

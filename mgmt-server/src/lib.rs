@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod devices;
 pub mod objects;
 pub mod pki;
+pub mod ravpn;
 pub mod sensor_client;
 pub mod server;
 pub mod services;

@@ -623,42 +623,19 @@ pub(crate) async fn wizard_submit(
     let policy_input = policy_form.to_input(&mut errors);
     let profile_input = profile_form.to_input(&mut errors);
     if let (true, Some(profile_input)) = (errors.is_empty(), profile_input) {
-        // Policy and profile in one transaction: a refused profile leaves no policy.
-        let mut conn = form::connection(&context.pool).await?;
-        let mut tx = sqlx::Acquire::begin(&mut *conn).await.map_err(|source| {
-            UiError::Db(crate::db::DbError::Sql {
-                action: "begin",
-                source,
-            })
-        })?;
-        let actor = current.actor();
-        let created =
-            match policies::create(&mut tx, &actor, context.domain_id, &policy_input).await {
-                Ok(policy) => profiles::create(
-                    &mut tx,
-                    &actor,
-                    context.domain_id,
-                    policy.id,
-                    &profile_input,
-                )
-                .await
-                .map(|_| policy),
-                Err(e) => Err(e),
-            };
+        let created = crate::ravpn::create_with_profile(
+            &context.pool,
+            &current.actor(),
+            context.domain_id,
+            &policy_input,
+            &profile_input,
+        )
+        .await;
         match created {
             Ok(policy) => {
-                tx.commit().await.map_err(|source| {
-                    UiError::Db(crate::db::DbError::Sql {
-                        action: "commit",
-                        source,
-                    })
-                })?;
                 return Ok(Redirect::to(&format!("/ravpn/{}", policy.id)).into_response());
             }
-            Err(e) => {
-                drop(tx);
-                errors = Errors::from_db(&e).ok_or(e)?;
-            }
+            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
         }
     }
     Ok(WizardPage {

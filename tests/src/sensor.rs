@@ -216,8 +216,8 @@ pub fn presented_certificate(netns: &Netns, port: u16) -> Result<Vec<u8>, String
 /// Accepts any server certificate (the tests compare it themselves); checks only the
 /// handshake signatures.
 #[derive(Debug)]
-struct AnyServerCertificate {
-    provider: Arc<rustls::crypto::CryptoProvider>,
+pub struct AnyServerCertificate {
+    pub provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl ServerCertVerifier for AnyServerCertificate {

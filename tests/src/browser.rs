@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -82,7 +84,7 @@ impl Browser {
         self.client.current_url().await.unwrap().to_string()
     }
 
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    async fn find(&self, css: &str) -> Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
@@ -178,25 +180,44 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot select {label:?} in {css}: {e}"));
     }
 
+    /// Finds `css` and reads it; a page that polls and reloads itself (registration
+    /// progress) can replace the element between the find and the read, so a stale
+    /// element is found again instead of failing the test.
+    async fn read<T, F, Fut>(&self, css: &str, read: F) -> T
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<T, CmdError>>,
+    {
+        for _ in 0..100 {
+            match read(self.find(css).await).await {
+                Ok(value) => return value,
+                Err(e) if e.is_stale_element_reference() => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot read {css}: {e}"),
+            }
+        }
+        panic!("{css} was replaced by every reload for 5 s while being read")
+    }
+
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        self.read(css, |e| async move { e.text().await }).await
     }
 
     pub async fn value(&self, css: &str) -> String {
-        self.find(css)
+        self.read(css, |e| async move { e.prop("value").await })
             .await
-            .prop("value")
-            .await
-            .unwrap()
             .unwrap_or_default()
     }
 
     pub async fn selected(&self, css: &str) -> bool {
-        self.find(css).await.is_selected().await.unwrap()
+        self.read(css, |e| async move { e.is_selected().await })
+            .await
     }
 
     pub async fn displayed(&self, css: &str) -> bool {
-        self.find(css).await.is_displayed().await.unwrap()
+        self.read(css, |e| async move { e.is_displayed().await })
+            .await
     }
 
     pub async fn count(&self, css: &str) -> usize {

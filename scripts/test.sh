@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what CI runs (.ci/run) and what a developer runs.
 # Installs missing system packages and tools, then: format check, clippy with warnings denied,
-# cargo deny (licences, bans, sources), every test.
+# cargo deny (licences, bans, sources, advisories), every test, the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ scripts/sqlx-prepare.sh --check
 
 echo "==> cargo deny check licenses bans sources (deny.toml)"
 cargo deny --locked check --hide-inclusion-graph licenses bans sources
+
+echo "==> scripts/advisories.sh (cargo deny check advisories: RustSec, fetched or the committed snapshot)"
+scripts/advisories.sh
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod objects;
 pub mod pki;
 pub mod ravpn;
+pub mod rules;
 pub mod sensor_client;
 pub mod server;
 pub mod services;

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::db::DbError;
 use crate::deploy::{CompileError, DeployError};
 use crate::devices::SensorError;
-use crate::objects::group_policies::GroupPolicyError;
+use crate::rules::{ChangeError, Field};
 
 /// A refused or failed call. Every message names what is wrong and where.
 #[derive(Debug)]
@@ -153,11 +153,11 @@ impl From<DeployError> for ApiError {
     }
 }
 
-impl From<GroupPolicyError> for ApiError {
-    fn from(error: GroupPolicyError) -> Self {
+impl<F: Field> From<ChangeError<F>> for ApiError {
+    fn from(error: ChangeError<F>) -> Self {
         match error {
-            GroupPolicyError::Db(e) => e.into(),
-            GroupPolicyError::Invalid(problems) => Self::validation(
+            ChangeError::Db(e) => e.into(),
+            ChangeError::Invalid(problems) => Self::validation(
                 problems
                     .iter()
                     .map(|p| format!("{}: {}", p.field.fmc_path(), p.message))

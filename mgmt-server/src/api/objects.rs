@@ -21,7 +21,7 @@ use crate::db::cert_enrollments::{
     self, CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
     EnrollmentType,
 };
-use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
+use crate::db::group_policies::{GroupPolicy, GroupPolicyInput};
 use crate::db::pool_overrides::{
     self, Ipv4PoolOverride, Ipv4PoolOverrideInput, Ipv6PoolOverride, Ipv6PoolOverrideInput,
 };
@@ -722,10 +722,10 @@ impl Resource for GroupPolicies {
         scope: Scope,
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
-        Ok(group_policies::list(&context.pool, scope.domain, page).await?)
+        Ok(objects::group_policies::list(&context.pool, scope.domain, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        Ok(group_policies::get(&context.pool, scope.domain, id).await?)
+        Ok(objects::group_policies::get(&context.pool, scope.domain, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -734,8 +734,10 @@ impl Resource for GroupPolicies {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = group_policy_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(objects::group_policies::create(&mut conn, &caller.actor, scope.domain, &input).await?)
+        Ok(
+            objects::group_policies::create(&context.pool, &caller.actor, scope.domain, &input)
+                .await?,
+        )
     }
     async fn update(
         context: &ApiContext,
@@ -746,9 +748,8 @@ impl Resource for GroupPolicies {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = group_policy_input(body)?;
-        let mut conn = context.connection().await?;
         Ok(objects::group_policies::update(
-            &mut conn,
+            &context.pool,
             &caller.actor,
             scope.domain,
             id,
@@ -764,8 +765,8 @@ impl Resource for GroupPolicies {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        group_policies::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        objects::group_policies::delete(&context.pool, &caller.actor, scope.domain, id, expected)
+            .await?;
         Ok(())
     }
     fn to_json(g: &Self::Row, self_url: &str) -> Value {

@@ -1,11 +1,13 @@
 //! Group policies: the field rules both doors share, then the repository write.
 
-use sqlx::PgConnection;
+use sqlx::PgPool;
 use uuid::Uuid;
-use vpn_core::config::SplitTunnelPolicy;
+use vpn_core::config::{ObjectKind, SplitTunnelPolicy};
 
+use super::acquire;
 use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
-use crate::db::{Actor, DbError};
+use crate::db::{Actor, DbError, Listed, Page};
+use crate::rules::{self, ChangeError, Problem, Problems};
 
 /// FMC's range for "Simultaneous Login per User"; 0 lets nobody log in.
 pub const MAX_SIMULTANEOUS_LOGINS: u32 = 2_147_483_647;
@@ -13,6 +15,7 @@ pub const MAX_SIMULTANEOUS_LOGINS: u32 = 2_147_483_647;
 /// A field of a group policy a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
+    Name,
     SimultaneousLogins,
     SplitTunnelNetworks,
     IdleTimeout,
@@ -23,6 +26,7 @@ impl Field {
     /// The field's path in FMC's JSON.
     pub fn fmc_path(self) -> &'static str {
         match self {
+            Self::Name => "name",
             Self::SimultaneousLogins => "advancedSettings.sessionSettings.simultaneousLoginPerUser",
             Self::SplitTunnelNetworks => "generalSettings.splitTunnelSettings.splitTunnelNetworks",
             Self::IdleTimeout => "advancedSettings.sessionSettings.vpnIdleTimeout",
@@ -31,31 +35,20 @@ impl Field {
     }
 }
 
-/// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub field: Field,
-    pub message: String,
+impl rules::Field for Field {
+    fn fmc_path(self) -> &'static str {
+        Field::fmc_path(self)
+    }
 }
 
 /// Why a group policy was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum GroupPolicyError {
-    #[error("the group policy breaks {} rule(s)", .0.len())]
-    Invalid(Vec<Problem>),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
+pub type GroupPolicyError = ChangeError<Field>;
 
 /// Every rule `input` breaks (empty when it may be stored).
-pub fn check(input: &GroupPolicyInput) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut broken = |field, message: &str| {
-        problems.push(Problem {
-            field,
-            message: message.to_owned(),
-        });
-    };
+pub fn check(input: &GroupPolicyInput) -> Vec<Problem<Field>> {
+    let mut problems = Problems::default();
+    problems.check_object_name(Field::Name, ObjectKind::GroupPolicy, &input.name);
+    let mut broken = |field, message: &str| problems.add(field, message);
     if input.simultaneous_logins > MAX_SIMULTANEOUS_LOGINS {
         broken(
             Field::SimultaneousLogins,
@@ -76,21 +69,34 @@ pub fn check(input: &GroupPolicyInput) -> Vec<Problem> {
     if input.max_connect_time_minutes == Some(0) {
         broken(Field::MaxConnectTime, "must be 1 minute or more, or none");
     }
-    problems
+    problems.into_vec()
+}
+
+pub async fn list(
+    pool: &PgPool,
+    domain_id: Uuid,
+    page: Page,
+) -> Result<Listed<GroupPolicy>, DbError> {
+    group_policies::list(pool, domain_id, page).await
+}
+
+pub async fn get(pool: &PgPool, domain_id: Uuid, id: Uuid) -> Result<GroupPolicy, DbError> {
+    group_policies::get(pool, domain_id, id).await
 }
 
 pub async fn create(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     actor: &Actor,
     domain_id: Uuid,
     input: &GroupPolicyInput,
 ) -> Result<GroupPolicy, GroupPolicyError> {
     refuse_broken(input)?;
-    Ok(group_policies::create(conn, actor, domain_id, input).await?)
+    let mut conn = acquire(pool).await?;
+    Ok(group_policies::create(&mut conn, actor, domain_id, input).await?)
 }
 
 pub async fn update(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     actor: &Actor,
     domain_id: Uuid,
     id: Uuid,
@@ -98,7 +104,21 @@ pub async fn update(
     input: &GroupPolicyInput,
 ) -> Result<GroupPolicy, GroupPolicyError> {
     refuse_broken(input)?;
-    Ok(group_policies::update(conn, actor, domain_id, id, expected_version, input).await?)
+    let mut conn = acquire(pool).await?;
+    Ok(group_policies::update(&mut conn, actor, domain_id, id, expected_version, input).await?)
+}
+
+/// Deletes a group policy no profile uses (`expected_version`: the version the caller
+/// read, if it read one).
+pub async fn delete(
+    pool: &PgPool,
+    actor: &Actor,
+    domain_id: Uuid,
+    id: Uuid,
+    expected_version: Option<i32>,
+) -> Result<(), DbError> {
+    let mut conn = acquire(pool).await?;
+    group_policies::delete(&mut conn, actor, domain_id, id, expected_version).await
 }
 
 fn refuse_broken(input: &GroupPolicyInput) -> Result<(), GroupPolicyError> {

@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use sqlx::PgPool;
-use sqlx::Postgres;
-use sqlx::pool::PoolConnection;
 
 use super::UiError;
 use crate::db::DbError;
+use crate::rules::{ChangeError, Field, Problem};
 
 /// Validation messages by field name; shown next to the field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,13 +61,60 @@ impl Errors {
     }
 }
 
+impl Errors {
+    /// Broken rules of a service, each on the form field `field_of` names (the first
+    /// message per field is kept).
+    pub(crate) fn add_problems<F: Field>(
+        &mut self,
+        problems: &[Problem<F>],
+        field_of: impl Fn(F) -> &'static str,
+    ) {
+        for problem in problems {
+            self.add(field_of(problem.field), sentence(&problem.message));
+        }
+    }
+
+    /// A change a service refused: broken rules on their fields, database refusals as
+    /// [`Errors::from_db`]; anything else is the page's error.
+    pub(crate) fn from_change<F: Field>(
+        error: ChangeError<F>,
+        field_of: impl Fn(F) -> &'static str,
+    ) -> Result<Self, UiError> {
+        match error {
+            ChangeError::Invalid(problems) => {
+                let mut errors = Self::default();
+                errors.add_problems(&problems, field_of);
+                Ok(errors)
+            }
+            ChangeError::Db(e) => Self::from_db(&e).ok_or(UiError::Db(e)),
+        }
+    }
+}
+
+/// A service's message as a sentence for the page: capital first letter, final stop.
+pub(crate) fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut text = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    text
+}
+
 /// Parses an `application/x-www-form-urlencoded` body; repeated fields (checkboxes,
 /// multi-selects) become vectors.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, UiError> {
     serde_html_form::from_bytes(body).map_err(|e| UiError::BadForm(e.to_string()))
 }
 
-pub(crate) async fn connection(pool: &PgPool) -> Result<PoolConnection<Postgres>, UiError> {
+/// A connection for a handler that still writes through a repository itself; goes away
+/// as the last handlers move onto services.
+pub(crate) async fn connection(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, UiError> {
     pool.acquire().await.map_err(|source| {
         UiError::Db(DbError::Sql {
             action: "open a database connection",

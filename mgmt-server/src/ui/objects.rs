@@ -25,7 +25,7 @@ use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
 use crate::db::local_users::{self, LocalUser, LocalUserInput, LocalUserUpdate};
 use crate::db::pools::{self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
 use crate::db::{Page, PasswordHash};
-use crate::objects::group_policies::{Field as GroupPolicyField, GroupPolicyError};
+use crate::objects::group_policies::Field as GroupPolicyField;
 use crate::objects::{self};
 
 /// Reads every certificate of a PEM text.
@@ -513,12 +513,11 @@ pub(crate) async fn group_policy_create(
     current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
-    check_object_name(&mut errors, &name);
     let editing = editing(&form.id, &form.version)?;
     // An edit changes the fields of this form and keeps the others (API-only settings).
     let mut input = match editing {
         Some((id, _)) => GroupPolicyInput::from(
-            &group_policies::get(&context.pool, context.domain_id, id).await?,
+            &objects::group_policies::get(&context.pool, context.domain_id, id).await?,
         ),
         None => GroupPolicyInput::new(""),
     };
@@ -577,44 +576,34 @@ pub(crate) async fn group_policy_create(
         input.idle_timeout_minutes = None;
     } else {
         match idle.parse::<u32>() {
-            Ok(n) if n > 0 => input.idle_timeout_minutes = Some(n),
-            _ => errors.add(
+            Ok(n) => input.idle_timeout_minutes = Some(n),
+            Err(_) => errors.add(
                 "idle_timeout",
                 "Enter minutes (1 or more), or leave empty for none.",
             ),
         }
     }
-    for problem in objects::group_policies::check(&input) {
-        let field = match problem.field {
-            GroupPolicyField::SimultaneousLogins => "simultaneous_logins",
-            GroupPolicyField::SplitTunnelNetworks => "split_tunnel_networks",
-            GroupPolicyField::IdleTimeout | GroupPolicyField::MaxConnectTime => "idle_timeout",
-        };
-        if !errors.has(field) {
-            errors.add(field, sentence(&problem.message));
-        }
-    }
     if errors.is_empty() {
-        let mut conn = form::connection(&context.pool).await?;
         let (actor, domain) = (current.actor(), context.domain_id);
         let saved = match editing {
             Some((id, version)) => {
-                objects::group_policies::update(&mut conn, &actor, domain, id, version, &input)
+                objects::group_policies::update(&context.pool, &actor, domain, id, version, &input)
                     .await
             }
-            None => objects::group_policies::create(&mut conn, &actor, domain, &input).await,
+            None => objects::group_policies::create(&context.pool, &actor, domain, &input).await,
         };
         match saved {
             Ok(_) => return Ok(Redirect::to("/objects/group-policies").into_response()),
-            Err(GroupPolicyError::Db(e)) => errors = Errors::from_db(&e).ok_or(e)?,
-            Err(GroupPolicyError::Invalid(problems)) => {
-                for problem in problems {
-                    errors.add("name", sentence(&problem.message));
-                }
-            }
+            Err(e) => errors = Errors::from_change(e, group_policy_form_field)?,
         }
+    } else {
+        // The fields that did read are still checked, so every problem shows at once.
+        errors.add_problems(
+            &objects::group_policies::check(&input),
+            group_policy_form_field,
+        );
     }
-    let all = group_policies::list(&context.pool, context.domain_id, Page::ALL)
+    let all = objects::group_policies::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     Ok(group_policies_page(
@@ -628,6 +617,16 @@ pub(crate) async fn group_policy_create(
     )
     .await?
     .into_response())
+}
+
+/// The form field a group policy rule is shown on.
+fn group_policy_form_field(field: GroupPolicyField) -> &'static str {
+    match field {
+        GroupPolicyField::Name => "name",
+        GroupPolicyField::SimultaneousLogins => "simultaneous_logins",
+        GroupPolicyField::SplitTunnelNetworks => "split_tunnel_networks",
+        GroupPolicyField::IdleTimeout | GroupPolicyField::MaxConnectTime => "idle_timeout",
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1206,13 +1205,4 @@ pub(crate) async fn delete(
         other => return Err(UiError::BadForm(format!("unknown object kind {other:?}"))),
     };
     Ok(Redirect::to(back).into_response())
-}
-
-/// A rule's message as a sentence of its own: capitalised, with a full stop.
-pub(crate) fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }

@@ -13,9 +13,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Current;
+use super::form::sentence;
 use super::form::{self, Errors, parse};
 use super::listing::ListQuery;
-use super::objects::{PoolRow, pool_rows, pools_page, sentence};
+use super::objects::{PoolRow, pool_rows, pools_page};
 use super::{UiContext, UiError};
 use crate::db::pool_overrides::{self, Ipv4PoolOverrideInput, Ipv6PoolOverrideInput};
 use crate::db::{DbError, ObjectKind, Page, devices};

@@ -28,7 +28,7 @@ use super::{AuthenticationMethod, DeviceConfig, SCHEMA_VERSION, SplitTunnelPolic
 
 pub use certificates::EXPIRY_WARNING_DAYS;
 pub use group_policy::{BANNER_LINE_MAX_CHARS, MAX_DNS_SERVERS};
-pub use names::MAX_NAME_CHARS;
+pub use names::{MAX_NAME_CHARS, object_name_problem};
 pub use pools::MAX_POOL_ADDRESSES;
 
 impl DeviceConfig {

@@ -77,6 +77,14 @@ fn named_objects(config: &DeviceConfig) -> Vec<(String, ObjectKind, &str)> {
     named
 }
 
+/// What is wrong with `name` as the name of a `kind` (the rule above), if anything: the
+/// manager checks each object's name with it when the object is saved.
+pub fn object_name_problem(kind: ObjectKind, name: &str) -> Option<ProblemKind> {
+    let mut found = Findings::default();
+    check_name(&mut found, String::new(), kind, name);
+    found.problems.into_iter().next().map(|p| p.kind)
+}
+
 fn check_syntax(config: &DeviceConfig, found: &mut Findings) {
     for (path, kind, name) in named_objects(config) {
         check_name(found, path, kind, name);
@@ -288,5 +296,27 @@ fn check_references(config: &DeviceConfig, found: &mut Findings) {
             let path = format!("$.connection_profiles[{i}].ipv4_pools");
             found.push(path, ProblemKind::NoAddressPool { group_policy });
         }
+    }
+}
+
+#[cfg(test)]
+mod object_name_tests {
+    use super::{ObjectKind, ProblemKind, object_name_problem};
+
+    #[test]
+    fn an_object_name_is_one_cli_token_of_at_most_64_characters() {
+        assert_eq!(object_name_problem(ObjectKind::Ipv4Pool, "POOL-1"), None);
+        assert!(matches!(
+            object_name_problem(ObjectKind::Ipv4Pool, ""),
+            Some(ProblemKind::EmptyName { .. })
+        ));
+        assert!(matches!(
+            object_name_problem(ObjectKind::GroupPolicy, "a b"),
+            Some(ProblemKind::NameHasForbiddenCharacter { character: ' ', .. })
+        ));
+        assert!(matches!(
+            object_name_problem(ObjectKind::LocalUser, &"x".repeat(65)),
+            Some(ProblemKind::NameTooLong { length: 65, .. })
+        ));
     }
 }

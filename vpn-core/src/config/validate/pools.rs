@@ -47,6 +47,26 @@ pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
 }
 
 /// Inclusive address range of pool number `index`.
+impl Ipv4Pool {
+    /// What makes this one pool unusable on its own (overlaps with other pools are the
+    /// document's concern): paths are `$` for the range and `$.mask` for the mask.
+    pub fn problems(&self) -> Vec<super::ConfigProblem> {
+        let mut found = Findings::default();
+        check_ipv4(self, "$", &mut found);
+        found.problems
+    }
+}
+
+impl Ipv6Pool {
+    /// What makes this one pool unusable on its own: paths are `$`, `$.prefix_len` and
+    /// `$.count`.
+    pub fn problems(&self) -> Vec<super::ConfigProblem> {
+        let mut found = Findings::default();
+        check_ipv6(self, "$", &mut found);
+        found.problems
+    }
+}
+
 struct Range {
     first: u128,
     last: u128,
@@ -220,5 +240,40 @@ mod tests {
                 prop_assert!(problem.path.starts_with("$.ipv"), "{}", problem);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod single_pool_tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use crate::config::{Ipv4Pool, Ipv6Pool, ProblemKind};
+
+    #[test]
+    fn one_pool_is_checked_alone_with_the_documents_rules() {
+        let pool = Ipv4Pool {
+            name: "P".into(),
+            start: Ipv4Addr::new(10, 0, 0, 200),
+            end: Ipv4Addr::new(10, 0, 1, 10),
+            mask: Ipv4Addr::new(255, 255, 0, 255),
+        };
+        let problems = pool.problems();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["$.mask"], "{problems:?}");
+        let pool = Ipv4Pool {
+            mask: Ipv4Addr::new(255, 255, 255, 0),
+            ..pool
+        };
+        assert!(matches!(
+            pool.problems()[0].kind,
+            ProblemKind::PoolSpansSubnets { .. }
+        ));
+        let v6 = Ipv6Pool {
+            name: "P6".into(),
+            start: Ipv6Addr::LOCALHOST,
+            prefix_len: 64,
+            count: 0,
+        };
+        assert_eq!(v6.problems()[0].path, "$.count");
     }
 }

@@ -7,7 +7,7 @@ use ipnet::{IpNet, Ipv6Net};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vpn_core::config::{
-    GroupPolicy as CoreGroupPolicy, MTU_MAX, MTU_MIN, PrivateKeyPem, Revocation, SplitTunnelPolicy,
+    GroupPolicy as CoreGroupPolicy, PrivateKeyPem, Revocation, SplitTunnelPolicy,
     ValidationUsage,
 };
 use vpn_core::pki::{CertificateInfo, pem};
@@ -18,15 +18,15 @@ use super::fields::Fields;
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
 use crate::db::cert_enrollments::{
-    self, CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
+    CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
     EnrollmentType,
 };
 use crate::db::group_policies::{GroupPolicy, GroupPolicyInput};
 use crate::db::pool_overrides::{
-    self, Ipv4PoolOverride, Ipv4PoolOverrideInput, Ipv6PoolOverride, Ipv6PoolOverrideInput,
+    Ipv4PoolOverride, Ipv4PoolOverrideInput, Ipv6PoolOverride, Ipv6PoolOverrideInput,
 };
 use crate::db::pools::{
-    self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPool, Ipv6AddressPoolInput,
+    Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPool, Ipv6AddressPoolInput,
 };
 use crate::db::{GLOBAL_DOMAIN_ID, Listed, Page};
 use crate::objects;
@@ -90,10 +90,14 @@ fn ipv4_input(body: &Value) -> Result<Ipv4AddressPoolInput, ApiError> {
     })
 }
 
-/// `ipAddressRange` ("FIRST-LAST" in one network) and `mask` of a pool or override.
+/// `ipAddressRange` ("FIRST-LAST", or one address) and `mask` of a pool or override, as
+/// written; the rules of a range are the pool service's.
 fn ipv4_range(f: &mut Fields<'_>) -> (Ipv4Addr, Ipv4Addr, Ipv4Addr) {
     let range = f.required_str("ipAddressRange");
     let mask: Option<Ipv4Addr> = f.parsed("mask", "an IPv4 netmask");
+    if mask.is_none() && f.get("mask").is_none() {
+        f.problem("mask: is required");
+    }
     let (start, end) = match range.split_once('-') {
         Some((a, b)) => (
             a.trim().parse::<Ipv4Addr>().ok(),
@@ -104,42 +108,18 @@ fn ipv4_range(f: &mut Fields<'_>) -> (Ipv4Addr, Ipv4Addr, Ipv4Addr) {
             (single, single)
         }
     };
-    let (start, end) = match (start, end) {
-        (Some(start), Some(end)) if start <= end => (start, end),
-        (Some(_), Some(_)) => {
-            f.problem(format!("ipAddressRange: {range:?} starts after it ends"));
-            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)
-        }
-        _ if range.is_empty() => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+    let unspecified = Ipv4Addr::UNSPECIFIED;
+    match (start, end) {
+        (Some(start), Some(end)) => (start, end, mask.unwrap_or(unspecified)),
         _ => {
-            f.problem(format!(
-                "ipAddressRange: {range:?} is not FIRST-LAST, e.g. 10.0.0.10-10.0.0.20"
-            ));
-            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)
-        }
-    };
-    let mask = match mask {
-        Some(mask) if vpn_core::pool::is_contiguous_netmask(mask) => mask,
-        Some(mask) => {
-            f.problem(format!("mask: {mask} is not a contiguous netmask"));
-            mask
-        }
-        None => {
-            if f.get("mask").is_none() {
-                f.problem("mask: is required");
+            if !range.is_empty() {
+                f.problem(format!(
+                    "ipAddressRange: {range:?} is not FIRST-LAST, e.g. 10.0.0.10-10.0.0.20"
+                ));
             }
-            Ipv4Addr::UNSPECIFIED
-        }
-    };
-    if !range.is_empty() && u32::from(mask) != 0 {
-        let network = |a: Ipv4Addr| u32::from(a) & u32::from(mask);
-        if network(start) != network(end) {
-            f.problem(format!(
-                "ipAddressRange: {range:?} spans more than one {mask} network"
-            ));
+            (unspecified, unspecified, mask.unwrap_or(unspecified))
         }
     }
-    (start, end, mask)
 }
 
 impl Resource for Ipv4Pools {
@@ -150,10 +130,10 @@ impl Resource for Ipv4Pools {
         scope: Scope,
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
-        Ok(pools::list_ipv4(&context.pool, scope.domain, page).await?)
+        Ok(objects::pools::list_ipv4(&context.pool, scope.domain, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        Ok(pools::get_ipv4(&context.pool, scope.domain, id).await?)
+        Ok(objects::pools::get_ipv4(&context.pool, scope.domain, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -162,8 +142,7 @@ impl Resource for Ipv4Pools {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = ipv4_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(pools::create_ipv4(&mut conn, &caller.actor, scope.domain, &input).await?)
+        Ok(objects::pools::create_ipv4(&context.pool, &caller.actor, scope.domain, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -174,11 +153,8 @@ impl Resource for Ipv4Pools {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = ipv4_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(
-            pools::update_ipv4(&mut conn, &caller.actor, scope.domain, id, expected, &input)
-                .await?,
-        )
+        let (pool, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::update_ipv4(pool, actor, scope.domain, id, expected, &input).await?)
     }
     async fn delete(
         context: &ApiContext,
@@ -187,8 +163,8 @@ impl Resource for Ipv4Pools {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        pools::delete_ipv4(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        let (pool, actor) = (&context.pool, &caller.actor);
+        objects::pools::delete_ipv4(pool, actor, scope.domain, id, expected).await?;
         Ok(())
     }
     fn to_json(row: &Self::Row, self_url: &str) -> Value {
@@ -282,14 +258,11 @@ impl Resource for Ipv4PoolOverrides {
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
         let pool = parent_pool(scope)?;
-        Ok(pool_overrides::list_ipv4(&context.pool, scope.domain, pool, page).await?)
+        Ok(objects::pools::list_ipv4_overrides(&context.pool, scope.domain, pool, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        let row = pool_overrides::get_ipv4(&context.pool, scope.domain, id).await?;
-        if Some(row.pool.id) != scope.parent {
-            return Err(ApiError::not_found(format!("override {id} does not exist")));
-        }
-        Ok(row)
+        let pool = parent_pool(scope)?;
+        Ok(objects::pools::get_ipv4_override(&context.pool, scope.domain, pool, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -299,11 +272,8 @@ impl Resource for Ipv4PoolOverrides {
     ) -> Result<Self::Row, ApiError> {
         let pool = parent_pool(scope)?;
         let input = ipv4_override_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(
-            pool_overrides::create_ipv4(&mut conn, &caller.actor, scope.domain, pool, &input)
-                .await?,
-        )
+        let (db, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::create_ipv4_override(db, actor, scope.domain, pool, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -313,13 +283,14 @@ impl Resource for Ipv4PoolOverrides {
         expected: i32,
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
-        Self::get(context, scope, id).await?;
+        let pool = parent_pool(scope)?;
         let input = ipv4_override_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(pool_overrides::update_ipv4(
-            &mut conn,
-            &caller.actor,
+        let (db, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::update_ipv4_override(
+            db,
+            actor,
             scope.domain,
+            pool,
             id,
             expected,
             &input,
@@ -333,9 +304,9 @@ impl Resource for Ipv4PoolOverrides {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        Self::get(context, scope, id).await?;
-        let mut conn = context.connection().await?;
-        pool_overrides::delete_ipv4(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        let pool = parent_pool(scope)?;
+        let (db, actor) = (&context.pool, &caller.actor);
+        objects::pools::delete_ipv4_override(db, actor, scope.domain, pool, id, expected).await?;
         Ok(())
     }
     fn to_json(row: &Self::Row, self_url: &str) -> Value {
@@ -383,14 +354,11 @@ impl Resource for Ipv6PoolOverrides {
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
         let pool = parent_pool(scope)?;
-        Ok(pool_overrides::list_ipv6(&context.pool, scope.domain, pool, page).await?)
+        Ok(objects::pools::list_ipv6_overrides(&context.pool, scope.domain, pool, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        let row = pool_overrides::get_ipv6(&context.pool, scope.domain, id).await?;
-        if Some(row.pool.id) != scope.parent {
-            return Err(ApiError::not_found(format!("override {id} does not exist")));
-        }
-        Ok(row)
+        let pool = parent_pool(scope)?;
+        Ok(objects::pools::get_ipv6_override(&context.pool, scope.domain, pool, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -400,11 +368,8 @@ impl Resource for Ipv6PoolOverrides {
     ) -> Result<Self::Row, ApiError> {
         let pool = parent_pool(scope)?;
         let input = ipv6_override_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(
-            pool_overrides::create_ipv6(&mut conn, &caller.actor, scope.domain, pool, &input)
-                .await?,
-        )
+        let (db, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::create_ipv6_override(db, actor, scope.domain, pool, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -414,13 +379,14 @@ impl Resource for Ipv6PoolOverrides {
         expected: i32,
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
-        Self::get(context, scope, id).await?;
+        let pool = parent_pool(scope)?;
         let input = ipv6_override_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(pool_overrides::update_ipv6(
-            &mut conn,
-            &caller.actor,
+        let (db, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::update_ipv6_override(
+            db,
+            actor,
             scope.domain,
+            pool,
             id,
             expected,
             &input,
@@ -434,9 +400,9 @@ impl Resource for Ipv6PoolOverrides {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        Self::get(context, scope, id).await?;
-        let mut conn = context.connection().await?;
-        pool_overrides::delete_ipv6(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        let pool = parent_pool(scope)?;
+        let (db, actor) = (&context.pool, &caller.actor);
+        objects::pools::delete_ipv6_override(db, actor, scope.domain, pool, id, expected).await?;
         Ok(())
     }
     fn to_json(row: &Self::Row, self_url: &str) -> Value {
@@ -485,7 +451,7 @@ fn ipv6_input(body: &Value) -> Result<Ipv6AddressPoolInput, ApiError> {
 /// `ipv6StartAddress` ("ADDRESS/PREFIX") and `numberOfAddresses` of a pool or override.
 fn ipv6_start(f: &mut Fields<'_>) -> (Ipv6Net, u32) {
     let start = f.required_str("ipv6StartAddress");
-    let count = f.number("numberOfAddresses", 1, 16_384);
+    let count = f.number("numberOfAddresses", 0, u64::from(u32::MAX));
     if f.get("numberOfAddresses").is_none() {
         f.problem("numberOfAddresses: is required");
     }
@@ -503,7 +469,7 @@ fn ipv6_start(f: &mut Fields<'_>) -> (Ipv6Net, u32) {
         }
     };
     let net = net.unwrap_or_else(|| Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 64).unwrap_or_default());
-    (net, u32::try_from(count.unwrap_or(1)).unwrap_or(1))
+    (net, u32::try_from(count.unwrap_or(1)).unwrap_or(u32::MAX))
 }
 
 impl Resource for Ipv6Pools {
@@ -514,10 +480,10 @@ impl Resource for Ipv6Pools {
         scope: Scope,
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
-        Ok(pools::list_ipv6(&context.pool, scope.domain, page).await?)
+        Ok(objects::pools::list_ipv6(&context.pool, scope.domain, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        Ok(pools::get_ipv6(&context.pool, scope.domain, id).await?)
+        Ok(objects::pools::get_ipv6(&context.pool, scope.domain, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -526,8 +492,7 @@ impl Resource for Ipv6Pools {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = ipv6_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(pools::create_ipv6(&mut conn, &caller.actor, scope.domain, &input).await?)
+        Ok(objects::pools::create_ipv6(&context.pool, &caller.actor, scope.domain, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -538,11 +503,8 @@ impl Resource for Ipv6Pools {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = ipv6_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(
-            pools::update_ipv6(&mut conn, &caller.actor, scope.domain, id, expected, &input)
-                .await?,
-        )
+        let (pool, actor) = (&context.pool, &caller.actor);
+        Ok(objects::pools::update_ipv6(pool, actor, scope.domain, id, expected, &input).await?)
     }
     async fn delete(
         context: &ApiContext,
@@ -551,8 +513,8 @@ impl Resource for Ipv6Pools {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        pools::delete_ipv6(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        let (pool, actor) = (&context.pool, &caller.actor);
+        objects::pools::delete_ipv6(pool, actor, scope.domain, id, expected).await?;
         Ok(())
     }
     fn to_json(row: &Self::Row, self_url: &str) -> Value {
@@ -600,39 +562,24 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
     let banner = f
         .optional_str("generalSettings.banner")
         .filter(|b| !b.is_empty());
-    if let Some(banner) = &banner
-        && let Some((i, line)) = banner
-            .lines()
-            .enumerate()
-            .find(|(_, l)| l.chars().count() > 497)
-    {
-        f.problem(format!(
-            "generalSettings.banner: line {} has {} characters; at most 497",
-            i + 1,
-            line.chars().count()
-        ));
-    }
-    let optional_secs = |f: &mut Fields<'_>,
-                         enabled: &str,
-                         interval: &str,
-                         min: u64,
-                         max: u64,
-                         default: Option<u32>| {
-        if f.bool_or(enabled, default.is_some()) {
-            f.number(interval, min, max)
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                .or(default)
-                .or(Some(u32::try_from(min).unwrap_or(u32::MAX)))
-        } else {
-            None
-        }
-    };
+    // Ranges and lengths are the group policy service's rules (vpn-core's); here only
+    // whether a value reads as a number.
+    let optional_secs =
+        |f: &mut Fields<'_>, enabled: &str, interval: &str, min: u64, default: Option<u32>| {
+            if f.bool_or(enabled, default.is_some()) {
+                f.number(interval, 0, u64::from(u32::MAX))
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                    .or(default)
+                    .or(Some(u32::try_from(min).unwrap_or(u32::MAX)))
+            } else {
+                None
+            }
+        };
     let keepalive = optional_secs(
         &mut f,
         "anyConnectSettings.connectionSettings.enableKeepAliveMessages",
         "anyConnectSettings.connectionSettings.keepAliveMessageInterval",
         15,
-        600,
         defaults.keepalive_secs,
     );
     let gateway_dpd = optional_secs(
@@ -640,7 +587,6 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
         "anyConnectSettings.connectionSettings.enableGatewayDPD",
         "anyConnectSettings.connectionSettings.gatewayDPDInterval",
         5,
-        3600,
         defaults.gateway_dpd_secs,
     );
     let client_dpd = optional_secs(
@@ -648,13 +594,12 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
         "anyConnectSettings.connectionSettings.enableClientDPD",
         "anyConnectSettings.connectionSettings.clientDPDInterval",
         5,
-        3600,
         defaults.client_dpd_secs,
     );
     let minutes = |f: &mut Fields<'_>, path: &str, default: Option<u32>| match f.get(path) {
         None => default,
         Some(_) => f
-            .number(path, 1, 4_473_924)
+            .number(path, 0, u64::from(u32::MAX))
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     };
     let input = GroupPolicyInput {
@@ -678,8 +623,8 @@ fn group_policy_input(body: &Value) -> Result<GroupPolicyInput, ApiError> {
         ipv4_pool_ids: f.references("generalSettings.addressAssignment.ipv4LocalAddressPool"),
         mtu: u16::try_from(f.number_or(
             "anyConnectSettings.sslSettings.mtuSize",
-            u64::from(MTU_MIN),
-            u64::from(MTU_MAX),
+            0,
+            u64::from(u16::MAX),
             u64::from(defaults.mtu),
         ))
         .unwrap_or(defaults.mtu),
@@ -833,7 +778,6 @@ pub(super) struct CertEnrollments;
 async fn enrollment_input(
     context: &ApiContext,
     body: &Value,
-    updating: bool,
 ) -> Result<CertEnrollmentInput, ApiError> {
     let mut f = Fields::new(body)?;
     let name = f.required_str("name");
@@ -847,7 +791,6 @@ async fn enrollment_input(
     let content = if f.bool_or("caCertificate.caOnly", false) {
         let ca_pem = f.required_str("caCertificate.base64Content");
         let skip_ca_flag_check = f.bool_or("skipCaFlagCheck", false);
-        check_ca_pem(&mut f, &ca_pem, skip_ca_flag_check);
         let crls = f
             .optional_str("revocation.certRevocationListContent.staticCrlPem")
             .filter(|c| !c.trim().is_empty());
@@ -855,13 +798,12 @@ async fn enrollment_input(
             "revocation.certRevocationListContent.enableCertRevocationList",
             crls.is_some(),
         );
-        let revocation = match (crl_on, crls) {
-            (true, Some(crls_pem)) => Revocation::Crl { crls_pem },
-            (true, None) => {
-                f.problem("revocation.certRevocationListContent.staticCrlPem: CRL checking is on but no CRL (PEM) is given");
-                Revocation::None
+        let revocation = if crl_on {
+            Revocation::Crl {
+                crls_pem: crls.unwrap_or_default(),
             }
-            (false, _) => Revocation::None,
+        } else {
+            Revocation::None
         };
         EnrollmentInput::CaOnly(CaOnlySettings {
             ca_certificates_pem: ca_pem,
@@ -881,32 +823,22 @@ async fn enrollment_input(
             );
         }
         f.finish()?;
-        let identity = context
-            .services
-            .sensors
-            .ca()
-            .issue_server_identity(&names, time::OffsetDateTime::now_utc())
-            .map_err(|e| ApiError::bad_request(format!("certificateParameters: {e}")))?;
+        let content = objects::cert_enrollments::issue_internal_identity(
+            context.services.sensors.ca(),
+            &names,
+            time::OffsetDateTime::now_utc(),
+        )?;
         return Ok(CertEnrollmentInput {
             name,
             description,
             enrollment_type: EnrollmentType::SelfSignedCertificate,
-            content: EnrollmentInput::Identity {
-                certificate_chain_pem: identity.certificate_pem,
-                private_key_pem: Some(PrivateKeyPem(identity.private_key_pem)),
-            },
+            content,
         });
     } else if f.get("identityCertificate").is_some() {
         let chain = f.required_str("identityCertificate.certificateChainPem");
         let key = f
             .optional_str("identityCertificate.privateKeyPem")
             .filter(|k| !k.trim().is_empty());
-        if key.is_none() && !updating {
-            f.problem(
-                "identityCertificate.privateKeyPem: is required for a new identity certificate",
-            );
-        }
-        check_identity(&mut f, &chain, key.as_deref());
         EnrollmentInput::Identity {
             certificate_chain_pem: chain,
             private_key_pem: key.map(PrivateKeyPem),
@@ -931,29 +863,6 @@ async fn enrollment_input(
         enrollment_type,
         content,
     })
-}
-
-fn check_ca_pem(f: &mut Fields<'_>, text: &str, skip_ca_flag_check: bool) {
-    if text.is_empty() {
-        return;
-    }
-    match pem::certificates(text) {
-        Ok(certs) if !certs.is_empty() => {
-            for (i, der) in certs.iter().enumerate() {
-                match CertificateInfo::from_der(der.as_ref()) {
-                    Ok(info) if info.is_ca || skip_ca_flag_check => {}
-                    Ok(info) => f.problem(format!(
-                        "caCertificate.base64Content: certificate {} ({}) is not a CA (no basicConstraints CA flag); set skipCaFlagCheck to accept it",
-                        i + 1,
-                        info.subject
-                    )),
-                    Err(e) => f.problem(format!("caCertificate.base64Content: certificate {}: {e}", i + 1)),
-                }
-            }
-        }
-        Ok(_) => f.problem("caCertificate.base64Content: no certificate found in the PEM text"),
-        Err(e) => f.problem(format!("caCertificate.base64Content: {e}")),
-    }
 }
 
 pub(super) fn check_identity(f: &mut Fields<'_>, chain: &str, key: Option<&str>) {
@@ -1008,10 +917,10 @@ impl Resource for CertEnrollments {
         scope: Scope,
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
-        Ok(cert_enrollments::list(&context.pool, scope.domain, page).await?)
+        Ok(objects::cert_enrollments::list(&context.pool, scope.domain, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        Ok(cert_enrollments::get(&context.pool, scope.domain, id).await?)
+        Ok(objects::cert_enrollments::get(&context.pool, scope.domain, id).await?)
     }
     async fn create(
         context: &ApiContext,
@@ -1019,12 +928,9 @@ impl Resource for CertEnrollments {
         scope: Scope,
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
-        let input = enrollment_input(context, body, false).await?;
-        let mut conn = context.connection().await?;
-        Ok(
-            cert_enrollments::create(&mut conn, &caller.actor, scope.domain, &input, &context.key)
-                .await?,
-        )
+        let input = enrollment_input(context, body).await?;
+        let (db, key, actor) = (&context.pool, &context.key, &caller.actor);
+        Ok(objects::cert_enrollments::create(db, key, actor, scope.domain, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -1034,18 +940,12 @@ impl Resource for CertEnrollments {
         expected: i32,
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
-        let input = enrollment_input(context, body, true).await?;
-        let mut conn = context.connection().await?;
-        Ok(cert_enrollments::update(
-            &mut conn,
-            &caller.actor,
-            scope.domain,
-            id,
-            expected,
-            &input,
-            &context.key,
+        let input = enrollment_input(context, body).await?;
+        let (db, key, actor) = (&context.pool, &context.key, &caller.actor);
+        Ok(
+            objects::cert_enrollments::update(db, key, actor, scope.domain, id, expected, &input)
+                .await?,
         )
-        .await?)
     }
     async fn delete(
         context: &ApiContext,
@@ -1054,8 +954,8 @@ impl Resource for CertEnrollments {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        cert_enrollments::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
+        let (db, actor) = (&context.pool, &caller.actor);
+        objects::cert_enrollments::delete(db, actor, scope.domain, id, expected).await?;
         Ok(())
     }
     fn to_json(e: &Self::Row, self_url: &str) -> Value {

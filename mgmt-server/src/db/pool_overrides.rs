@@ -69,23 +69,6 @@ pub struct Ipv6PoolOverrideInput {
     pub number_of_addresses: u32,
 }
 
-/// An override's mask is a netmask: its one bits come first (255.255.255.0, not
-/// 255.0.255.0). The range's order is the table's check
-/// (`ipv4_address_pool_overrides_range_ordered`).
-fn check_mask(mask: Ipv4Addr) -> Result<(), DbError> {
-    if vpn_core::pool::is_contiguous_netmask(mask) {
-        Ok(())
-    } else {
-        Err(DbError::Invalid {
-            kind: V4,
-            constraint: "mask".to_owned(),
-            message: format!(
-                "{mask} is not a netmask (its one bits must come first, e.g. 255.255.255.0)"
-            ),
-        })
-    }
-}
-
 fn not_overridable(kind: ObjectKind, pool: &str) -> DbError {
     DbError::Invalid {
         kind,
@@ -104,7 +87,6 @@ pub async fn create_ipv4(
     pool_id: Uuid,
     input: &Ipv4PoolOverrideInput,
 ) -> Result<Ipv4PoolOverride, DbError> {
-    check_mask(input.mask)?;
     let pool = pools::get_ipv4(&mut *conn, domain_id, pool_id).await?;
     if !pool.overridable {
         return Err(not_overridable(V4, &pool.name));
@@ -229,7 +211,6 @@ pub async fn update_ipv4(
     expected_version: i32,
     input: &Ipv4PoolOverrideInput,
 ) -> Result<Ipv4PoolOverride, DbError> {
-    check_mask(input.mask)?;
     let mut change =
         Change::<Ipv4PoolOverride>::open(conn, domain_id, id, Some(expected_version)).await?;
     let device = super::devices::get(change.conn(), domain_id, input.device_id).await?;

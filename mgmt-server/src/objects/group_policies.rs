@@ -2,24 +2,28 @@
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use vpn_core::config::{ObjectKind, SplitTunnelPolicy};
+use vpn_core::config::{GroupPolicy as CoreGroupPolicy, ObjectKind};
 
 use super::acquire;
 use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
 use crate::db::{Actor, DbError, Listed, Page};
 use crate::rules::{self, ChangeError, Problem, Problems};
 
-/// FMC's range for "Simultaneous Login per User"; 0 lets nobody log in.
-pub const MAX_SIMULTANEOUS_LOGINS: u32 = 2_147_483_647;
-
 /// A field of a group policy a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
-    SimultaneousLogins,
+    Banner,
+    DnsServers,
+    DefaultDomain,
     SplitTunnelNetworks,
+    Mtu,
+    Keepalive,
+    GatewayDpd,
+    ClientDpd,
     IdleTimeout,
     MaxConnectTime,
+    SimultaneousLogins,
 }
 
 impl Field {
@@ -27,10 +31,35 @@ impl Field {
     pub fn fmc_path(self) -> &'static str {
         match self {
             Self::Name => "name",
-            Self::SimultaneousLogins => "advancedSettings.sessionSettings.simultaneousLoginPerUser",
+            Self::Banner => "generalSettings.banner",
+            Self::DnsServers => "generalSettings.dnsServers",
+            Self::DefaultDomain => "generalSettings.addressAssignment.defaultDomainName",
             Self::SplitTunnelNetworks => "generalSettings.splitTunnelSettings.splitTunnelNetworks",
+            Self::Mtu => "anyConnectSettings.sslSettings.mtuSize",
+            Self::Keepalive => "anyConnectSettings.connectionSettings.keepAliveMessageInterval",
+            Self::GatewayDpd => "anyConnectSettings.connectionSettings.gatewayDPDInterval",
+            Self::ClientDpd => "anyConnectSettings.connectionSettings.clientDPDInterval",
             Self::IdleTimeout => "advancedSettings.sessionSettings.vpnIdleTimeout",
             Self::MaxConnectTime => "advancedSettings.sessionSettings.maxConnectionTimeout",
+            Self::SimultaneousLogins => "advancedSettings.sessionSettings.simultaneousLoginPerUser",
+        }
+    }
+
+    /// The field a vpn-core problem path (`$.<field>`) is about.
+    fn of_core_path(path: &str) -> Self {
+        match path.trim_start_matches("$.") {
+            "banner" => Self::Banner,
+            "dns_servers" => Self::DnsServers,
+            "default_domain" => Self::DefaultDomain,
+            "split_tunnel_networks" => Self::SplitTunnelNetworks,
+            "mtu" => Self::Mtu,
+            "keepalive_secs" => Self::Keepalive,
+            "gateway_dpd_secs" => Self::GatewayDpd,
+            "client_dpd_secs" => Self::ClientDpd,
+            "idle_timeout_minutes" => Self::IdleTimeout,
+            "max_connect_time_minutes" => Self::MaxConnectTime,
+            "simultaneous_logins" => Self::SimultaneousLogins,
+            _ => Self::Name,
         }
     }
 }
@@ -44,30 +73,30 @@ impl rules::Field for Field {
 /// Why a group policy was not stored.
 pub type GroupPolicyError = ChangeError<Field>;
 
-/// Every rule `input` breaks (empty when it may be stored).
+/// Every rule `input` breaks (empty when it may be stored): the object-name rule and
+/// vpn-core's rules of one group policy, the ones the deployed document is checked with.
 pub fn check(input: &GroupPolicyInput) -> Vec<Problem<Field>> {
     let mut problems = Problems::default();
     problems.check_object_name(Field::Name, ObjectKind::GroupPolicy, &input.name);
-    let mut broken = |field, message: &str| problems.add(field, message);
-    if input.simultaneous_logins > MAX_SIMULTANEOUS_LOGINS {
-        broken(
-            Field::SimultaneousLogins,
-            "must be from 0 (nobody may log in) to 2147483647",
-        );
-    }
-    if input.split_tunnel_policy != SplitTunnelPolicy::TunnelAll
-        && input.split_tunnel_networks.is_empty()
-    {
-        broken(
-            Field::SplitTunnelNetworks,
-            "a split-tunnel policy other than TUNNEL_ALL needs at least one network",
-        );
-    }
-    if input.idle_timeout_minutes == Some(0) {
-        broken(Field::IdleTimeout, "must be 1 minute or more, or none");
-    }
-    if input.max_connect_time_minutes == Some(0) {
-        broken(Field::MaxConnectTime, "must be 1 minute or more, or none");
+    let policy = CoreGroupPolicy {
+        name: input.name.clone(),
+        banner: input.banner.clone(),
+        dns_servers: input.dns_servers.clone(),
+        default_domain: input.default_domain.clone(),
+        split_tunnel_policy: input.split_tunnel_policy,
+        split_tunnel_networks: input.split_tunnel_networks.clone(),
+        ipv4_pools: Vec::new(),
+        mtu: input.mtu,
+        keepalive_secs: input.keepalive_secs,
+        gateway_dpd_secs: input.gateway_dpd_secs,
+        client_dpd_secs: input.client_dpd_secs,
+        idle_timeout_minutes: input.idle_timeout_minutes,
+        max_connect_time_minutes: input.max_connect_time_minutes,
+        simultaneous_logins: input.simultaneous_logins,
+        dtls_enabled: input.dtls_enabled,
+    };
+    for problem in policy.problems() {
+        problems.add(Field::of_core_path(&problem.path), problem.kind.to_string());
     }
     problems.into_vec()
 }
@@ -155,16 +184,35 @@ mod tests {
     #[test]
     fn a_split_tunnel_list_needs_networks_and_timeouts_are_not_zero() {
         let mut input = GroupPolicyInput::new("GP");
-        input.split_tunnel_policy = SplitTunnelPolicy::TunnelSpecified;
+        input.split_tunnel_policy = vpn_core::config::SplitTunnelPolicy::TunnelSpecified;
         input.idle_timeout_minutes = Some(0);
         input.max_connect_time_minutes = Some(0);
         let fields: Vec<Field> = check(&input).iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
             [
-                Field::SplitTunnelNetworks,
                 Field::IdleTimeout,
-                Field::MaxConnectTime
+                Field::MaxConnectTime,
+                Field::SplitTunnelNetworks,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_mtu_the_intervals_and_the_banner_follow_the_sensors_rules() {
+        let mut input = GroupPolicyInput::new("GP");
+        input.mtu = 100;
+        input.keepalive_secs = Some(1);
+        input.gateway_dpd_secs = Some(0);
+        input.banner = Some("x".repeat(498));
+        let fields: Vec<Field> = check(&input).iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                Field::Mtu,
+                Field::Keepalive,
+                Field::GatewayDpd,
+                Field::Banner
             ]
         );
     }

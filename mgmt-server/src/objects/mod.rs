@@ -2,7 +2,10 @@
 //! place its rules live. Both doors (REST API and web UI) call these with typed inputs and
 //! the acting administrator and map the answers; nothing is stored unless every rule holds.
 
+pub mod cert_enrollments;
 pub mod group_policies;
+pub mod local_users;
+pub mod pools;
 
 use sqlx::PgPool;
 use sqlx::pool::PoolConnection;

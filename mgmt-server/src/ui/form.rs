@@ -32,6 +32,11 @@ impl Errors {
         self.0.is_empty()
     }
 
+    /// Every field with its message.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(f, m)| (f.as_str(), m.as_str()))
+    }
+
     /// A refused write becomes an error on the field it concerns (`name` for clashes),
     /// or on `form` for the rest.
     pub(crate) fn from_db(error: &DbError) -> Option<Self> {

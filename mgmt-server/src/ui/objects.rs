@@ -17,15 +17,18 @@ use super::form::{self, Errors, checked, parse};
 use super::listing::{ListQuery, Pager, paginate};
 use super::pool_overrides::{self, OverridesSection};
 use super::{UiContext, UiError};
+use crate::db::Page;
 use crate::db::cert_enrollments::{
-    self, CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
+    CaOnlySettings, CertEnrollment, CertEnrollmentInput, EnrollmentContent, EnrollmentInput,
     EnrollmentType,
 };
 use crate::db::group_policies::{self, GroupPolicy, GroupPolicyInput};
-use crate::db::local_users::{self, LocalUser, LocalUserInput, LocalUserUpdate};
-use crate::db::pools::{self, Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
-use crate::db::{Page, PasswordHash};
+use crate::db::local_users::LocalUser;
+use crate::db::pools::{Ipv4AddressPool, Ipv4AddressPoolInput, Ipv6AddressPoolInput};
+use crate::objects::cert_enrollments::Field as EnrollmentField;
 use crate::objects::group_policies::Field as GroupPolicyField;
+use crate::objects::local_users::{Field as LocalUserField, LocalUserChange};
+use crate::objects::pools::Field as PoolField;
 use crate::objects::{self};
 
 /// Reads every certificate of a PEM text.
@@ -164,10 +167,10 @@ pub(crate) async fn pools(
 }
 
 pub(crate) async fn pool_rows(context: &UiContext) -> Result<Vec<PoolRow>, UiError> {
-    let ipv4 = pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
+    let ipv4 = objects::pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
-    let ipv6 = pools::list_ipv6(&context.pool, context.domain_id, Page::ALL)
+    let ipv6 = objects::pools::list_ipv6(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     let mut rows: Vec<PoolRow> = ipv4
@@ -226,11 +229,9 @@ pub(crate) async fn pool_create(
     current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
-    check_object_name(&mut errors, &name);
     let overridable = checked(&form.overridable);
     let editing = editing(&form.id, &form.version)?;
-    let mut conn = form::connection(&context.pool).await?;
-    let (actor, domain) = (current.actor(), context.domain_id);
+    let (actor, domain, db) = (current.actor(), context.domain_id, &context.pool);
     let result = if form.family == "ipv6" {
         let parsed = form.range.trim().split_once('/').and_then(|(a, p)| {
             Some((
@@ -244,7 +245,7 @@ pub(crate) async fn pool_create(
                 "Enter the first address and prefix, e.g. 2001:db8::1/64.",
             );
         }
-        let count = form.count.trim().parse::<u32>().ok().filter(|c| *c > 0);
+        let count = form.count.trim().parse::<u32>().ok();
         if count.is_none() {
             errors.add(
                 "count",
@@ -263,11 +264,11 @@ pub(crate) async fn pool_create(
                 };
                 match editing {
                     Some((id, version)) => {
-                        pools::update_ipv6(&mut conn, &actor, domain, id, version, &input)
+                        objects::pools::update_ipv6(db, &actor, domain, id, version, &input)
                             .await
                             .map(|_| ())
                     }
-                    None => pools::create_ipv6(&mut conn, &actor, domain, &input)
+                    None => objects::pools::create_ipv6(db, &actor, domain, &input)
                         .await
                         .map(|_| ()),
                 }
@@ -281,22 +282,13 @@ pub(crate) async fn pool_create(
                 b.trim().parse::<Ipv4Addr>().ok()?,
             ))
         });
-        match range {
-            None => errors.add(
+        if range.is_none() {
+            errors.add(
                 "range",
                 "Enter a range as first-last, e.g. 10.10.10.1-10.10.10.100.",
-            ),
-            Some((a, b)) if u32::from(a) > u32::from(b) => {
-                errors.add("range", "The first address comes after the last one.")
-            }
-            Some(_) => {}
+            );
         }
-        let mask = form
-            .mask
-            .trim()
-            .parse::<Ipv4Addr>()
-            .ok()
-            .filter(|m| vpn_core::pool::is_contiguous_netmask(*m));
+        let mask = form.mask.trim().parse::<Ipv4Addr>().ok();
         if mask.is_none() {
             errors.add("mask", "Enter a netmask such as 255.255.255.0.");
         }
@@ -312,11 +304,11 @@ pub(crate) async fn pool_create(
                 };
                 match editing {
                     Some((id, version)) => {
-                        pools::update_ipv4(&mut conn, &actor, domain, id, version, &input)
+                        objects::pools::update_ipv4(db, &actor, domain, id, version, &input)
                             .await
                             .map(|_| ())
                     }
-                    None => pools::create_ipv4(&mut conn, &actor, domain, &input)
+                    None => objects::pools::create_ipv4(db, &actor, domain, &input)
                         .await
                         .map(|_| ()),
                 }
@@ -324,9 +316,8 @@ pub(crate) async fn pool_create(
             _ => Ok(()),
         }
     };
-    drop(conn);
     if let Err(e) = result {
-        errors = Errors::from_db(&e).ok_or(e)?;
+        errors = Errors::from_change(e, pool_form_field)?;
     }
     if errors.is_empty() {
         return Ok(Redirect::to("/objects/pools").into_response());
@@ -343,6 +334,16 @@ pub(crate) async fn pool_create(
         None => page,
     }
     .into_response())
+}
+
+/// The form field a pool rule is shown on.
+pub(crate) fn pool_form_field(field: PoolField) -> &'static str {
+    match field {
+        PoolField::Name => "name",
+        PoolField::Ipv4Range | PoolField::Ipv6Start => "range",
+        PoolField::Mask => "mask",
+        PoolField::NumberOfAddresses => "count",
+    }
 }
 
 /// The object an edit form is for: its id and the version it was read at (`None` when
@@ -495,7 +496,7 @@ async fn group_policies_page(
         chrome: current.chrome("objects"),
         items,
         pager,
-        pools: pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
+        pools: objects::pools::list_ipv4(&context.pool, context.domain_id, Page::ALL)
             .await?
             .items,
         form,
@@ -622,10 +623,18 @@ pub(crate) async fn group_policy_create(
 /// The form field a group policy rule is shown on.
 fn group_policy_form_field(field: GroupPolicyField) -> &'static str {
     match field {
-        GroupPolicyField::Name => "name",
         GroupPolicyField::SimultaneousLogins => "simultaneous_logins",
         GroupPolicyField::SplitTunnelNetworks => "split_tunnel_networks",
         GroupPolicyField::IdleTimeout | GroupPolicyField::MaxConnectTime => "idle_timeout",
+        GroupPolicyField::DnsServers => "dns_servers",
+        GroupPolicyField::Banner => "banner",
+        GroupPolicyField::DefaultDomain => "default_domain",
+        // Set over the REST API only; shown with the name, the top of the form.
+        GroupPolicyField::Name
+        | GroupPolicyField::Mtu
+        | GroupPolicyField::Keepalive
+        | GroupPolicyField::GatewayDpd
+        | GroupPolicyField::ClientDpd => "name",
     }
 }
 
@@ -733,7 +742,7 @@ pub(crate) async fn enrollments(
     current: Current,
     Query(query): Query<ListQuery>,
 ) -> Result<EnrollmentsPage, UiError> {
-    let all = cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
+    let all = objects::cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     let form = match query.edit.and_then(|id| all.iter().find(|e| e.id == id)) {
@@ -862,15 +871,26 @@ pub(crate) async fn enrollment_create(
     }
     let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
-    check_object_name(&mut errors, &name);
     let editing = editing(&form.id, &form.version)?;
     let stored = match editing {
-        Some((id, _)) => Some(cert_enrollments::get(&context.pool, context.domain_id, id).await?),
+        Some((id, _)) => {
+            Some(objects::cert_enrollments::get(&context.pool, context.domain_id, id).await?)
+        }
         None => None,
+    };
+    let pkcs12 = form.kind == "pkcs12";
+    let field_of = move |field: EnrollmentField| match field {
+        EnrollmentField::Name => "name",
+        EnrollmentField::CaCertificates | EnrollmentField::Crls => "ca_pem",
+        EnrollmentField::IdentityChain if pkcs12 => "pkcs12",
+        EnrollmentField::IdentityChain => "identity_pem",
+        EnrollmentField::PrivateKey if pkcs12 => "pkcs12",
+        EnrollmentField::PrivateKey => "key_pem",
+        EnrollmentField::SubjectNames => "subject_names",
     };
     let content = match form.kind.as_str() {
         "pem" | "pkcs12" => {
-            let key = if form.kind == "pkcs12" && !form.pkcs12.trim().is_empty() {
+            let key = if pkcs12 && !form.pkcs12.trim().is_empty() {
                 match pkcs12_identity(&form.pkcs12, &form.pkcs12_passphrase) {
                     Ok((chain, key)) => {
                         form.identity_pem = chain;
@@ -881,51 +901,35 @@ pub(crate) async fn enrollment_create(
                         None
                     }
                 }
-            } else if form.kind == "pkcs12" && stored.is_none() {
+            } else if pkcs12 && stored.is_none() {
                 errors.add("pkcs12", "Choose a PKCS#12 file (.p12 or .pfx).");
                 None
-            } else if form.key_pem.trim().is_empty() && stored.is_some() {
+            } else if form.key_pem.trim().is_empty() {
                 None // an edit without a new key keeps the stored one
             } else {
-                match vpn_core::pki::pem::private_key(&form.key_pem) {
-                    Ok(_) => Some(vpn_core::config::PrivateKeyPem(form.key_pem.clone())),
-                    Err(e) => {
-                        errors.add("key_pem", format!("The private key could not be read: {e}"));
-                        None
-                    }
-                }
+                Some(vpn_core::config::PrivateKeyPem(form.key_pem.clone()))
             };
-            if let Err(e) = certificate_infos(&form.identity_pem) {
-                errors.add(
-                    if form.kind == "pkcs12" {
-                        "pkcs12"
-                    } else {
-                        "identity_pem"
-                    },
-                    e,
-                );
-            }
-            let enrollment_type = if form.kind == "pkcs12" {
+            let enrollment_type = if pkcs12 {
                 EnrollmentType::Pkcs12
             } else {
                 EnrollmentType::Manual
             };
-            (
+            Some((
                 enrollment_type,
                 EnrollmentInput::Identity {
                     certificate_chain_pem: form.identity_pem.clone(),
                     private_key_pem: key,
                 },
-            )
+            ))
         }
-        "internal" if stored.is_some() => (
+        "internal" if stored.is_some() => Some((
             // Renaming an issued identity keeps its certificate and key.
             EnrollmentType::SelfSignedCertificate,
             EnrollmentInput::Identity {
                 certificate_chain_pem: form.identity_pem.clone(),
                 private_key_pem: None,
             },
-        ),
+        )),
         "internal" => {
             let names: Vec<String> = form
                 .subject_names
@@ -933,40 +937,21 @@ pub(crate) async fn enrollment_create(
                 .filter(|w| !w.is_empty())
                 .map(str::to_owned)
                 .collect();
-            let issued = if names.is_empty() {
-                Err("Enter the names clients connect to, e.g. vpn.example.com.".to_owned())
-            } else {
-                context
-                    .services
-                    .sensors
-                    .ca()
-                    .issue_server_identity(&names, time::OffsetDateTime::now_utc())
-                    .map_err(|e| format!("The internal CA refused: {e}"))
-            };
-            let (chain, key) = match issued {
-                Ok(identity) => (
-                    identity.certificate_pem,
-                    Some(vpn_core::config::PrivateKeyPem(identity.private_key_pem)),
-                ),
+            match objects::cert_enrollments::issue_internal_identity(
+                context.services.sensors.ca(),
+                &names,
+                time::OffsetDateTime::now_utc(),
+            ) {
+                Ok(content) => Some((EnrollmentType::SelfSignedCertificate, content)),
                 Err(e) => {
-                    errors.add("subject_names", e);
-                    (String::new(), None)
+                    for (field, message) in Errors::from_change(e, field_of)?.fields() {
+                        errors.add(field, message);
+                    }
+                    None
                 }
-            };
-            (
-                EnrollmentType::SelfSignedCertificate,
-                EnrollmentInput::Identity {
-                    certificate_chain_pem: chain,
-                    private_key_pem: key,
-                },
-            )
+            }
         }
         _ => {
-            match certificate_infos(&form.ca_pem) {
-                Ok(infos) if infos.iter().all(|i| i.is_ca) || form.skip_ca_flag_check.is_some() => {}
-                Ok(_) => errors.add("ca_pem", "This is not a CA certificate (no basicConstraints CA flag). Tick \"Skip Check for CA flag\" to use it anyway."),
-                Err(e) => errors.add("ca_pem", e),
-            }
             // An edit keeps the settings this page does not show (usage, revocation).
             let mut settings = match stored.as_ref().map(|e| &e.content) {
                 Some(EnrollmentContent::CaOnly(settings)) => settings.clone(),
@@ -974,43 +959,41 @@ pub(crate) async fn enrollment_create(
             };
             settings.ca_certificates_pem = form.ca_pem.trim().to_owned() + "\n";
             settings.skip_ca_flag_check = form.skip_ca_flag_check.is_some();
-            (EnrollmentType::Manual, EnrollmentInput::CaOnly(settings))
+            Some((EnrollmentType::Manual, EnrollmentInput::CaOnly(settings)))
         }
     };
     // Secrets are never sent back in the page.
     form.key_pem.clear();
     form.pkcs12.clear();
     form.pkcs12_passphrase.clear();
-    if errors.is_empty() {
-        let mut conn = form::connection(&context.pool).await?;
+    if let Some((enrollment_type, content)) = content
+        && errors.is_empty()
+    {
         let input = CertEnrollmentInput {
             name,
             description: form.description.clone(),
-            enrollment_type: content.0,
-            content: content.1,
+            enrollment_type,
+            content,
         };
-        let (actor, domain) = (current.actor(), context.domain_id);
+        let (actor, domain, db, key) = (
+            current.actor(),
+            context.domain_id,
+            &context.pool,
+            &context.key,
+        );
         let saved = match editing {
             Some((id, version)) => {
-                cert_enrollments::update(
-                    &mut conn,
-                    &actor,
-                    domain,
-                    id,
-                    version,
-                    &input,
-                    &context.key,
-                )
-                .await
+                objects::cert_enrollments::update(db, key, &actor, domain, id, version, &input)
+                    .await
             }
-            None => cert_enrollments::create(&mut conn, &actor, domain, &input, &context.key).await,
+            None => objects::cert_enrollments::create(db, key, &actor, domain, &input).await,
         };
         match saved {
             Ok(_) => return Ok(Redirect::to("/objects/cert-enrollments").into_response()),
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+            Err(e) => errors = Errors::from_change(e, field_of)?,
         }
     }
-    let all = cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
+    let all = objects::cert_enrollments::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     Ok(enrollments_page(&current, all, &ListQuery::default(), form, errors, true).into_response())
@@ -1049,7 +1032,7 @@ pub(crate) async fn local_users(
     current: Current,
     Query(query): Query<ListQuery>,
 ) -> Result<LocalUsersPage, UiError> {
-    let all = local_users::list(&context.pool, context.domain_id, Page::ALL)
+    let all = objects::local_users::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     let form = match query.edit.and_then(|id| all.iter().find(|u| u.id == id)) {
@@ -1098,60 +1081,27 @@ pub(crate) async fn local_user_create(
 ) -> Result<Response, UiError> {
     let mut form: LocalUserForm = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let mut errors = Errors::default();
     let name = form.name.trim().to_owned();
-    check_object_name(&mut errors, &name);
     let editing = editing(&form.id, &form.version)?;
-    if form.password.is_empty() && editing.is_none() {
-        errors.add("password", "Enter a password.");
-    }
-    if errors.is_empty() {
-        let password = std::mem::take(&mut form.password);
-        let hash = if password.is_empty() {
-            None // an edit without a password keeps the stored one
-        } else {
-            let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
-                .await
-                .map_err(|_| UiError::Task)?
-                .map_err(|e| UiError::BadForm(e.to_string()))?;
-            Some(hash)
-        };
-        let mut conn = form::connection(&context.pool).await?;
-        let (actor, domain) = (current.actor(), context.domain_id);
-        let saved = match (editing, hash) {
-            (Some((id, version)), password_hash) => local_users::update(
-                &mut conn,
-                &actor,
-                domain,
-                id,
-                version,
-                &LocalUserUpdate {
-                    name,
-                    password_hash,
-                },
-            )
-            .await
-            .map(|_| ()),
-            (None, Some(password_hash)) => local_users::create(
-                &mut conn,
-                &actor,
-                domain,
-                &LocalUserInput {
-                    name,
-                    password_hash,
-                },
-            )
-            .await
-            .map(|_| ()),
-            (None, None) => Ok(()),
-        };
-        match saved {
-            Ok(()) => return Ok(Redirect::to("/objects/local-users").into_response()),
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+    let change = LocalUserChange {
+        name,
+        password: Some(std::mem::take(&mut form.password)).filter(|p| !p.is_empty()),
+    };
+    let (actor, domain, db) = (current.actor(), context.domain_id, &context.pool);
+    let saved = match editing {
+        Some((id, version)) => {
+            objects::local_users::update(db, &actor, domain, id, version, change).await
         }
-    }
-    form.password.clear();
-    let all = local_users::list(&context.pool, context.domain_id, Page::ALL)
+        None => objects::local_users::create(db, &actor, domain, change).await,
+    };
+    let errors = match saved {
+        Ok(_) => return Ok(Redirect::to("/objects/local-users").into_response()),
+        Err(e) => Errors::from_change(e, |field| match field {
+            LocalUserField::Name => "name",
+            LocalUserField::Password => "password",
+        })?,
+    };
+    let all = objects::local_users::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items;
     Ok(local_users_page(&current, all, &ListQuery::default(), form, errors, true).into_response())
@@ -1175,30 +1125,30 @@ pub(crate) async fn delete(
 ) -> Result<Response, UiError> {
     let form: DeleteForm = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let mut conn = form::connection(&context.pool).await?;
-    let (actor, domain) = (current.actor(), context.domain_id);
+    let (actor, domain, db) = (current.actor(), context.domain_id, &context.pool);
     let back = match kind.as_str() {
         "ipv4-pool" => {
-            pools::delete_ipv4(&mut conn, &actor, domain, id, None).await?;
+            objects::pools::delete_ipv4(db, &actor, domain, id, None).await?;
             "/objects/pools"
         }
         "ipv6-pool" => {
-            pools::delete_ipv6(&mut conn, &actor, domain, id, None).await?;
+            objects::pools::delete_ipv6(db, &actor, domain, id, None).await?;
             "/objects/pools"
         }
         "group-policy" => {
-            group_policies::delete(&mut conn, &actor, domain, id, None).await?;
+            objects::group_policies::delete(db, &actor, domain, id, None).await?;
             "/objects/group-policies"
         }
         "cert-enrollment" => {
-            cert_enrollments::delete(&mut conn, &actor, domain, id, None).await?;
+            objects::cert_enrollments::delete(db, &actor, domain, id, None).await?;
             "/objects/cert-enrollments"
         }
         "local-user" => {
-            local_users::delete(&mut conn, &actor, domain, id, None).await?;
+            objects::local_users::delete(db, &actor, domain, id, None).await?;
             "/objects/local-users"
         }
         "ravpn" => {
+            let mut conn = form::connection(db).await?;
             crate::db::policies::delete(&mut conn, &actor, domain, id, None).await?;
             "/ravpn"
         }

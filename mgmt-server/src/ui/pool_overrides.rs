@@ -1,7 +1,8 @@
 //! Objects > Address Pools > Edit > Overrides (FMC's "Allow Overrides" table on an
 //! object's edit dialog): the range each device hands out instead of the pool's own.
-//! The handlers map form fields to `db::pool_overrides`; the rules (overridable pool,
-//! one override per device, ordered range, netmask) are the repository's.
+//! The handlers map form fields to the pool service (`objects::pools`), which owns the
+//! rules (the range's, then, inside the write, overridable pool and one override per
+//! device).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -13,13 +14,15 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Current;
-use super::form::sentence;
-use super::form::{self, Errors, parse};
+use super::form::{Errors, parse, sentence};
 use super::listing::ListQuery;
 use super::objects::{PoolRow, pool_rows, pools_page};
 use super::{UiContext, UiError};
-use crate::db::pool_overrides::{self, Ipv4PoolOverrideInput, Ipv6PoolOverrideInput};
+use crate::db::pool_overrides::{Ipv4PoolOverrideInput, Ipv6PoolOverrideInput};
 use crate::db::{DbError, ObjectKind, Page, devices};
+use crate::objects;
+use crate::objects::pools::Field as PoolField;
+use crate::rules::ChangeError;
 
 /// The "Add override" form. IPv4: `start`, `end`, `mask`; IPv6: `start`, `prefix`,
 /// `count`.
@@ -100,7 +103,7 @@ pub(crate) async fn section(
 ) -> Result<OverridesSection, UiError> {
     let (domain, id) = (context.domain_id, pool.id);
     let rows = if pool.family == "ipv6" {
-        pool_overrides::list_ipv6(&context.pool, domain, id, Page::ALL)
+        objects::pools::list_ipv6_overrides(&context.pool, domain, id, Page::ALL)
             .await?
             .items
             .into_iter()
@@ -114,7 +117,7 @@ pub(crate) async fn section(
             })
             .collect()
     } else {
-        pool_overrides::list_ipv4(&context.pool, domain, id, Page::ALL)
+        objects::pools::list_ipv4_overrides(&context.pool, domain, id, Page::ALL)
             .await?
             .items
             .into_iter()
@@ -156,8 +159,7 @@ pub(crate) async fn add(
     current.authorize_change(&form.csrf)?;
     let mut errors = Errors::default();
     let device_id = field::<Uuid>(&mut errors, "device", &form.device, "Choose a device.");
-    let (actor, domain) = (current.actor(), context.domain_id);
-    let mut conn = form::connection(&context.pool).await?;
+    let (actor, domain, db) = (current.actor(), context.domain_id, &context.pool);
     let saved = if form.family == "ipv6" {
         let start = field::<Ipv6Addr>(
             &mut errors,
@@ -186,7 +188,7 @@ pub(crate) async fn add(
                     number_of_addresses,
                 };
                 Some(
-                    pool_overrides::create_ipv6(&mut conn, &actor, domain, pool_id, &input)
+                    objects::pools::create_ipv6_override(db, &actor, domain, pool_id, &input)
                         .await
                         .map(|_| ()),
                 )
@@ -221,7 +223,7 @@ pub(crate) async fn add(
                     mask,
                 };
                 Some(
-                    pool_overrides::create_ipv4(&mut conn, &actor, domain, pool_id, &input)
+                    objects::pools::create_ipv4_override(db, &actor, domain, pool_id, &input)
                         .await
                         .map(|_| ()),
                 )
@@ -229,9 +231,12 @@ pub(crate) async fn add(
             _ => None,
         }
     };
-    drop(conn);
-    if let Some(Err(e)) = saved {
-        errors = refused(&e).ok_or(e)?;
+    match saved {
+        Some(Err(ChangeError::Invalid(problems))) => {
+            errors.add_problems(&problems, override_form_field);
+        }
+        Some(Err(ChangeError::Db(e))) => errors = refused(&e).ok_or(e)?,
+        Some(Ok(())) | None => {}
     }
     if errors.is_empty() {
         return Ok(Redirect::to(&edit_page(pool_id)).into_response());
@@ -274,12 +279,13 @@ pub(crate) async fn remove(
 ) -> Result<Response, UiError> {
     let form: RemoveForm = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let (actor, domain) = (current.actor(), context.domain_id);
-    let mut conn = form::connection(&context.pool).await?;
+    let (actor, domain, db) = (current.actor(), context.domain_id, &context.pool);
     if form.family == "ipv6" {
-        pool_overrides::delete_ipv6(&mut conn, &actor, domain, override_id, None).await?;
+        objects::pools::delete_ipv6_override(db, &actor, domain, pool_id, override_id, None)
+            .await?;
     } else {
-        pool_overrides::delete_ipv4(&mut conn, &actor, domain, override_id, None).await?;
+        objects::pools::delete_ipv4_override(db, &actor, domain, pool_id, override_id, None)
+            .await?;
     }
     Ok(Redirect::to(&edit_page(pool_id)).into_response())
 }
@@ -295,6 +301,16 @@ fn field<T: FromStr>(errors: &mut Errors, name: &str, value: &str, hint: &str) -
         errors.add(name, hint);
     }
     parsed
+}
+
+/// The override form field a pool rule is shown on (the range's rules on its first
+/// address).
+fn override_form_field(field: PoolField) -> &'static str {
+    match field {
+        PoolField::Mask => "mask",
+        PoolField::NumberOfAddresses => "count",
+        PoolField::Name | PoolField::Ipv4Range | PoolField::Ipv6Start => "start",
+    }
 }
 
 /// What the repository refused, on the field it concerns.
@@ -316,8 +332,6 @@ fn refused(error: &DbError) -> Option<Errors> {
         } => {
             let (name, text) = if constraint.ends_with("range_ordered") {
                 ("start", "The first address comes after the last one.".to_owned())
-            } else if constraint == "mask" {
-                ("mask", sentence(message))
             } else if constraint.contains("prefix_length") {
                 ("prefix", "Enter a prefix length from 1 to 128.".to_owned())
             } else if constraint.contains("number_of_addresses") {

@@ -16,7 +16,7 @@ use crate::support;
 const PASSWORD: &str = "Sup3r-secret!";
 
 /// The API served on 127.0.0.1, with an Administrator `admin` and a Read-Only `viewer`.
-struct Api {
+pub(crate) struct Api {
     base: String,
     pool: PgPool,
     key: EncryptionKey,
@@ -24,7 +24,7 @@ struct Api {
 }
 
 impl Api {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with_rate(1000).await
     }
 
@@ -90,7 +90,7 @@ impl Api {
         )
     }
 
-    async fn login(&self, user: &str) -> String {
+    pub(crate) async fn login(&self, user: &str) -> String {
         let answer = self
             .http
             .post(format!(
@@ -108,7 +108,7 @@ impl Api {
             .to_owned()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         token: &str,
         method: reqwest::Method,
@@ -134,7 +134,7 @@ impl Api {
     }
 }
 
-fn messages(body: &Value) -> String {
+pub(crate) fn messages(body: &Value) -> String {
     body["error"]["messages"]
         .as_array()
         .map(|m| {
@@ -419,11 +419,11 @@ async fn a_bad_request_names_every_wrong_field_and_changes_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let text = messages(&body);
     assert!(
-        text.contains("ipAddressRange: \"10.0.0.20-10.0.0.10\" starts after it ends"),
+        text.contains("ipAddressRange: the pool starts at 10.0.0.20, after its end 10.0.0.10"),
         "{text}"
     );
     assert!(
-        text.contains("mask: 255.0.255.0 is not a contiguous netmask"),
+        text.contains("mask: 255.0.255.0 is not a valid netmask: its one bits are not contiguous"),
         "{text}"
     );
     let (_, list, _) = api
@@ -727,7 +727,7 @@ async fn the_simultaneous_login_rule_is_the_group_policy_services_zero_means_nob
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert!(
         refused.to_string().contains(
-            "advancedSettings.sessionSettings.simultaneousLoginPerUser: must be from 0 (nobody may log in) to 2147483647"
+            "advancedSettings.sessionSettings.simultaneousLoginPerUser: 2147483648 logins is outside the allowed range 0–2147483647 logins"
         ),
         "{refused}"
     );

@@ -13,6 +13,7 @@ mod cluster;
 mod deployments;
 mod device_policy;
 mod devices;
+mod doors;
 mod group_policies;
 mod per_device;
 mod pools;

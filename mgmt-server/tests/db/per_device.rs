@@ -530,42 +530,43 @@ async fn a_deploy_whose_devices_would_hand_out_the_same_addresses_is_refused() {
 
 #[tokio::test]
 async fn an_override_with_a_reversed_range_or_a_broken_mask_is_refused_and_nothing_is_stored() {
+    use mgmt_server::objects::pools::{self as pool_service, Field};
+    use mgmt_server::rules::ChangeError;
     let pool = support::fresh_database().await;
     let admin = support::admin();
     let b = device(&pool, "ftd-b", "192.0.2.2").await;
     let shared = address_pool(&pool, &pool_input("VPN-POOL", 1, true)).await;
-    let mut conn = pool.acquire().await.unwrap();
+    let refused_on = |error: ChangeError<Field>| match error {
+        ChangeError::Invalid(problems) => problems.iter().map(|p| p.field).collect::<Vec<_>>(),
+        ChangeError::Db(e) => panic!("refused by the database, not a rule: {e}"),
+    };
 
     let mut reversed = override_for(&b, 2);
     (reversed.start, reversed.end) = (reversed.end, reversed.start);
     let error =
-        pool_overrides::create_ipv4(&mut conn, &admin, GLOBAL_DOMAIN_ID, shared.id, &reversed)
+        pool_service::create_ipv4_override(&pool, &admin, GLOBAL_DOMAIN_ID, shared.id, &reversed)
             .await
             .unwrap_err();
-    assert!(
-        matches!(&error, DbError::Invalid { constraint, .. } if constraint.ends_with("range_ordered")),
-        "{error:?}"
-    );
+    assert_eq!(refused_on(error), [Field::Ipv4Range]);
 
     let mut holes = override_for(&b, 2);
     holes.mask = "255.0.255.0".parse().unwrap();
-    let error = pool_overrides::create_ipv4(&mut conn, &admin, GLOBAL_DOMAIN_ID, shared.id, &holes)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, DbError::Invalid { constraint, message, .. }
-            if constraint == "mask" && message.contains("255.0.255.0")),
-        "{error:?}"
-    );
+    let error =
+        pool_service::create_ipv4_override(&pool, &admin, GLOBAL_DOMAIN_ID, shared.id, &holes)
+            .await
+            .unwrap_err();
+    assert!(error.to_string().contains("255.0.255.0"), "{error}");
+    assert_eq!(refused_on(error), [Field::Mask]);
 
     let listed = pool_overrides::list_ipv4(&pool, GLOBAL_DOMAIN_ID, shared.id, Page::ALL)
         .await
         .unwrap();
     assert_eq!(listed.total, 0);
 
-    // An update is held to the same mask rule.
-    let created = pool_overrides::create_ipv4(
-        &mut conn,
+    // An update is held to the same mask rule; the table still refuses a reversed range
+    // written past the service.
+    let created = pool_service::create_ipv4_override(
+        &pool,
         &admin,
         GLOBAL_DOMAIN_ID,
         shared.id,
@@ -573,17 +574,33 @@ async fn an_override_with_a_reversed_range_or_a_broken_mask_is_refused_and_nothi
     )
     .await
     .unwrap();
-    let error = pool_overrides::update_ipv4(
-        &mut conn,
+    let error = pool_service::update_ipv4_override(
+        &pool,
         &admin,
         GLOBAL_DOMAIN_ID,
+        shared.id,
         created.id,
         created.version,
         &holes,
     )
     .await
     .unwrap_err();
-    assert!(matches!(&error, DbError::Invalid { .. }), "{error:?}");
+    assert_eq!(refused_on(error), [Field::Mask]);
+    let mut conn = pool.acquire().await.unwrap();
+    let error = pool_overrides::update_ipv4(
+        &mut conn,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        created.id,
+        created.version,
+        &reversed,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, DbError::Invalid { constraint, .. } if constraint.ends_with("range_ordered")),
+        "{error:?}"
+    );
     let stored = pool_overrides::get_ipv4(&pool, GLOBAL_DOMAIN_ID, created.id)
         .await
         .unwrap();

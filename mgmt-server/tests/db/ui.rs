@@ -27,7 +27,7 @@ const PASSWORD: &str = "Sup3r-secret!";
 
 /// The UI served on 127.0.0.1 (plain HTTP: the test keeps the `__Host-` session
 /// cookie itself, as a browser would over HTTPS), logged in as Administrator `admin`.
-struct Ui {
+pub(crate) struct Ui {
     base: String,
     pool: PgPool,
     key: EncryptionKey,
@@ -36,13 +36,13 @@ struct Ui {
 }
 
 /// A page as the browser ended on it: its status and HTML.
-struct Shown {
-    status: StatusCode,
-    html: String,
+pub(crate) struct Shown {
+    pub(crate) status: StatusCode,
+    pub(crate) html: String,
 }
 
 impl Ui {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let pool = support::fresh_database().await;
         let key = EncryptionKey::generate().unwrap();
         let mut conn = pool.acquire().await.unwrap();
@@ -133,7 +133,7 @@ impl Ui {
         }
     }
 
-    async fn get(&self, path: &str) -> Shown {
+    pub(crate) async fn get(&self, path: &str) -> Shown {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -145,7 +145,7 @@ impl Ui {
     }
 
     /// Posts `fields` with the CSRF token of `page`, as its form would.
-    async fn post(&self, page: &Shown, path: &str, fields: &[(&str, &str)]) -> Shown {
+    pub(crate) async fn post(&self, page: &Shown, path: &str, fields: &[(&str, &str)]) -> Shown {
         let csrf = csrf(&page.html);
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
@@ -159,6 +159,10 @@ impl Ui {
             .await
             .unwrap();
         self.finish(response).await
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     async fn device(&self, name: &str, host: &str) -> Device {
@@ -255,7 +259,7 @@ fn part<'a>(html: &'a str, opening: &str, closing: &str) -> &'a str {
 }
 
 /// The text of the error shown next to the field `id`, if any.
-fn field_error(html: &str, id: &str) -> Option<String> {
+pub(crate) fn field_error(html: &str, id: &str) -> Option<String> {
     let opening = format!(r#"<p class="field-error" data-for="{id}">"#);
     let start = html.find(&opening)? + opening.len();
     Some(html[start..].split("</p>").next()?.to_owned())
@@ -340,7 +344,7 @@ async fn an_administrator_overrides_a_pool_for_one_device_and_removes_the_overri
     assert_eq!(refused.status, StatusCode::OK);
     assert_eq!(
         field_error(&refused.html, "override-start").as_deref(),
-        Some("The first address comes after the last one.")
+        Some("The pool starts at 10.70.3.99, after its end 10.70.3.10.")
     );
     assert_eq!(input_value(&refused.html, "override-start"), "10.70.3.99");
     assert_eq!(input_value(&refused.html, "override-end"), "10.70.3.10");
@@ -368,7 +372,7 @@ async fn an_administrator_overrides_a_pool_for_one_device_and_removes_the_overri
         .await;
     let mask_error = field_error(&refused.html, "override-mask").unwrap_or_default();
     assert!(
-        mask_error.contains("255.0.255.0 is not a netmask"),
+        mask_error.contains("255.0.255.0 is not a valid netmask"),
         "{mask_error}"
     );
     let refused = ui
@@ -460,7 +464,7 @@ async fn an_ipv6_pool_is_overridden_with_a_start_prefix_and_count_and_a_fixed_po
         .await;
     assert_eq!(
         field_error(&page.html, "override-count").as_deref(),
-        Some("Enter how many addresses (1 or more).")
+        Some("The pool has no addresses (count is 0).")
     );
     assert_eq!(input_value(&page.html, "override-start"), "2001:db8:2::1");
     let page = ui

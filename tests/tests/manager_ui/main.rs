@@ -95,7 +95,7 @@ async fn an_administrator_walks_the_seed_workflow_by_clicking() {
     b.navigate("#pool-save").await;
     assert_eq!(
         b.text("[data-for=range]").await,
-        "The first address comes after the last one."
+        "The pool starts at 10.10.10.100, after its end 10.10.10.1."
     );
     assert_eq!(b.value("#pool-name").await, "RAVPN-MultiCert-Pool");
     b.fill("#pool-range", "10.10.10.1-10.10.10.100").await;
@@ -527,7 +527,7 @@ async fn objects_are_searched_paged_and_edited_and_an_identity_comes_from_pkcs12
     b.navigate("#pool-save").await;
     assert_eq!(
         b.text("[data-for=range]").await,
-        "The first address comes after the last one."
+        "The pool starts at 10.7.0.50, after its end 10.7.0.1."
     );
     assert_eq!(b.value("#pool-range").await, "10.7.0.50-10.7.0.1");
     b.fill("#pool-range", "10.7.0.1-10.7.0.50").await;

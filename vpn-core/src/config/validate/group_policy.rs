@@ -25,6 +25,16 @@ pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
     }
 }
 
+impl GroupPolicy {
+    /// What makes this one policy unfit on its own (references to pools are the
+    /// document's concern): paths are `$.<field>`, e.g. `$.idle_timeout_minutes`.
+    pub fn problems(&self) -> Vec<super::ConfigProblem> {
+        let mut found = Findings::default();
+        check_policy(self, "$", &mut found);
+        found.problems
+    }
+}
+
 fn check_policy(policy: &GroupPolicy, at: &str, found: &mut Findings) {
     let mut range = |field: &str, value: Option<u64>, (min, max): (u64, u64), unit| {
         if let Some(value) = value.filter(|v| !(min..=max).contains(v)) {

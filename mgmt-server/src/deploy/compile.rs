@@ -11,7 +11,7 @@ use vpn_core::config::{
     Ipv4Pool, Ipv6Pool, LocalUser, PrivateKeyPem, SCHEMA_VERSION, Trustpoint,
 };
 
-use super::overlap::{self, AddressClaim};
+use super::overlap;
 use crate::db::cert_enrollments::EnrollmentContent;
 use crate::db::device_policy::{self, DevicePolicy};
 use crate::db::{DbError, EncryptionKey, Reference};
@@ -51,6 +51,23 @@ pub async fn compile(
     version: u64,
     now: OffsetDateTime,
 ) -> Result<DeviceConfig, CompileError> {
+    let config = compile_alone(pool, key, domain_id, device_id, device_name, version, now).await?;
+    overlap::check_configs(pool, domain_id, std::iter::once((device_id, device_name, &config)))
+        .await?;
+    Ok(config)
+}
+
+/// [`compile`] without the check against the other devices' addresses: for a deploy
+/// request, which checks all its documents together once they are compiled.
+pub async fn compile_alone(
+    pool: &PgPool,
+    key: &EncryptionKey,
+    domain_id: Uuid,
+    device_id: Uuid,
+    device_name: &str,
+    version: u64,
+    now: OffsetDateTime,
+) -> Result<DeviceConfig, CompileError> {
     super::identity::ensure_issued(pool, key, domain_id, device_id, now).await?;
     let inputs = device_policy::load(pool, domain_id, device_id, key)
         .await?
@@ -64,17 +81,6 @@ pub async fn compile(
             device: device_name.to_owned(),
             problems,
         })?;
-    let mut claims = AddressClaim::of_pools(
-        device_id,
-        device_name,
-        "this deploy",
-        &config.ipv4_pools,
-        &config.ipv6_pools,
-    );
-    claims.extend(overlap::claims_of_others(pool, domain_id, &[device_id]).await?);
-    if let Some(found) = overlap::find_overlaps(&claims).into_iter().next() {
-        return Err(CompileError::Overlap(Box::new(found)));
-    }
     Ok(config)
 }
 

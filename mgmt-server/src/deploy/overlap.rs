@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use vpn_core::config::{Ipv4Pool, Ipv6Pool};
+use vpn_core::config::{DeviceConfig, Ipv4Pool, Ipv6Pool};
 
 use crate::db::{DbError, EncryptionKey, address_claims, device_policy};
 
@@ -173,29 +173,51 @@ pub async fn claims_of_others(
 }
 
 /// Refuses (the first overlap) when `device_ids`, deployed together now, would hand
-/// out addresses that one another or any other device of the domain hands out. The
-/// deploy request calls this with all the devices it is about to queue; `compile`
-/// checks each device on its own against the others.
+/// out addresses that one another or any other device of the domain hands out. Loads
+/// each device's policy; a deploy request that has already compiled its documents calls
+/// [`check_configs`] instead.
 pub async fn check(
     pool: &PgPool,
     key: &EncryptionKey,
     domain_id: Uuid,
     device_ids: &[Uuid],
 ) -> Result<(), super::CompileError> {
-    let mut claims = Vec::new();
+    let mut planned = Vec::new();
     for &device_id in device_ids {
         if let Some(inputs) = device_policy::load(pool, domain_id, device_id, key).await? {
             let config = super::compile::device_config(&inputs, 0);
-            claims.extend(AddressClaim::of_pools(
-                device_id,
-                &inputs.device.name,
-                "this deploy",
-                &config.ipv4_pools,
-                &config.ipv6_pools,
-            ));
+            planned.push((device_id, inputs.device.name.clone(), config));
         }
     }
-    claims.extend(claims_of_others(pool, domain_id, device_ids).await?);
+    check_configs(
+        pool,
+        domain_id,
+        planned.iter().map(|(id, name, config)| (*id, name.as_str(), config)),
+    )
+    .await
+}
+
+/// Refuses (the first overlap) when the documents about to be deployed, one per device,
+/// would hand out addresses that one another or any other device of the domain hands
+/// out (what it runs or is about to run).
+pub async fn check_configs<'a>(
+    pool: &PgPool,
+    domain_id: Uuid,
+    planned: impl Iterator<Item = (Uuid, &'a str, &'a DeviceConfig)>,
+) -> Result<(), super::CompileError> {
+    let mut claims = Vec::new();
+    let mut device_ids = Vec::new();
+    for (device_id, device, config) in planned {
+        device_ids.push(device_id);
+        claims.extend(AddressClaim::of_pools(
+            device_id,
+            device,
+            "this deploy",
+            &config.ipv4_pools,
+            &config.ipv6_pools,
+        ));
+    }
+    claims.extend(claims_of_others(pool, domain_id, &device_ids).await?);
     match find_overlaps(&claims).into_iter().next() {
         Some(overlap) => Err(super::CompileError::Overlap(Box::new(overlap))),
         None => Ok(()),

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use vpn_core::config::DeviceConfig;
 
-use super::{DeployError, Deployments, compile};
+use super::compile::compile_alone;
+use super::{DeployError, Deployments};
 use crate::db::Actor;
 use crate::db::deployments::{self, Deployment, DeploymentKind, JobRequest};
 use crate::db::devices::{self, RegistrationState};
@@ -24,21 +25,13 @@ impl Deployments {
         if device_ids.is_empty() {
             return Err(DeployError::NoDevices);
         }
-        // Two devices of this request (or one of them and a device already deployed)
-        // must not hand out the same addresses.
-        super::overlap::check(&self.pool, &self.key, domain_id, device_ids).await?;
         let mut conn = self.connection().await?;
         let now = OffsetDateTime::now_utc();
-        let mut jobs = Vec::with_capacity(device_ids.len());
+        let mut planned = Vec::with_capacity(device_ids.len());
         for device_id in device_ids {
             let device = devices::get(&mut *conn, domain_id, *device_id).await?;
-            if device.registration_state != RegistrationState::Registered {
-                return Err(DeployError::NotRegistered {
-                    device: device.name,
-                });
-            }
             let version = deployments::next_config_version(&mut *conn, device.id).await?;
-            let config = compile(
+            let compiled = compile_alone(
                 &self.pool,
                 &self.key,
                 domain_id,
@@ -47,7 +40,37 @@ impl Deployments {
                 version,
                 now,
             )
-            .await?;
+            .await;
+            let config = match compiled {
+                Ok(config) => config,
+                // A device that is not registered yet cannot run anything: say that
+                // rather than what its policy lacks.
+                Err(_) if device.registration_state != RegistrationState::Registered => {
+                    return Err(DeployError::NotRegistered {
+                        device: device.name,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            planned.push((device, config));
+        }
+        // Two devices of this request (or one of them and a device already deployed)
+        // must not hand out the same addresses.
+        super::overlap::check_configs(
+            &self.pool,
+            domain_id,
+            planned
+                .iter()
+                .map(|(device, config)| (device.id, device.name.as_str(), config)),
+        )
+        .await?;
+        let mut jobs = Vec::with_capacity(planned.len());
+        for (device, config) in planned {
+            if device.registration_state != RegistrationState::Registered {
+                return Err(DeployError::NotRegistered {
+                    device: device.name,
+                });
+            }
             jobs.push(JobRequest {
                 config,
                 rollback_of_job_id: None,

@@ -6,6 +6,7 @@
 pub mod admins;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod db;
 pub mod deploy;
 pub mod devices;

@@ -50,6 +50,21 @@ pub enum LoginRefused {
     Db(#[from] DbError),
 }
 
+/// A login that came without credentials (REST `generatetoken` without HTTP Basic):
+/// audited like any refusal, but counts against no name.
+pub async fn refuse_without_credentials(
+    pool: &PgPool,
+    source: Option<IpAddr>,
+    door: Door,
+) -> Result<(), DbError> {
+    let detail = match door {
+        Door::RestApi => "no HTTP Basic credentials",
+        Door::WebUi => "no credentials",
+    };
+    audit::login_failed(pool, "", source, detail).await?;
+    Ok(())
+}
+
 /// Checks `name` and `password`; the administrator on success.
 pub async fn authenticate(
     pool: &PgPool,

@@ -12,19 +12,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiContext;
 use super::error::ApiError;
 use crate::admins::login::{self, Door, LoginRefused};
-use crate::db::admins::{self, Administrator, SessionTokens};
-use crate::db::{Actor, GLOBAL_DOMAIN_ID, audit};
-
-/// How long an access token lives (FMC: 30 minutes).
-pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::minutes(30);
-/// How many times a session may be refreshed (FMC: 3).
-pub const MAX_REFRESHES: i32 = 3;
+use crate::admins::sessions::{self, Authenticated, IssuedTokens};
+pub use crate::admins::sessions::{ACCESS_TOKEN_LIFETIME, MAX_REFRESHES};
+use crate::db::admins::Administrator;
+use crate::db::{Actor, GLOBAL_DOMAIN_ID};
 /// The text fireREST looks for before refreshing its token.
 pub const INVALID_TOKEN: &str = "Access token invalid.";
 
@@ -44,7 +41,7 @@ pub async fn generate_token(
 ) -> Result<Response, ApiError> {
     let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let Some((name, password)) = basic_credentials(&headers) else {
-        audit::login_failed(&context.pool, "", source, "no HTTP Basic credentials").await?;
+        login::refuse_without_credentials(&context.pool, source, Door::RestApi).await?;
         return Err(ApiError::unauthorized(
             "generatetoken needs HTTP Basic authentication (Authorization: Basic ...)",
         ));
@@ -69,12 +66,8 @@ pub async fn generate_token(
             Err(LoginRefused::Task) => return Err(ApiError::internal("the password check failed")),
         };
     crate::app::record_actor(&administrator.name);
-    let now = OffsetDateTime::now_utc();
-    let (access, refresh) = (new_token()?, new_token()?);
-    let tokens = session_tokens(&access, &refresh, now);
-    let mut conn = context.connection().await?;
-    admins::open_session(&mut conn, &administrator, source, &tokens).await?;
-    Ok(token_response(&access, &refresh, administrator.domain_id))
+    let tokens = sessions::open_api_session(&context.pool, &administrator, source).await?;
+    Ok(token_response(&tokens))
 }
 
 /// `POST /api/fmc_platform/v1/auth/refreshtoken`.
@@ -97,23 +90,8 @@ pub async fn refresh_token(
             "refreshtoken needs X-auth-access-token and X-auth-refresh-token",
         ));
     }
-    let now = OffsetDateTime::now_utc();
-    let (access, refresh) = (new_token()?, new_token()?);
-    let tokens = session_tokens(&access, &refresh, now);
-    let Some(session) =
-        admins::refresh_session(&context.pool, old_access, old_refresh, now, &tokens).await?
-    else {
-        return Err(ApiError::unauthorized(
-            "Invalid refresh token: log in again",
-        ));
-    };
-    if session.refresh_count > MAX_REFRESHES {
-        admins::revoke_session(&context.pool, session.id).await?;
-        return Err(ApiError::unauthorized(format!(
-            "the session was refreshed {MAX_REFRESHES} times already: log in again"
-        )));
-    }
-    Ok(token_response(&access, &refresh, session.domain_id))
+    let tokens = sessions::refresh_api_session(&context.pool, old_access, old_refresh).await?;
+    Ok(token_response(&tokens))
 }
 
 /// Authenticates config calls, checks the domain in the path and the caller's role
@@ -132,19 +110,13 @@ pub async fn require_session(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let now = OffsetDateTime::now_utc();
-    let session = if token.is_empty() {
-        None
-    } else {
-        admins::session_by_access_token(&context.pool, &token, now).await?
-    };
-    let Some(session) = session else {
+    let Some(Authenticated {
+        session,
+        administrator,
+    }) = sessions::authenticated(&context.pool, &token).await?
+    else {
         return Err(ApiError::unauthorized(INVALID_TOKEN));
     };
-    let administrator = admins::get(&context.pool, session.administrator_id).await?;
-    if !administrator.enabled {
-        return Err(ApiError::unauthorized(INVALID_TOKEN));
-    }
     crate::app::record_actor(&administrator.name);
     let domain = params
         .iter()
@@ -194,14 +166,14 @@ pub async fn server_version() -> impl IntoResponse {
     }))
 }
 
-fn token_response(access: &str, refresh: &str, domain_id: Uuid) -> Response {
+fn token_response(tokens: &IssuedTokens) -> Response {
     let domains = json!([{ "name": "Global", "uuid": GLOBAL_DOMAIN_ID }]).to_string();
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     for (name, value) in [
-        ("X-auth-access-token", access.to_owned()),
-        ("X-auth-refresh-token", refresh.to_owned()),
-        ("DOMAIN_UUID", domain_id.to_string()),
+        ("X-auth-access-token", tokens.access.clone()),
+        ("X-auth-refresh-token", tokens.refresh.clone()),
+        ("DOMAIN_UUID", tokens.domain_id.to_string()),
         ("DOMAINS", domains),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -209,17 +181,6 @@ fn token_response(access: &str, refresh: &str, domain_id: Uuid) -> Response {
         }
     }
     response
-}
-
-/// New tokens living [`ACCESS_TOKEN_LIFETIME`]; the refresh token outlives the
-/// access token by the refreshes a session may make.
-fn session_tokens<'a>(access: &'a str, refresh: &'a str, now: OffsetDateTime) -> SessionTokens<'a> {
-    SessionTokens {
-        access_token: access,
-        refresh_token: refresh,
-        access_expires_at: now + ACCESS_TOKEN_LIFETIME,
-        refresh_expires_at: now + ACCESS_TOKEN_LIFETIME * (MAX_REFRESHES + 1),
-    }
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -236,14 +197,4 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (name, password) = text.split_once(':')?;
     Some((name.to_owned(), password.to_owned()))
-}
-
-/// A random token (UUID-shaped, as FMC's).
-fn new_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| ApiError::internal("no randomness for a token"))?;
-    Ok(uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string())
 }

@@ -11,17 +11,18 @@
 
 use serde_json::{Value, json};
 use uuid::Uuid;
-use vpn_core::channel::{NatId, RegistrationKey};
+use vpn_core::config::PrivateKeyPem;
 
 use super::envelope::reference;
 use super::error::ApiError;
 use super::fields::Fields;
-use super::objects::{certificate_summaries, check_identity, common, merge};
+use super::objects::{certificate_summaries, common, merge};
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
-use crate::db::device_certificates::{self, CertificateSource, DeviceCertificate};
-use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
+use crate::db::device_certificates::{CertificateSource, DeviceCertificate};
+use crate::db::devices::{Device, DeviceInput, RegistrationState};
 use crate::db::{Listed, Page};
+use crate::devices::Installation;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let routes = crud::<Devices>(routes, "config:/devices/devicerecords", "devices");
@@ -34,29 +35,13 @@ pub(super) fn routes(routes: Routes) -> Routes {
 
 pub(super) struct Devices;
 
+/// The body's device fields as typed; the rules are the devices service's.
 fn device_input(f: &mut Fields<'_>) -> DeviceInput {
-    let name = f.required_str("name");
-    let host_name = f.required_str("hostName");
-    if !host_name.is_empty()
-        && !host_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-    {
-        f.problem(format!(
-            "hostName: {host_name:?} is not a host name or address (host[:port])"
-        ));
-    }
-    let nat_id = f.optional_str("natID").filter(|id| !id.is_empty());
-    if let Some(id) = &nat_id
-        && let Err(e) = NatId::new(id)
-    {
-        f.problem(format!("natID: {e}"));
-    }
     DeviceInput {
-        name,
+        name: f.string_or("name", ""),
         description: f.string_or("description", ""),
-        host_name,
-        nat_id,
+        host_name: f.string_or("hostName", ""),
+        nat_id: f.optional_str("natID"),
     }
 }
 
@@ -76,10 +61,10 @@ impl Resource for Devices {
         scope: Scope,
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
-        Ok(devices::list(&context.pool, scope.domain, page).await?)
+        Ok(context.services.sensors.devices(scope.domain, page).await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        Ok(devices::get(&context.pool, scope.domain, id).await?)
+        Ok(context.services.sensors.device(scope.domain, id).await?)
     }
     /// Adds the device and starts its registration with `regKey`.
     async fn create(
@@ -90,32 +75,13 @@ impl Resource for Devices {
     ) -> Result<Self::Row, ApiError> {
         let mut f = Fields::new(body)?;
         let input = device_input(&mut f);
-        let key_text = f.required_str("regKey");
-        let key = match RegistrationKey::new(&key_text) {
-            Ok(key) => Some(key),
-            Err(e) if !key_text.is_empty() => {
-                f.problem(format!("regKey: {e}"));
-                None
-            }
-            Err(_) => None,
-        };
+        let key = f.string_or("regKey", "");
         f.finish()?;
-        let mut conn = context.connection().await?;
-        let device = devices::create(&mut conn, &caller.actor, scope.domain, &input).await?;
-        if let Some(key) = key {
-            let sensors = context.services.sensors.clone();
-            let actor = caller.actor.clone();
-            let pending = device.clone();
-            tokio::spawn(async move {
-                match sensors.register_device(&actor, &pending, &key).await {
-                    Ok(_) => tracing::info!(device = %pending.name, "device registered"),
-                    Err(e) => {
-                        tracing::warn!(device = %pending.name, error = %e, "device registration failed")
-                    }
-                }
-            });
-        }
-        Ok(device)
+        Ok(context
+            .services
+            .sensors
+            .add_device(&caller.actor, scope.domain, &input, &key)
+            .await?)
     }
     async fn update(
         context: &ApiContext,
@@ -128,8 +94,11 @@ impl Resource for Devices {
         let mut f = Fields::new(body)?;
         let input = device_input(&mut f);
         f.finish()?;
-        let mut conn = context.connection().await?;
-        Ok(devices::update(&mut conn, &caller.actor, scope.domain, id, expected, &input).await?)
+        Ok(context
+            .services
+            .sensors
+            .update_device(&caller.actor, scope.domain, id, expected, &input)
+            .await?)
     }
     async fn delete(
         context: &ApiContext,
@@ -138,10 +107,11 @@ impl Resource for Devices {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        crate::db::deployments::abort_queued_jobs(&mut conn, id, "the device was deleted").await?;
-        devices::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
-        Ok(())
+        Ok(context
+            .services
+            .sensors
+            .delete_device(&caller.actor, scope.domain, id, expected)
+            .await?)
     }
     fn to_json(d: &Self::Row, self_url: &str) -> Value {
         let body = common(d.id, &d.name, "Device", &d.description, self_url);
@@ -185,17 +155,19 @@ impl Resource for DeviceCertificates {
         page: Page,
     ) -> Result<Listed<Self::Row>, ApiError> {
         let device = parent_device(scope)?;
-        devices::get(&context.pool, scope.domain, device).await?;
-        Ok(device_certificates::list_for_device(&context.pool, scope.domain, device, page).await?)
+        Ok(context
+            .services
+            .sensors
+            .device_certificates(scope.domain, device, page)
+            .await?)
     }
     async fn get(context: &ApiContext, scope: Scope, id: Uuid) -> Result<Self::Row, ApiError> {
-        let row = device_certificates::get(&context.pool, scope.domain, id).await?;
-        if Some(row.device.id) != scope.parent {
-            return Err(ApiError::not_found(format!(
-                "device certificate {id} does not exist"
-            )));
-        }
-        Ok(row)
+        let device = parent_device(scope)?;
+        Ok(context
+            .services
+            .sensors
+            .device_certificate(scope.domain, device, id)
+            .await?)
     }
     /// Installs a certificate of a manual or PKCS#12 enrollment on the device.
     async fn create(
@@ -207,22 +179,17 @@ impl Resource for DeviceCertificates {
         let device = parent_device(scope)?;
         let mut f = Fields::new(body)?;
         let enrollment = f.required_reference("certEnrollment");
-        let chain = f.required_str("identityCertificate.certificateChainPem");
-        let key = f.required_str("identityCertificate.privateKeyPem");
-        check_identity(&mut f, &chain, Some(&key));
+        let installation = Installation {
+            enrollment_id: enrollment,
+            certificate_chain_pem: f.string_or("identityCertificate.certificateChainPem", ""),
+            private_key_pem: PrivateKeyPem(f.string_or("identityCertificate.privateKeyPem", "")),
+        };
         f.finish()?;
-        let mut conn = context.connection().await?;
-        Ok(device_certificates::install(
-            &mut conn,
-            &caller.actor,
-            scope.domain,
-            device,
-            enrollment,
-            &chain,
-            &vpn_core::config::PrivateKeyPem(key),
-            &context.key,
-        )
-        .await?)
+        Ok(context
+            .services
+            .sensors
+            .install_certificate(&caller.actor, scope.domain, device, &installation)
+            .await?)
     }
     async fn update(
         _context: &ApiContext,
@@ -243,10 +210,12 @@ impl Resource for DeviceCertificates {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        Self::get(context, scope, id).await?;
-        let mut conn = context.connection().await?;
-        device_certificates::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
-        Ok(())
+        let device = parent_device(scope)?;
+        Ok(context
+            .services
+            .sensors
+            .remove_certificate(&caller.actor, scope.domain, Some(device), id, expected)
+            .await?)
     }
     fn to_json(row: &Self::Row, self_url: &str) -> Value {
         let body = common(row.id, &row.name, "DeviceCertificate", "", self_url);

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::admins::SessionError;
 use crate::db::DbError;
 use crate::deploy::{CompileError, DeployError};
 use crate::devices::SensorError;
@@ -163,6 +164,18 @@ impl<F: Field> From<ChangeError<F>> for ApiError {
                     .map(|p| format!("{}: {}", p.field.fmc_path(), p.message))
                     .collect(),
             ),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Db(e) => e.into(),
+            SessionError::UnknownRefreshToken | SessionError::TooManyRefreshes => {
+                Self::unauthorized(error.to_string())
+            }
+            SessionError::NoRandomness => Self::internal(error.to_string()),
         }
     }
 }

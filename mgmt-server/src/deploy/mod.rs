@@ -16,7 +16,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use crate::db::{DbError, EncryptionKey};
+use crate::db::deployments::{self, Deployment, DeploymentJob, JobFilter};
+use crate::db::{DbError, EncryptionKey, Listed, Page};
 pub use compile::{CompileError, compile};
 pub use preview::PendingChanges;
 pub use worker::{WorkerSettings, Workers};
@@ -56,6 +57,25 @@ impl Deployments {
             key,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The deploy jobs `filter` matches, newest first.
+    pub async fn jobs(
+        &self,
+        domain_id: uuid::Uuid,
+        filter: &JobFilter,
+        page: Page,
+    ) -> Result<Listed<DeploymentJob>, DbError> {
+        deployments::list_jobs(&self.pool, domain_id, filter, page).await
+    }
+
+    /// A deployment with its jobs.
+    pub async fn deployment(
+        &self,
+        domain_id: uuid::Uuid,
+        id: uuid::Uuid,
+    ) -> Result<Deployment, DbError> {
+        deployments::get(&self.pool, domain_id, id).await
     }
 
     /// Starts this replica's workers on the shared queue.

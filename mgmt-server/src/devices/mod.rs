@@ -1,8 +1,11 @@
 //! The managed sensors as the manager reaches them: registration with a one-time key,
 //! the mutual-TLS client of a registered device, and the calls an administrator makes
-//! through it (status, VPN sessions, terminate).
+//! through it (status, VPN sessions, terminate); the device records and their
+//! certificates, with their rules.
 
+pub mod certificates;
 mod endpoint;
+pub mod records;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -20,7 +23,9 @@ use crate::pki::{CaError, InternalCa, IssuedIdentity};
 use crate::sensor_client::{
     RegistrationOffer, SensorClient, SensorClientError, error_chain, register,
 };
+pub use certificates::{DeviceIdentity, InstallError, Installation};
 pub use endpoint::endpoint_of;
+pub use records::DeviceError;
 pub use sessions::{Termination, TerminationOutcome};
 
 /// Why a call to a device failed.

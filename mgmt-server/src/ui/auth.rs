@@ -12,23 +12,21 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::form::{Errors, parse};
 use super::{UiContext, UiError};
+use crate::admins::administrators::{self, Field as AdministratorField};
 use crate::admins::login::{self, Door, LoginRefused};
-use crate::db::admins::{self, Administrator, AdministratorInput, Role, SessionTokens};
-use crate::db::{Actor, PasswordHash};
+use crate::admins::sessions::{self, Authenticated, UI_SESSION_LIFETIME};
+use crate::admins::{AdministratorError, NewAdministrator, SessionError};
+use crate::db::Actor;
+use crate::db::admins::{Administrator, Role};
 
 /// The session cookie: `__Host-` so it is only ever set Secure, for this host, path `/`.
 pub const SESSION_COOKIE: &str = "__Host-fmc_session";
 /// The hidden field every form carries.
 pub const CSRF_FIELD: &str = "csrf";
-/// How long a UI session lasts.
-const SESSION_LIFETIME: Duration = Duration::hours(8);
-/// The shortest administrator password the UI accepts.
-pub(crate) const MIN_PASSWORD_LEN: usize = 8;
 
 /// The logged-in administrator of a request. Extracting it names the administrator in
 /// the request's span, and redirects to the login page (or the first-run page) when
@@ -130,19 +128,16 @@ impl FromRequestParts<UiContext> for Current {
         let Some(token) = session_token(&parts.headers) else {
             return Err(to_login(context).await);
         };
-        let now = OffsetDateTime::now_utc();
-        let session = admins::session_by_access_token(&context.pool, &token, now)
+        let authenticated = sessions::authenticated(&context.pool, &token)
             .await
             .map_err(|e| UiError::from(e).into_response())?;
-        let Some(session) = session else {
+        let Some(Authenticated {
+            session,
+            administrator: admin,
+        }) = authenticated
+        else {
             return Err(to_login(context).await);
         };
-        let admin = admins::get(&context.pool, session.administrator_id)
-            .await
-            .map_err(|e| UiError::from(e).into_response())?;
-        if !admin.enabled {
-            return Err(Redirect::to("/login").into_response());
-        }
         crate::app::record_actor(&admin.name);
         Ok(Self {
             admin,
@@ -154,9 +149,9 @@ impl FromRequestParts<UiContext> for Current {
 }
 
 async fn to_login(context: &UiContext) -> Response {
-    match admins::count(&context.pool).await {
-        Ok(0) => Redirect::to("/setup").into_response(),
-        Ok(_) => Redirect::to("/login").into_response(),
+    match administrators::first_run(&context.pool).await {
+        Ok(true) => Redirect::to("/setup").into_response(),
+        Ok(false) => Redirect::to("/login").into_response(),
         Err(e) => UiError::from(e).into_response(),
     }
 }
@@ -187,16 +182,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn random_token() -> Result<String, UiError> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| UiError::Task)?;
-    Ok(hex::encode(bytes))
-}
-
 fn session_cookie(token: &str) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_LIFETIME.whole_seconds()
+        UI_SESSION_LIFETIME.whole_seconds()
     )
 }
 
@@ -226,7 +215,7 @@ pub(crate) struct LoginForm {
 }
 
 pub(crate) async fn setup_page(State(context): State<UiContext>) -> Result<Response, UiError> {
-    if admins::count(&context.pool).await? > 0 {
+    if !administrators::first_run(&context.pool).await? {
         return Ok(Redirect::to("/login").into_response());
     }
     Ok(LoginPage {
@@ -242,56 +231,42 @@ pub(crate) async fn setup_submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    if admins::count(&context.pool).await? > 0 {
-        return Ok(Redirect::to("/login").into_response());
-    }
     let form: LoginForm = parse(&body)?;
-    let mut errors = Errors::default();
-    let name = form.name.trim().to_owned();
-    if name.is_empty() {
-        errors.add("name", "Enter a user name.");
-    } else if name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        errors.add("name", "Use up to 64 characters without spaces.");
-    }
-    if form.password.chars().count() < MIN_PASSWORD_LEN {
-        errors.add(
-            "password",
-            format!("Use at least {MIN_PASSWORD_LEN} characters."),
-        );
-    } else if form.password != form.confirm {
-        errors.add("confirm", "The passwords do not match.");
-    }
-    if !errors.is_empty() {
-        return Ok(LoginPage {
-            first_run: true,
-            name: form.name,
-            errors,
+    let input = NewAdministrator {
+        name: form.name.clone(),
+        password: form.password,
+        confirmation: Some(form.confirm),
+        role: Role::Administrator,
+    };
+    let errors = match administrators::create_first(&context.pool, context.domain_id, &input).await
+    {
+        Ok(admin) => return start_session(&context, &admin, Some(peer.ip())).await,
+        Err(AdministratorError::SetUpAlready) => {
+            return Ok(Redirect::to("/login").into_response());
         }
-        .into_response());
+        Err(AdministratorError::Hash) => return Err(UiError::Task),
+        Err(AdministratorError::Refused(e)) => Errors::from_change(e, administrator_form_field)?,
+    };
+    Ok(LoginPage {
+        first_run: true,
+        name: form.name,
+        errors,
     }
-    let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
-        .await
-        .map_err(|_| UiError::Task)?
-        .map_err(|e| UiError::BadForm(e.to_string()))?;
-    let mut conn = super::form::connection(&context.pool).await?;
-    let admin = admins::create(
-        &mut conn,
-        &Actor::system(),
-        context.domain_id,
-        &AdministratorInput {
-            name,
-            password_hash: hash,
-            role: Role::Administrator,
-            enabled: true,
-        },
-    )
-    .await?;
-    start_session(&context, &admin, Some(peer.ip())).await
+    .into_response())
+}
+
+/// The form field of an administrator field (the first-run and System > Users forms
+/// name them alike).
+pub(crate) fn administrator_form_field(field: AdministratorField) -> &'static str {
+    match field {
+        AdministratorField::Name => "name",
+        AdministratorField::Password => "password",
+        AdministratorField::Confirmation => "confirm",
+    }
 }
 
 pub(crate) async fn login_page(State(context): State<UiContext>) -> Result<Response, UiError> {
-    if admins::count(&context.pool).await? == 0 {
+    if administrators::first_run(&context.pool).await? {
         return Ok(Redirect::to("/setup").into_response());
     }
     Ok(LoginPage {
@@ -348,22 +323,11 @@ async fn start_session(
     source: Option<IpAddr>,
 ) -> Result<Response, UiError> {
     crate::app::record_actor(&admin.name);
-    let access = random_token()?;
-    let refresh = random_token()?;
-    let now = OffsetDateTime::now_utc();
-    let mut conn = super::form::connection(&context.pool).await?;
-    admins::open_session(
-        &mut conn,
-        admin,
-        source,
-        &SessionTokens {
-            access_token: &access,
-            refresh_token: &refresh,
-            access_expires_at: now + SESSION_LIFETIME,
-            refresh_expires_at: now + SESSION_LIFETIME,
-        },
-    )
-    .await?;
+    let access = match sessions::open_ui_session(&context.pool, admin, source).await {
+        Ok(tokens) => tokens.access,
+        Err(SessionError::Db(e)) => return Err(e.into()),
+        Err(_) => return Err(UiError::Task),
+    };
     Ok((
         [(header::SET_COOKIE, session_cookie(&access))],
         Redirect::to("/"),
@@ -384,9 +348,8 @@ pub(crate) async fn logout(
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
     current.check_csrf(&form.csrf)?;
-    let mut conn = super::form::connection(&context.pool).await?;
-    admins::log_out(
-        &mut conn,
+    sessions::log_out(
+        &context.pool,
         &current.actor(),
         context.domain_id,
         current.session_id,

@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use super::auth::{Chrome, CsrfOnly, Current};
-use super::form::{self, parse};
+use super::form::parse;
 use super::objects::certificate_infos;
 use super::{UiContext, UiError};
-use crate::db::cert_enrollments::{self, EnrollmentContent, EnrollmentType};
-use crate::db::device_certificates::{self, CertificateSource};
-use crate::db::{Page, devices, policies};
+use crate::db::cert_enrollments::{EnrollmentContent, EnrollmentType};
+use crate::db::device_certificates::CertificateSource;
+use crate::db::devices::Device;
+use crate::devices::DeviceIdentity;
 
 /// One device and enrollment.
 pub(crate) struct CertificateRow {
@@ -47,68 +48,68 @@ fn leaf(chain_pem: &str) -> (String, String) {
     }
 }
 
-/// `GET /devices/certificates`.
-pub(crate) async fn list(
-    State(context): State<UiContext>,
-    current: Current,
-) -> Result<CertificatesPage, UiError> {
-    let domain = context.domain_id;
-    let mut rows = Vec::new();
-    for device in devices::list(&context.pool, domain, Page::ALL).await?.items {
-        let own = device_certificates::list_for_device(&context.pool, domain, device.id, Page::ALL)
-            .await?
-            .items;
-        for certificate in &own {
+fn certificate_row(device: &Device, identity: DeviceIdentity) -> CertificateRow {
+    match identity {
+        DeviceIdentity::Own(certificate) => {
             let (subject, not_after) = leaf(&certificate.certificate_chain_pem);
             let (source, source_class) = match certificate.source {
                 CertificateSource::Issued => ("Issued by the internal CA", "ok"),
                 CertificateSource::Installed => ("Installed", "info"),
             };
-            rows.push(CertificateRow {
+            CertificateRow {
                 id: Some(certificate.id),
                 device: device.name.clone(),
                 device_id: device.id,
-                enrollment: certificate.enrollment.name.clone(),
+                enrollment: certificate.enrollment.name,
                 source,
                 source_class,
                 subject,
                 not_after,
                 removable: certificate.source == CertificateSource::Installed,
-            });
+            }
         }
-        // The identity enrollment of the device's policy, when the device has none of its
-        // own for it: it presents the enrollment's certificate (or is issued one).
-        let policy = policies::for_device(&context.pool, domain, device.id).await?;
-        let Some(reference) = policy.and_then(|p| p.ssl_identity_certificate) else {
-            continue;
-        };
-        if own.iter().any(|c| c.enrollment.id == reference.id) {
-            continue;
+        DeviceIdentity::Enrollment(enrollment) => {
+            let (subject, not_after) = match &enrollment.content {
+                EnrollmentContent::Identity {
+                    certificate_chain_pem,
+                } => leaf(certificate_chain_pem),
+                EnrollmentContent::CaOnly(_) => ("—".to_owned(), "—".to_owned()),
+            };
+            let source = if enrollment.enrollment_type == EnrollmentType::SelfSignedCertificate {
+                "Internal CA: issued at the next deploy"
+            } else {
+                "The enrollment's own certificate"
+            };
+            CertificateRow {
+                id: None,
+                device: device.name.clone(),
+                device_id: device.id,
+                enrollment: enrollment.name,
+                source,
+                source_class: "warn",
+                subject,
+                not_after,
+                removable: false,
+            }
         }
-        let enrollment = cert_enrollments::get(&context.pool, domain, reference.id).await?;
-        let EnrollmentContent::Identity {
-            certificate_chain_pem,
-        } = &enrollment.content
-        else {
-            continue;
-        };
-        let (subject, not_after) = leaf(certificate_chain_pem);
-        let source = if enrollment.enrollment_type == EnrollmentType::SelfSignedCertificate {
-            "Internal CA: issued at the next deploy"
-        } else {
-            "The enrollment's own certificate"
-        };
-        rows.push(CertificateRow {
-            id: None,
-            device: device.name.clone(),
-            device_id: device.id,
-            enrollment: enrollment.name,
-            source,
-            source_class: "warn",
-            subject,
-            not_after,
-            removable: false,
-        });
+    }
+}
+
+/// `GET /devices/certificates`.
+pub(crate) async fn list(
+    State(context): State<UiContext>,
+    current: Current,
+) -> Result<CertificatesPage, UiError> {
+    let mut rows = Vec::new();
+    let overview = context
+        .services
+        .sensors
+        .certificate_overview(context.domain_id)
+        .await?;
+    for (device, identities) in overview {
+        for identity in identities {
+            rows.push(certificate_row(&device, identity));
+        }
     }
     Ok(CertificatesPage {
         chrome: current.chrome("devices"),
@@ -126,7 +127,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let mut conn = form::connection(&context.pool).await?;
-    device_certificates::delete(&mut conn, &current.actor(), context.domain_id, id, None).await?;
+    context
+        .services
+        .sensors
+        .remove_certificate(&current.actor(), context.domain_id, None, id, None)
+        .await?;
     Ok(Redirect::to("/devices/certificates").into_response())
 }

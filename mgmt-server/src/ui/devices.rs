@@ -10,20 +10,19 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use vpn_core::channel::{NatId, RegistrationKey, TerminateRequest};
+use vpn_core::channel::TerminateRequest;
 use vpn_core::session::SessionRecord;
 
 use super::auth::{Chrome, CsrfOnly, Current};
-use super::form::{self, Errors, parse};
+use super::form::{Errors, parse};
 use super::listing::{ListQuery, Pager, paginate};
 use super::pages::{SENSOR_WAIT, registration_label};
 use super::{UiContext, UiError};
 use crate::db::Page;
-use crate::db::deployments::{
-    self, Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus,
-};
-use crate::db::devices::{self, Device, DeviceInput, RegistrationState};
+use crate::db::deployments::{Deployment, DeploymentJob, DeploymentKind, JobFilter, JobStatus};
+use crate::db::devices::{Device, DeviceInput, RegistrationState};
 use crate::devices::Termination;
+use crate::devices::records::Field as DeviceField;
 
 // ---------------------------------------------------------------------------------------
 // Device Management.
@@ -98,7 +97,10 @@ async fn devices_page(
     open: bool,
 ) -> Result<DevicesPage, UiError> {
     let all = device_rows(
-        devices::list(&context.pool, context.domain_id, Page::ALL)
+        context
+            .services
+            .sensors
+            .devices(context.domain_id, Page::ALL)
             .await?
             .items,
     );
@@ -122,54 +124,26 @@ pub(crate) async fn create(
 ) -> Result<Response, UiError> {
     let mut form: DeviceForm = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let mut errors = Errors::default();
-    let host = form.host.trim().to_owned();
-    if host.is_empty() || host.chars().any(char::is_whitespace) {
-        errors.add(
-            "host",
-            "Enter the device's address (host or host:port of its management API).",
-        );
-    }
-    let name = form.name.trim().to_owned();
-    super::objects::check_object_name(&mut errors, &name);
-    let key = match RegistrationKey::new(form.registration_key.trim()) {
-        Ok(k) => Some(k),
-        Err(e) => {
-            errors.add(
-                "registration_key",
-                format!("{e} (the key given to `configure manager add` on the device)."),
-            );
-            None
-        }
+    let input = DeviceInput {
+        name: form.name.clone(),
+        description: String::new(),
+        host_name: form.host.clone(),
+        nat_id: Some(form.nat_id.clone()),
     };
-    let nat_id = form.nat_id.trim();
-    if !nat_id.is_empty()
-        && let Err(e) = NatId::new(nat_id)
-    {
-        errors.add("nat_id", e.to_string());
-    }
-    if let (true, Some(key)) = (errors.is_empty(), key) {
-        let input = DeviceInput {
-            name,
-            description: String::new(),
-            host_name: host,
-            nat_id: Some(nat_id.to_owned()).filter(|n| !n.is_empty()),
-        };
-        let mut conn = form::connection(&context.pool).await?;
-        match devices::create(&mut conn, &current.actor(), context.domain_id, &input).await {
-            Ok(device) => {
-                let sensors = context.services.sensors.clone();
-                let actor = current.actor();
-                let registering = device.clone();
-                tokio::spawn(async move {
-                    // The outcome is recorded on the device row (REGISTERED or FAILED).
-                    let _outcome = sensors.register_device(&actor, &registering, &key).await;
-                });
-                return Ok(Redirect::to(&format!("/devices/{}", device.id)).into_response());
-            }
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
-        }
-    }
+    let added = context
+        .services
+        .sensors
+        .add_device(
+            &current.actor(),
+            context.domain_id,
+            &input,
+            &form.registration_key,
+        )
+        .await;
+    let errors = match added {
+        Ok(device) => return Ok(Redirect::to(&format!("/devices/{}", device.id)).into_response()),
+        Err(e) => Errors::from_change(e, device_form_field)?,
+    };
     form.registration_key.clear();
     Ok(devices_page(
         &context,
@@ -181,6 +155,16 @@ pub(crate) async fn create(
     )
     .await?
     .into_response())
+}
+
+/// The form field of a device field.
+fn device_form_field(field: DeviceField) -> &'static str {
+    match field {
+        DeviceField::Name => "name",
+        DeviceField::HostName => "host",
+        DeviceField::NatId => "nat_id",
+        DeviceField::RegistrationKey => "registration_key",
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -198,7 +182,11 @@ pub(crate) async fn detail(
     current: Current,
     Path(id): Path<Uuid>,
 ) -> Result<DevicePage, UiError> {
-    let device = devices::get(&context.pool, context.domain_id, id).await?;
+    let device = context
+        .services
+        .sensors
+        .device(context.domain_id, id)
+        .await?;
     let (state, state_class) = registration_label(&device);
     let status = if device.registration_state == RegistrationState::Registered {
         match tokio::time::timeout(SENSOR_WAIT, context.services.sensors.status(&device)).await {
@@ -231,7 +219,11 @@ pub(crate) async fn state(
     _current: Current,
     Path(id): Path<Uuid>,
 ) -> Result<Json<DeviceState>, UiError> {
-    let device = devices::get(&context.pool, context.domain_id, id).await?;
+    let device = context
+        .services
+        .sensors
+        .device(context.domain_id, id)
+        .await?;
     Ok(Json(DeviceState {
         state: device.registration_state,
         label: registration_label(&device).0,
@@ -247,8 +239,11 @@ pub(crate) async fn delete(
 ) -> Result<Response, UiError> {
     let form: CsrfOnly = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let mut conn = form::connection(&context.pool).await?;
-    devices::delete(&mut conn, &current.actor(), context.domain_id, id, None).await?;
+    context
+        .services
+        .sensors
+        .delete_device(&current.actor(), context.domain_id, id, None)
+        .await?;
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -290,7 +285,10 @@ pub(crate) struct DeployPage {
 }
 
 async fn job_rows(context: &UiContext, jobs: Vec<DeploymentJob>) -> Result<Vec<JobRow>, UiError> {
-    let devices = devices::list(&context.pool, context.domain_id, Page::ALL)
+    let devices = context
+        .services
+        .sensors
+        .devices(context.domain_id, Page::ALL)
         .await?
         .items;
     Ok(jobs
@@ -318,7 +316,10 @@ async fn deploy_page(
     errors: Errors,
 ) -> Result<DeployPage, UiError> {
     let mut pending = Vec::new();
-    for device in devices::list(&context.pool, context.domain_id, Page::ALL)
+    for device in context
+        .services
+        .sensors
+        .devices(context.domain_id, Page::ALL)
         .await?
         .items
     {
@@ -356,17 +357,19 @@ async fn deploy_page(
         };
         pending.push(row);
     }
-    let jobs = deployments::list_jobs(
-        &context.pool,
-        context.domain_id,
-        &JobFilter::default(),
-        Page {
-            offset: 0,
-            limit: 50,
-        },
-    )
-    .await?
-    .items;
+    let jobs = context
+        .services
+        .deployments
+        .jobs(
+            context.domain_id,
+            &JobFilter::default(),
+            Page {
+                offset: 0,
+                limit: 50,
+            },
+        )
+        .await?
+        .items;
     Ok(DeployPage {
         chrome: current.chrome("deploy"),
         pending,
@@ -447,7 +450,11 @@ pub(crate) async fn deployment(
     current: Current,
     Path(id): Path<Uuid>,
 ) -> Result<DeploymentPage, UiError> {
-    let deployment = deployments::get(&context.pool, context.domain_id, id).await?;
+    let deployment = context
+        .services
+        .deployments
+        .deployment(context.domain_id, id)
+        .await?;
     let running = deployment
         .jobs
         .iter()
@@ -517,7 +524,10 @@ pub(crate) async fn sessions(
     current: Current,
     Query(filter): Query<SessionFilterForm>,
 ) -> Result<SessionsPage, UiError> {
-    let devices = devices::list(&context.pool, context.domain_id, Page::ALL)
+    let devices = context
+        .services
+        .sensors
+        .devices(context.domain_id, Page::ALL)
         .await?
         .items;
     let mut items = Vec::new();
@@ -584,7 +594,11 @@ pub(crate) async fn terminate(
         .index
         .parse()
         .map_err(|_| UiError::BadForm("index is not a session index".into()))?;
-    let device = devices::get(&context.pool, context.domain_id, device_id).await?;
+    let device = context
+        .services
+        .sensors
+        .device(context.domain_id, device_id)
+        .await?;
     let what = format!("session index {index} on {}", device.name);
     let mut outcome = context
         .services

@@ -8,13 +8,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::auth::{Chrome, Current, MIN_PASSWORD_LEN, role_label};
-use super::form::{self, Errors, parse};
+use super::auth::{Chrome, Current, administrator_form_field, role_label};
+use super::form::{Errors, parse};
 use super::listing::Pager;
 use super::{UiContext, UiError};
-use crate::db::admins::{self, Administrator, AdministratorInput, Role};
-use crate::db::audit::{self, AuditAction, AuditFilter, AuditRecord};
-use crate::db::{Page, PasswordHash};
+use crate::admins::administrators;
+use crate::admins::{AdministratorError, NewAdministrator};
+use crate::db::Page;
+use crate::db::admins::{Administrator, Role};
+use crate::db::audit::{AuditAction, AuditFilter, AuditRecord};
 
 pub(crate) struct AdminRow {
     pub admin: Administrator,
@@ -45,7 +47,7 @@ pub(crate) struct AdministratorsPage {
 }
 
 async fn admin_rows(context: &UiContext) -> Result<Vec<AdminRow>, UiError> {
-    Ok(admins::list(&context.pool, Page::ALL)
+    Ok(administrators::list(&context.pool, Page::ALL)
         .await?
         .items
         .into_iter()
@@ -81,41 +83,42 @@ pub(crate) async fn administrator_create(
     let mut form: AdminForm = parse(&body)?;
     current.check_csrf(&form.csrf)?;
     current.require_admin_management()?;
-    let mut errors = Errors::default();
-    let name = form.name.trim().to_owned();
-    super::objects::check_object_name(&mut errors, &name);
     let role = match form.role.as_str() {
         "Administrator" => Some(Role::Administrator),
         "Network Admin" => Some(Role::NetworkAdmin),
         "Read-Only" => Some(Role::ReadOnly),
-        _ => {
-            errors.add("role", "Choose a role.");
-            None
+        _ => None,
+    };
+    let input = NewAdministrator {
+        name: form.name.clone(),
+        password: std::mem::take(&mut form.password),
+        confirmation: None,
+        role: role.unwrap_or(Role::ReadOnly),
+    };
+    let mut errors = match role {
+        // The rules are checked even when the role is missing, so every field shows
+        // its error at once.
+        None => {
+            let mut errors = Errors::default();
+            errors.add_problems(&administrators::check(&input), administrator_form_field);
+            errors
+        }
+        Some(_) => {
+            match administrators::create(&context.pool, &current.actor(), context.domain_id, &input)
+                .await
+            {
+                Ok(_) => return Ok(Redirect::to("/system/administrators").into_response()),
+                Err(AdministratorError::Refused(e)) => {
+                    Errors::from_change(e, administrator_form_field)?
+                }
+                Err(AdministratorError::Hash | AdministratorError::SetUpAlready) => {
+                    return Err(UiError::Task);
+                }
+            }
         }
     };
-    if form.password.chars().count() < MIN_PASSWORD_LEN {
-        errors.add(
-            "password",
-            format!("Use at least {MIN_PASSWORD_LEN} characters."),
-        );
-    }
-    if let (true, Some(role)) = (errors.is_empty(), role) {
-        let password = std::mem::take(&mut form.password);
-        let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
-            .await
-            .map_err(|_| UiError::Task)?
-            .map_err(|e| UiError::BadForm(e.to_string()))?;
-        let mut conn = form::connection(&context.pool).await?;
-        let input = AdministratorInput {
-            name,
-            password_hash: hash,
-            role,
-            enabled: true,
-        };
-        match admins::create(&mut conn, &current.actor(), context.domain_id, &input).await {
-            Ok(_) => return Ok(Redirect::to("/system/administrators").into_response()),
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
-        }
+    if role.is_none() {
+        errors.add("role", "Choose a role.");
     }
     form.password.clear();
     Ok(AdministratorsPage {
@@ -204,7 +207,7 @@ pub(crate) async fn audit(
     // The database cuts the page: the log only grows.
     let asked = query.page.unwrap_or(1).max(1);
     let offset = i64::try_from((asked - 1) * AUDIT_PAGE_SIZE).unwrap_or(i64::MAX);
-    let mut listed = audit::list(
+    let mut listed = crate::audit::list(
         &context.pool,
         &filter,
         Page {
@@ -221,7 +224,7 @@ pub(crate) async fn audit(
             offset,
             limit: AUDIT_PAGE_SIZE as i64,
         };
-        listed = audit::list(&context.pool, &filter, last).await?;
+        listed = crate::audit::list(&context.pool, &filter, last).await?;
     }
     let kept = vec![
         ("actor", query.actor.clone()),

@@ -1,7 +1,11 @@
+use mgmt_server::admins::{
+    AdministratorError, NewAdministrator, SessionError, administrators, sessions,
+};
 use mgmt_server::db::admins::{self, AdministratorInput, AdministratorUpdate, Role, SessionTokens};
 use mgmt_server::db::audit::{self, AuditAction, AuditFilter};
 use mgmt_server::db::local_users::{self, LocalUserInput, LocalUserUpdate};
 use mgmt_server::db::{DbError, GLOBAL_DOMAIN_ID, Page, PasswordHash};
+use mgmt_server::rules::ChangeError;
 use time::{Duration, OffsetDateTime};
 
 use crate::support;
@@ -361,4 +365,163 @@ async fn a_refused_login_is_audited_with_the_name_tried_and_where_from() {
         Some("203.0.113.9".parse().unwrap())
     );
     assert_eq!(rows.items[0].detail.as_deref(), Some("wrong password"));
+}
+
+fn new_administrator(name: &str, password: &str, role: Role) -> NewAdministrator {
+    NewAdministrator {
+        name: name.to_owned(),
+        password: password.to_owned(),
+        confirmation: Some(password.to_owned()),
+        role,
+    }
+}
+
+fn refused_fields(error: AdministratorError) -> Vec<administrators::Field> {
+    match error {
+        AdministratorError::Refused(ChangeError::Invalid(problems)) => {
+            problems.iter().map(|p| p.field).collect()
+        }
+        other => panic!("not a broken rule: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_first_administrator_is_created_once_and_by_the_account_rules() {
+    let pool = support::fresh_database().await;
+    assert!(administrators::first_run(&pool).await.unwrap());
+    let mut typo = new_administrator("admin", "Sup3r-secret!", Role::ReadOnly);
+    typo.confirmation = Some("Sup3r-secreT!".to_owned());
+    let error = administrators::create_first(&pool, GLOBAL_DOMAIN_ID, &typo)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_fields(error), [administrators::Field::Confirmation]);
+    let first = administrators::create_first(
+        &pool,
+        GLOBAL_DOMAIN_ID,
+        &new_administrator(" admin ", "Sup3r-secret!", Role::ReadOnly),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.name, "admin");
+    assert_eq!(
+        first.role.0,
+        Role::Administrator,
+        "the first one administers"
+    );
+    assert!(first.password_hash.verify("Sup3r-secret!"));
+    assert!(!administrators::first_run(&pool).await.unwrap());
+    let again = administrators::create_first(
+        &pool,
+        GLOBAL_DOMAIN_ID,
+        &new_administrator("intruder", "Sup3r-secret!", Role::Administrator),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(again, AdministratorError::SetUpAlready), "{again}");
+}
+
+#[tokio::test]
+async fn an_administrator_name_over_64_characters_is_refused_by_the_rule_before_the_database() {
+    let pool = support::fresh_database().await;
+    let actor = support::admin();
+    let long = new_administrator(&"a".repeat(65), "1234567", Role::ReadOnly);
+    let error = administrators::create(&pool, &actor, GLOBAL_DOMAIN_ID, &long)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused_fields(error),
+        [administrators::Field::Name, administrators::Field::Password]
+    );
+    let fine = new_administrator(&"a".repeat(64), "12345678", Role::NetworkAdmin);
+    let created = administrators::create(&pool, &actor, GLOBAL_DOMAIN_ID, &fine)
+        .await
+        .unwrap();
+    assert_eq!(created.role.0, Role::NetworkAdmin);
+    let clash = administrators::create(&pool, &actor, GLOBAL_DOMAIN_ID, &fine)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            clash,
+            AdministratorError::Refused(ChangeError::Db(DbError::Conflict { .. }))
+        ),
+        "{clash}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_token_is_honoured_while_its_administrator_is_enabled_and_refreshed_three_times_at_most()
+ {
+    let pool = support::fresh_database().await;
+    let admin = administrators::create(
+        &pool,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &new_administrator("api-user", "Sup3r-secret!", Role::Administrator),
+    )
+    .await
+    .unwrap();
+    let tokens = sessions::open_api_session(&pool, &admin, None)
+        .await
+        .unwrap();
+    assert!(
+        !format!("{tokens:?}").contains(&tokens.access),
+        "no token in Debug"
+    );
+    let found = sessions::authenticated(&pool, &tokens.access)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.administrator.id, admin.id);
+    assert!(sessions::authenticated(&pool, "").await.unwrap().is_none());
+
+    let mut current = tokens;
+    for _ in 0..sessions::MAX_REFRESHES {
+        current = sessions::refresh_api_session(&pool, &current.access, &current.refresh)
+            .await
+            .unwrap();
+    }
+    let error = sessions::refresh_api_session(&pool, &current.access, &current.refresh)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SessionError::TooManyRefreshes), "{error}");
+    assert!(
+        sessions::authenticated(&pool, &current.access)
+            .await
+            .unwrap()
+            .is_none(),
+        "the session ended"
+    );
+
+    let ui = sessions::open_ui_session(&pool, &admin, None)
+        .await
+        .unwrap();
+    assert!(
+        sessions::authenticated(&pool, &ui.access)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    admins::update(
+        &mut conn,
+        &support::admin(),
+        admin.id,
+        admin.version,
+        &AdministratorUpdate {
+            name: admin.name.clone(),
+            password_hash: None,
+            role: Role::Administrator,
+            enabled: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        sessions::authenticated(&pool, &ui.access)
+            .await
+            .unwrap()
+            .is_none(),
+        "a disabled administrator's session is not honoured"
+    );
 }

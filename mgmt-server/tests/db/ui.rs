@@ -590,3 +590,102 @@ async fn the_certificates_page_lists_each_devices_certificates_without_their_key
     assert!(!table.contains("ftd-b"), "{table}");
     assert!(table.contains("ftd-a"), "{table}");
 }
+
+/// A page's text as the user reads it (the entities askama escapes back to characters).
+fn unescaped(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_device_with_a_bad_host_gets_the_same_rule_from_the_rest_api_and_the_form() {
+    let ui = Ui::start().await;
+    let bad_host = "ftd one:8305";
+    let rule = mgmt_server::devices::records::host_problem(bad_host).unwrap();
+
+    // The web UI: the rule's message next to the Host field, nothing stored.
+    let page = ui.get("/devices").await;
+    let shown = ui
+        .post(
+            &page,
+            "/devices",
+            &[
+                ("host", bad_host),
+                ("name", "ftd-1"),
+                ("registration_key", "cisco123"),
+                ("nat_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    let message = unescaped(&field_error(&shown.html, "host").expect("no error at the host"));
+    assert!(message.starts_with(&rule), "{message} is not {rule}");
+    assert!(field_error(&shown.html, "name").is_none());
+
+    // The REST API on the same database: 400 naming hostName with the same rule.
+    let services = Services::start(ui.pool.clone(), ui.key.clone(), "fmc-test")
+        .await
+        .unwrap();
+    let router = mgmt_server::api::router(mgmt_server::api::ApiContext::new(
+        ui.pool.clone(),
+        services,
+        ui.key.clone(),
+        1000,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let login = ui
+        .http
+        .post(format!(
+            "http://{address}/api/fmc_platform/v1/auth/generatetoken"
+        ))
+        .basic_auth("admin", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::NO_CONTENT);
+    let token = login.headers()["X-auth-access-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = ui
+        .http
+        .post(format!(
+            "http://{address}/api/fmc_config/v1/domain/{GLOBAL_DOMAIN_ID}/devices/devicerecords"
+        ))
+        .header("X-auth-access-token", token)
+        .json(&serde_json::json!({
+            "name": "ftd-1", "hostName": bad_host, "regKey": "cisco123", "type": "Device"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body = answer.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let descriptions: Vec<String> = body["error"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["description"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(descriptions, [format!("hostName: {rule}")]);
+    assert_eq!(
+        devices::list(&ui.pool, GLOBAL_DOMAIN_ID, Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        0,
+        "neither door stored the device"
+    );
+}

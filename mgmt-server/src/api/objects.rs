@@ -7,8 +7,7 @@ use ipnet::{IpNet, Ipv6Net};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vpn_core::config::{
-    GroupPolicy as CoreGroupPolicy, PrivateKeyPem, Revocation, SplitTunnelPolicy,
-    ValidationUsage,
+    GroupPolicy as CoreGroupPolicy, PrivateKeyPem, Revocation, SplitTunnelPolicy, ValidationUsage,
 };
 use vpn_core::pki::{CertificateInfo, pem};
 
@@ -863,31 +862,6 @@ async fn enrollment_input(
         enrollment_type,
         content,
     })
-}
-
-pub(super) fn check_identity(f: &mut Fields<'_>, chain: &str, key: Option<&str>) {
-    if chain.is_empty() {
-        return;
-    }
-    let certs = match pem::certificates(chain) {
-        Ok(certs) if !certs.is_empty() => certs,
-        Ok(_) => return f.problem("identityCertificate.certificateChainPem: no certificate found"),
-        Err(e) => return f.problem(format!("identityCertificate.certificateChainPem: {e}")),
-    };
-    let Some(key) = key else { return };
-    let key = match pem::private_key(key) {
-        Ok(key) => key,
-        Err(e) => return f.problem(format!("identityCertificate.privateKeyPem: {e}")),
-    };
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let built = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key));
-    if let Err(e) = built {
-        f.problem(format!(
-            "identityCertificate: the key and certificate cannot be used together: {e}"
-        ));
-    }
 }
 
 pub(super) fn certificate_summaries(text: &str) -> Vec<Value> {

@@ -52,8 +52,12 @@ pub async fn compile(
     now: OffsetDateTime,
 ) -> Result<DeviceConfig, CompileError> {
     let config = compile_alone(pool, key, domain_id, device_id, device_name, version, now).await?;
-    overlap::check_configs(pool, domain_id, std::iter::once((device_id, device_name, &config)))
-        .await?;
+    overlap::check_configs(
+        pool,
+        domain_id,
+        std::iter::once((device_id, device_name, &config)),
+    )
+    .await?;
     Ok(config)
 }
 

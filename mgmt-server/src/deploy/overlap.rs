@@ -192,7 +192,9 @@ pub async fn check(
     check_configs(
         pool,
         domain_id,
-        planned.iter().map(|(id, name, config)| (*id, name.as_str(), config)),
+        planned
+            .iter()
+            .map(|(id, name, config)| (*id, name.as_str(), config)),
     )
     .await
 }

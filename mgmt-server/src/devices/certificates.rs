@@ -5,7 +5,6 @@
 
 use uuid::Uuid;
 use vpn_core::config::PrivateKeyPem;
-use vpn_core::pki::pem;
 
 use super::Sensors;
 use super::records::acquire;
@@ -13,6 +12,7 @@ use crate::db::cert_enrollments::{self, CertEnrollment, EnrollmentContent};
 use crate::db::device_certificates::{self, DeviceCertificate};
 use crate::db::devices::Device;
 use crate::db::{Actor, DbError, Listed, ObjectKind, Page, devices, policies};
+use crate::pki::identity_pair::{self, PairProblem};
 use crate::rules::{self, ChangeError, Problem, Problems};
 
 /// A field of an installed certificate a rule is about.
@@ -58,47 +58,20 @@ pub fn check(installation: &Installation) -> Vec<Problem<Field>> {
     let mut problems = Problems::default();
     let chain = installation.certificate_chain_pem.trim();
     let key = installation.private_key_pem.expose().trim();
-    let certificates = if chain.is_empty() {
+    if chain.is_empty() {
         problems.add(Field::CertificateChain, "is required");
-        None
-    } else {
-        match pem::certificates(chain) {
-            Ok(certs) if !certs.is_empty() => Some(certs),
-            Ok(_) => {
-                problems.add(Field::CertificateChain, "no certificate found");
-                None
-            }
-            Err(e) => {
-                problems.add(Field::CertificateChain, e.to_string());
-                None
-            }
-        }
-    };
-    let private_key = if key.is_empty() {
+    }
+    if key.is_empty() {
         problems.add(Field::PrivateKey, "is required");
-        None
-    } else {
-        match pem::private_key(key) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                problems.add(Field::PrivateKey, e.to_string());
-                None
+    }
+    if !chain.is_empty() {
+        let key = Some(key).filter(|k| !k.is_empty());
+        for problem in identity_pair::check(chain, key) {
+            match problem {
+                PairProblem::Chain(message) => problems.add(Field::CertificateChain, message),
+                PairProblem::Key(message) => problems.add(Field::PrivateKey, message),
+                PairProblem::Mismatch(message) => problems.add(Field::Identity, message),
             }
-        }
-    };
-    if let (Some(certificates), Some(private_key)) = (certificates, private_key) {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let built = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .and_then(|b| {
-                b.with_no_client_auth()
-                    .with_single_cert(certificates, private_key)
-            });
-        if let Err(e) = built {
-            problems.add(
-                Field::Identity,
-                format!("the key and certificate cannot be used together: {e}"),
-            );
         }
     }
     problems.into_vec()

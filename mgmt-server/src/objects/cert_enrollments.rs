@@ -3,8 +3,6 @@
 //! both doors, then the repository write (keys sealed with the manager's key). An
 //! identity issued by the internal CA is made here too.
 
-use std::sync::Arc;
-
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,6 +13,7 @@ use super::acquire;
 use crate::db::cert_enrollments::{self, CertEnrollment, CertEnrollmentInput, EnrollmentInput};
 use crate::db::{Actor, DbError, EncryptionKey, Listed, Page};
 use crate::pki::InternalCa;
+use crate::pki::identity_pair::{self, PairProblem};
 use crate::rules::{self, ChangeError, Problems};
 
 /// A field of a cert enrollment a rule is about.
@@ -73,16 +72,20 @@ pub fn check(input: &CertEnrollmentInput, purpose: Purpose) -> Problems<Field> {
             certificate_chain_pem,
             private_key_pem,
         } => {
-            let chain = certificates(&mut problems, Field::IdentityChain, certificate_chain_pem);
-            match private_key_pem {
-                None if purpose == Purpose::Create => {
-                    problems.add(
-                        Field::PrivateKey,
-                        "is required for a new identity certificate",
-                    );
+            if private_key_pem.is_none() && purpose == Purpose::Create {
+                problems.add(
+                    Field::PrivateKey,
+                    "is required for a new identity certificate",
+                );
+            }
+            let key = private_key_pem.as_ref().map(|k| k.0.as_str());
+            for problem in identity_pair::check(certificate_chain_pem, key) {
+                match problem {
+                    PairProblem::Chain(message) => problems.add(Field::IdentityChain, message),
+                    PairProblem::Key(message) | PairProblem::Mismatch(message) => {
+                        problems.add(Field::PrivateKey, message);
+                    }
                 }
-                None => {}
-                Some(key) => check_key(&mut problems, chain, key),
             }
         }
     }
@@ -128,34 +131,6 @@ fn check_ca_certificates(problems: &mut Problems<Field>, text: &str, skip_ca_fla
             ),
             Err(e) => problems.add(Field::CaCertificates, format!("certificate {}: {e}", i + 1)),
         }
-    }
-}
-
-/// The key must read and belong to the chain's first certificate.
-fn check_key(
-    problems: &mut Problems<Field>,
-    chain: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
-    key: &PrivateKeyPem,
-) {
-    let key = match pem::private_key(&key.0) {
-        Ok(key) => key,
-        Err(e) => {
-            return problems.add(
-                Field::PrivateKey,
-                format!("the private key could not be read: {e}"),
-            );
-        }
-    };
-    let Some(chain) = chain else { return };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let built = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key));
-    if let Err(e) = built {
-        problems.add(
-            Field::PrivateKey,
-            format!("the key and the certificate cannot be used together: {e}"),
-        );
     }
 }
 

@@ -227,6 +227,7 @@ fn leaf_params(common_name: &str, now: OffsetDateTime) -> CertificateParams {
     params
 }
 
+pub mod identity_pair;
 pub mod store;
 
 #[cfg(test)]

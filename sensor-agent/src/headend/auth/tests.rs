@@ -39,6 +39,8 @@ fn profile(name: &str, method: AuthenticationMethod, mca: bool) -> ConnectionPro
         ipv6_pools: Vec::new(),
         aaa,
         trustpoints: vec!["MACHINE-CA".to_owned()],
+        machine_trustpoints: Vec::new(),
+        user_trustpoints: Vec::new(),
         group_aliases: vec![GroupAlias {
             name: name.to_owned(),
             enabled: true,

@@ -52,11 +52,11 @@ impl<'c> PasswordForm<'c> {
 
     /// What the headend keeps until the credentials come, on a connection whose
     /// machine certificate has `machine_fingerprint`.
-    pub fn pending(self, machine_fingerprint: Option<[u8; 32]>) -> PendingPassword {
+    pub fn pending(&self, machine_fingerprint: Option<[u8; 32]>) -> PendingPassword {
         PendingPassword {
             tunnel_group: self.profile.name.clone(),
             machine_fingerprint,
-            identity: self.identity,
+            identity: self.identity.clone(),
         }
     }
 }

@@ -1,13 +1,17 @@
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
+use rustls::pki_types::CertificateDer;
 use tracing::level_filters::LevelFilter;
+use vpn_core::aggauth::CERTIFICATE_VALIDATION_FAILURE;
 use vpn_core::config::{
     AaaSettings, AuthenticationMethod, GroupAlias, GroupUrl, IdentityCertificate, LocalUser,
     PrivateKeyPem, Trustpoint,
 };
+use vpn_core::login::{Selection, select_profile};
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert};
 use vpn_core::pool::PoolSet;
+use vpn_core::session::AuthMode;
 
 use super::*;
 use crate::dataplane::Router;
@@ -585,6 +589,8 @@ fn login_logged(logs: &crate::testing::logs::Logs, level: LevelFilter) -> u32 {
     let world = world(|_| {});
     let conn = connection(None);
     tracing::subscriber::with_default(logs.subscriber(level), || {
+        // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+        tracing::callsite::rebuild_interest_cache();
         let _in_connection = super::super::connection_span(conn.peer).entered();
         let (_, form) = answer(&world, &conn, &post("/RAVPN-AAA", init("RAVPN-AAA", false)));
         let (_, done) = answer(
@@ -624,3 +630,5 @@ fn the_session_span_names_the_user_when_debug_is_on() {
     let accepted = logs.event("login accepted");
     assert_eq!(accepted.spans[1].fields["user"], "alice");
 }
+
+mod mca_refusals;

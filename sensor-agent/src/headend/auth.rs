@@ -154,7 +154,11 @@ impl Step<'_> {
             .as_ref()
             .and_then(|o| o.aggauth_handle.as_deref())
             .unwrap_or_default();
-        let pending = self.headend.pending_logins().take(handle, self.instant);
+        // A reply without credentials leaves the waiting login alone.
+        let pending = match &reply.credentials {
+            Some(_) => self.headend.pending_logins().take(handle, self.instant),
+            None => None,
+        };
         let (pending, client) = match pending {
             Some(login) => (Some(login.password), login.client),
             None => (None, client),

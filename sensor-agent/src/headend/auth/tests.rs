@@ -475,6 +475,23 @@ fn aaa_only_login_checks_the_local_password_and_sets_the_webvpn_cookie() {
 }
 
 #[test]
+fn a_reply_without_credentials_is_refused_and_leaves_the_waiting_login() {
+    let world = world(|_| {});
+    let conn = connection(None);
+    let (_, form) = answer(&world, &conn, &post("/RAVPN-AAA", init("RAVPN-AAA", false)));
+    let empty = password_reply(&form, Some("alice"), PASSWORD)
+        .replace(&format!("<password>{PASSWORD}</password>"), "");
+    let (_, refused) = answer(&world, &conn, &post("/", empty));
+    assert!(refused.contains(LOGIN_FAILED), "{refused}");
+    let (_, done) = answer(
+        &world,
+        &conn,
+        &post("/", password_reply(&form, Some("alice"), PASSWORD)),
+    );
+    assert!(done.contains("type=\"complete\""), "{done}");
+}
+
+#[test]
 fn certificate_and_aaa_with_hidden_username_logs_in_as_the_mapped_name() {
     let world = world(|config| {
         let profile = &mut config.connection_profiles[2];

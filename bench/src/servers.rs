@@ -159,6 +159,8 @@ pub(crate) fn sensor_config(credentials: &Credentials) -> anyhow::Result<DeviceC
             ipv6_pools: Vec::new(),
             aaa,
             trustpoints: vec!["MACHINE-CA".to_owned(), "USER-CA".to_owned()],
+            machine_trustpoints: Vec::new(),
+            user_trustpoints: Vec::new(),
             group_aliases: vec![GroupAlias {
                 name: GROUP.to_owned(),
                 enabled: true,

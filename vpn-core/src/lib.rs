@@ -9,10 +9,8 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod cstp;
+pub mod login;
 pub mod mca;
 pub mod pki;
 pub mod pool;
 pub mod session;
-
-#[cfg(test)]
-mod login_flow_tests;

@@ -1,7 +1,9 @@
 //! The MCA test bench: a machine and a user certificate are checked against every
-//! connection profile as the sensor would check them (trustpoint chain validation, MCA,
-//! username mapping), without a client. The proof that the client holds the user key
-//! (the signed aggregate-auth challenge) needs the key and is not part of the bench.
+//! connection profile by the sensor's own decision, `vpn_core::login::
+//! evaluate_certificates` (each chain against the trustpoints of its MCA slot, slot
+//! binding, distinct keys, username mapping), without a client. The proof that the
+//! client holds the user key (the signed aggregate-auth challenge) needs the key: the
+//! bench says that step was not evaluated.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,8 +14,11 @@ use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use vpn_core::config::{AuthenticationMethod, ConnectionProfile, DeviceConfig, UsernameSource};
-use vpn_core::pki::{TrustStore, map_username};
+use vpn_core::config::{AuthenticationMethod, ConnectionProfile, DeviceConfig};
+use vpn_core::login::{
+    CertificateVerdict, LoginRefusal, Slot, UsernameFrom, evaluate_certificates,
+};
+use vpn_core::pki::TrustStore;
 
 use super::auth::{Chrome, Current};
 use super::form::{Errors, parse};
@@ -37,8 +42,31 @@ pub(crate) struct Verdict {
     pub profile: String,
     pub accepted: bool,
     /// The checks in order, each with its outcome.
-    pub steps: Vec<(String, bool)>,
+    pub steps: Vec<Check>,
     pub username: String,
+}
+
+/// One line of a verdict.
+pub(crate) struct Check {
+    pub text: String,
+    /// `ok`, `bad`, or `warn` for a step the bench cannot evaluate.
+    pub class: &'static str,
+}
+
+impl Check {
+    fn new(text: impl Into<String>, passed: bool) -> Self {
+        Check {
+            text: text.into(),
+            class: if passed { "ok" } else { "bad" },
+        }
+    }
+
+    fn not_evaluated(text: impl Into<String>) -> Self {
+        Check {
+            text: text.into(),
+            class: "warn",
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -152,7 +180,7 @@ fn bench_device(domain_id: Uuid, now: OffsetDateTime) -> Device {
     }
 }
 
-/// The sensor's order of checks for one profile.
+/// What the sensor would decide for one profile, signature step aside.
 fn judge(
     config: &DeviceConfig,
     profile: &ConnectionProfile,
@@ -162,7 +190,7 @@ fn judge(
     now: OffsetDateTime,
 ) -> Verdict {
     let mut steps = Vec::new();
-    let verdict = |accepted: bool, steps: Vec<(String, bool)>, username: String| Verdict {
+    let verdict = |accepted: bool, steps: Vec<Check>, username: String| Verdict {
         policy: policy.to_owned(),
         profile: profile.name.clone(),
         accepted,
@@ -171,9 +199,8 @@ fn judge(
     };
     let aaa = &profile.aaa;
     if aaa.authentication_method == AuthenticationMethod::AaaOnly {
-        steps.push((
-            "AAA Only: certificates are not used; the login asks for a username and password."
-                .to_owned(),
+        steps.push(Check::new(
+            "AAA Only: certificates are not used; the login asks for a username and password.",
             false,
         ));
         return verdict(false, steps, String::new());
@@ -181,95 +208,244 @@ fn judge(
     let store = match TrustStore::for_profile(config, profile) {
         Ok(store) => store,
         Err(e) => {
-            steps.push((
+            steps.push(Check::new(
                 format!("The profile's trustpoints cannot be loaded: {e}"),
                 false,
             ));
             return verdict(false, steps, String::new());
         }
     };
-    let first = match store.validate(machine, now) {
-        Ok(chain) => {
-            steps.push((
-                format!(
-                    "First certificate ({}) chains to trustpoint {}.",
-                    chain.leaf.subject, chain.trustpoint
-                ),
-                true,
-            ));
-            chain
-        }
-        Err(e) => {
-            steps.push((format!("First certificate refused: {e}"), false));
-            return verdict(false, steps, String::new());
-        }
-    };
-    let mut username_from = first.chain.first().cloned();
-    if aaa.requires_mca() {
+    let user_chain = if aaa.requires_mca() {
         if user.is_empty() {
-            steps.push(("Multiple certificate authentication is on: a second (user) certificate is required.".to_owned(), false));
+            steps.push(Check::new("Multiple certificate authentication is on: a second (user) certificate is required.", false));
             return verdict(false, steps, String::new());
         }
-        match store.validate(user, now) {
-            Ok(chain) => {
-                steps.push((
-                    format!(
-                        "Second certificate ({}) chains to trustpoint {}.",
-                        chain.leaf.subject, chain.trustpoint
-                    ),
-                    true,
-                ));
-                if aaa.username_from_certificate_source == UsernameSource::SecondCertificate {
-                    username_from = chain.chain.first().cloned();
-                }
-            }
-            Err(e) => {
-                steps.push((format!("Second certificate refused: {e}"), false));
-                return verdict(false, steps, String::new());
-            }
+        Some(user)
+    } else {
+        if !user.is_empty() {
+            steps.push(Check::new(
+                "MCA is off: the second certificate is not asked for.",
+                true,
+            ));
         }
-    } else if !user.is_empty() {
-        steps.push((
-            "MCA is off: the second certificate is not asked for.".to_owned(),
+        None
+    };
+    match evaluate_certificates(profile, &store, machine, user_chain, now) {
+        Ok(passed) => {
+            passed_steps(profile, &passed, &mut steps);
+            verdict(true, steps, passed.identity.username)
+        }
+        Err(refusal) => {
+            steps.push(Check::new(refusal_text(&refusal), false));
+            verdict(false, steps, String::new())
+        }
+    }
+}
+
+/// The checks that passed, then what the bench cannot check.
+fn passed_steps(profile: &ConnectionProfile, passed: &CertificateVerdict, steps: &mut Vec<Check>) {
+    let slot = |s: Slot| match s.bound_trustpoints(profile) {
+        [] => String::new(),
+        bound => format!(" ({} slot bound to {})", s, bound.join(", ")),
+    };
+    steps.push(Check::new(
+        format!(
+            "First certificate ({}) chains to trustpoint {}{}.",
+            passed.machine.leaf.subject,
+            passed.machine.trustpoint,
+            slot(Slot::Machine)
+        ),
+        true,
+    ));
+    if let Some(user) = &passed.user {
+        steps.push(Check::new(
+            format!(
+                "Second certificate ({}) chains to trustpoint {}{}.",
+                user.leaf.subject,
+                user.trustpoint,
+                slot(Slot::User)
+            ),
+            true,
+        ));
+        steps.push(Check::new(
+            "The two certificates have different public keys.",
             true,
         ));
     }
-    let Some(leaf) = username_from else {
-        steps.push(("No certificate to map the username from.".to_owned(), false));
-        return verdict(false, steps, String::new());
+    let identity = &passed.identity;
+    let source = match identity.from {
+        UsernameFrom::TheClientCertificate => "certificate",
+        UsernameFrom::FirstCertificate => "first certificate",
+        UsernameFrom::SecondCertificate => "second certificate",
     };
-    let username = match map_username(leaf.as_ref(), &aaa.username_mapping) {
-        Ok(mapped) => {
-            let source = if aaa.requires_mca() {
-                match aaa.username_from_certificate_source {
-                    UsernameSource::FirstCertificate => "first certificate",
-                    UsernameSource::SecondCertificate => "second certificate",
-                }
-            } else {
-                "certificate"
-            };
-            steps.push((
-                format!(
-                    "Username {:?} from the {source}: {}.",
-                    mapped.username, mapped.derivation
-                ),
-                true,
-            ));
-            mapped.username
-        }
-        Err(e) => {
-            steps.push((format!("No username: {e}"), false));
-            return verdict(false, steps, String::new());
-        }
-    };
+    steps.push(Check::new(
+        format!(
+            "Username {:?} from the {source}: {}.",
+            identity.username, identity.mapping
+        ),
+        true,
+    ));
+    let aaa = &profile.aaa;
     if aaa.uses_aaa() {
-        steps.push((
-            "Then the user's password is checked (Client Certificate & AAA).".to_owned(),
+        steps.push(Check::new(
+            "Then the user's password is checked (Client Certificate & AAA).",
             true,
         ));
     }
     if aaa.requires_mca() {
-        steps.push(("The client must also sign the aggregate-auth challenge with the user certificate's key.".to_owned(), true));
+        steps.push(Check::not_evaluated("Not evaluated: the client must also sign the aggregate-auth challenge with the user certificate's key, which the bench does not have."));
     }
-    verdict(true, steps, username)
+}
+
+/// The refusal as the bench words it: which certificate, and why.
+fn refusal_text(refusal: &LoginRefusal) -> String {
+    match refusal {
+        LoginRefusal::Chain {
+            slot: Slot::Machine,
+            source,
+        } => format!("First certificate refused: {source}"),
+        LoginRefusal::Chain {
+            slot: Slot::User,
+            source,
+        } => format!("Second certificate refused: {source}"),
+        other => format!("Refused: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert};
+
+    use super::*;
+
+    struct Lab {
+        config: DeviceConfig,
+        user_ca: TestCa,
+        machine: TestCert,
+        user: TestCert,
+    }
+
+    /// One MCA profile trusting a machine CA and a user CA, `bind` saying whether each
+    /// CA is bound to its slot.
+    fn lab(bind: bool) -> Lab {
+        let machine_ca = TestCa::root("Bench Machine CA").unwrap();
+        let user_ca = TestCa::root("Bench User CA").unwrap();
+        let machine = machine_ca.issue(&LeafOptions::client("laptop-01")).unwrap();
+        let user = user_ca.issue(&LeafOptions::client("alice")).unwrap();
+        let (machine_slot, user_slot) = if bind {
+            (vec!["MACHINE-CA"], vec!["USER-CA"])
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let config = serde_json::from_value(serde_json::json!({
+            "schema_version": 1,
+            "version": 1,
+            "device_id": "6f1c3f0e-8a2b-4d5e-9f00-1a2b3c4d5e6f",
+            "headend": {
+                "identity": { "trustpoint": "FTD-ID", "certificate_chain_pem": "", "private_key_pem": "" }
+            },
+            "connection_profiles": [{
+                "name": "RAVPN-MCA",
+                "group_policy": "GP",
+                "aaa": {
+                    "authentication_method": "CLIENT_CERTIFICATE_ONLY",
+                    "enable_multiple_certificate_authentication": true,
+                    "username_from_certificate_source": "SECOND_CERTIFICATE"
+                },
+                "trustpoints": ["MACHINE-CA", "USER-CA"],
+                "machine_trustpoints": machine_slot,
+                "user_trustpoints": user_slot
+            }],
+            "group_policies": [{ "name": "GP" }],
+            "trustpoints": [
+                { "name": "MACHINE-CA", "ca_certificates_pem": machine_ca.cert.cert_pem },
+                { "name": "USER-CA", "ca_certificates_pem": user_ca.cert.cert_pem }
+            ]
+        }))
+        .unwrap();
+        Lab {
+            config,
+            user_ca,
+            machine,
+            user,
+        }
+    }
+
+    fn judged(lab: &Lab, machine: &TestCert, user: &TestCert) -> Verdict {
+        let der = |cert: &TestCert| vec![CertificateDer::from(cert.cert_der.clone())];
+        let profile = &lab.config.connection_profiles[0];
+        // Inside the test CA's validity (2025-2035).
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        judge(
+            &lab.config,
+            profile,
+            "Policy",
+            &der(machine),
+            &der(user),
+            now,
+        )
+    }
+
+    fn texts(verdict: &Verdict) -> String {
+        let lines: Vec<&str> = verdict.steps.iter().map(|c| c.text.as_str()).collect();
+        lines.join("\n")
+    }
+
+    #[test]
+    fn swapped_certificates_are_refused_with_the_reason_when_the_profile_binds_the_slots() {
+        let lab = lab(true);
+        let verdict = judged(&lab, &lab.user, &lab.machine);
+        let steps = texts(&verdict);
+        assert!(!verdict.accepted, "{steps}");
+        assert!(
+            steps.contains("Refused: the machine certificate chains to trustpoint \"USER-CA\""),
+            "{steps}"
+        );
+        assert_eq!(verdict.username, "");
+    }
+
+    #[test]
+    fn swapped_certificates_pass_when_no_slot_is_bound_as_on_fmc() {
+        let lab = lab(false);
+        let verdict = judged(&lab, &lab.user, &lab.machine);
+        assert!(verdict.accepted, "{}", texts(&verdict));
+        assert_eq!(verdict.username, "laptop-01");
+    }
+
+    #[test]
+    fn the_same_key_in_both_certificates_is_refused() {
+        let lab = lab(true);
+        let same_key = lab
+            .user_ca
+            .issue_for_key_of(&LeafOptions::client("alice"), &lab.machine)
+            .unwrap();
+        let verdict = judged(&lab, &lab.machine, &same_key);
+        let steps = texts(&verdict);
+        assert!(!verdict.accepted, "{steps}");
+        assert!(
+            steps
+                .contains("Refused: the machine and the user certificate have the same public key"),
+            "{steps}"
+        );
+    }
+
+    #[test]
+    fn an_accepted_pair_names_the_slots_and_says_the_signature_was_not_evaluated() {
+        let lab = lab(true);
+        let verdict = judged(&lab, &lab.machine, &lab.user);
+        let steps = texts(&verdict);
+        assert!(verdict.accepted, "{steps}");
+        assert_eq!(verdict.username, "alice");
+        assert!(
+            steps.contains("chains to trustpoint MACHINE-CA (machine slot bound to MACHINE-CA)"),
+            "{steps}"
+        );
+        assert!(
+            steps.contains("Username \"alice\" from the second certificate: CN"),
+            "{steps}"
+        );
+        let last = verdict.steps.last().unwrap();
+        assert_eq!(last.class, "warn");
+        assert!(last.text.starts_with("Not evaluated"), "{}", last.text);
+    }
 }

@@ -1,37 +1,39 @@
-//! The aggregate-auth exchange (protocol.md §2): profile selection, the MCA challenge,
-//! certificate validation, the optional password step and the login.
+//! The aggregate-auth exchange (protocol.md §2) as the headend runs it: it moves the
+//! bytes, keeps and looks up the state between requests, checks password hashes and
+//! creates the sessions. What to answer is decided by [`vpn_core::login`].
 //!
 //! openconnect opens a new TLS connection for every step of the init/MCA loop, so no
 //! state lives in the connection: the MCA challenge waits in the shared
-//! [`ChallengeStore`] under its `aggauth-handle`, and a login that still needs a
-//! password waits in [`PendingLogins`] under a handle of its own. Both are single use,
-//! expire, and are bound to the machine certificate of the connection that created them.
+//! [`ChallengeStore`](vpn_core::mca::ChallengeStore) under its `aggauth-handle`, and a
+//! login that still needs a password waits in [`PendingLogins`] under a handle of its
+//! own. Both are single use, expire, and are bound to the machine certificate of the
+//! connection that created them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use vpn_core::aggauth::server::{
-    CERTIFICATE_VALIDATION_FAILURE, Completion, LoginForm, SgOpaque, UsernameInput,
-    client_cert_request, complete, error_form, group_select_form, login_form,
+    Completion, client_cert_request, complete, error_form, group_select_form,
 };
-use vpn_core::aggauth::{AuthReply, ClientMessage, DeviceId, Init};
-use vpn_core::config::{AuthenticationServer, ConnectionProfile, DeviceConfig, UsernameSource};
-use vpn_core::mca::verify_reply;
-use vpn_core::pki::{CertificateInfo, ValidatedChain, map_username};
-use vpn_core::session::{AuthMode, CertificateSummary, ClientInfo};
+use vpn_core::aggauth::{AuthReply, ClientMessage, DeviceId};
+use vpn_core::config::{AuthenticationServer, ConnectionProfile, DeviceConfig};
+use vpn_core::login::{
+    self, Admission, LoginContext, LoginRefusal, Next, PendingPassword, TrustSource,
+};
+use vpn_core::mca::take_challenge;
+use vpn_core::pki::{TrustStore, TrustStoreError};
+use vpn_core::session::ClientInfo;
 
 use super::http::{Request, Response};
 use super::{Connection, Headend};
 use crate::sessions::{MachineFingerprint, NewSession};
 
-/// Text of the error form when a profile needs MCA and the client did not offer it.
-pub const MCA_REQUIRED: &str = "Multiple certificate authentication required";
-/// Text of the error form for a refused password or an unusable request.
-pub const LOGIN_FAILED: &str = "Login failed.";
+pub use vpn_core::login::{LOGIN_FAILED, MCA_REQUIRED};
+
 /// How long a login waits for its password.
 pub const PENDING_LOGIN_LIFETIME: Duration = Duration::from_secs(120);
 /// Most logins waiting for a password at once.
@@ -53,16 +55,25 @@ pub(crate) fn handle_post(
             return Response::xml(error_form(LOGIN_FAILED));
         }
     };
+    let trust = HeadendTrust(headend);
     let step = Step {
         headend,
         connection,
-        config: &config,
+        context: LoginContext {
+            config: &config,
+            trust: &trust,
+            peer_chain: &connection.tls.client_chain,
+            now,
+        },
         user_agent: request.header("user-agent").unwrap_or_default(),
-        now,
         instant,
     };
     match message {
-        ClientMessage::Init(init) => step.init(&request.path, &init),
+        ClientMessage::Init(init) => {
+            let client = step.client_info(init.device_id.as_ref(), init.version.as_deref());
+            let next = login::on_init(&step.context, &request.path, &init);
+            step.answer(next, client)
+        }
         ClientMessage::AuthReply(reply) => step.reply(&reply),
         ClientMessage::Logout => Response::xml(error_form("Logged out.")),
     }
@@ -74,53 +85,17 @@ pub(crate) fn legacy_get() -> Response {
     Response::xml(error_form(LOGIN_FAILED))
 }
 
-/// Which connection profile a request is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Selection<'c> {
-    Profile(&'c ConnectionProfile),
-    /// No group named: offer these enabled aliases.
-    AskGroup(Vec<&'c str>),
-    /// The named group is unknown or disabled, or selection is not allowed.
-    Refused,
-}
+/// The headend's per-configuration cache of parsed trust stores.
+struct HeadendTrust<'h>(&'h Headend);
 
-/// Picks the profile by group URL / alias in the request path or `<group-access>`,
-/// then by `<group-select>`, else offers the aliases when profile selection is allowed.
-pub(crate) fn select_profile<'c>(
-    config: &'c DeviceConfig,
-    path: &str,
-    group_access: Option<&str>,
-    group_select: Option<&str>,
-) -> Selection<'c> {
-    let access_path = group_access.map(url_path).unwrap_or_default();
-    for name in [path_name(path), path_name(access_path)] {
-        if name.is_empty() {
-            continue;
-        }
-        return match profile_for_name(config, name) {
-            Some(profile) => Selection::Profile(profile),
-            None => Selection::Refused,
-        };
+impl TrustSource for HeadendTrust<'_> {
+    fn trust_store(
+        &self,
+        config: &DeviceConfig,
+        profile: &ConnectionProfile,
+    ) -> Result<Arc<TrustStore>, TrustStoreError> {
+        self.0.trust_store(config, profile)
     }
-    if let Some(alias) = group_select {
-        return match profile_for_alias(config, alias) {
-            Some(profile) => Selection::Profile(profile),
-            None => Selection::Refused,
-        };
-    }
-    if config.headend.allow_profile_selection {
-        let aliases: Vec<&str> = config
-            .connection_profiles
-            .iter()
-            .flat_map(|p| p.group_aliases.iter())
-            .filter(|a| a.enabled)
-            .map(|a| a.name.as_str())
-            .collect();
-        if !aliases.is_empty() {
-            return Selection::AskGroup(aliases);
-        }
-    }
-    Selection::Refused
 }
 
 /// Logins whose certificates (if any) passed and that wait for a password.
@@ -131,20 +106,10 @@ pub(crate) struct PendingLogins {
 
 #[derive(Debug, Clone)]
 struct PendingLogin {
-    tunnel_group: String,
-    machine: Option<MachineFingerprint>,
-    identity: Option<CertificateIdentity>,
+    password: PendingPassword,
+    /// The client as its `init` described it.
     client: ClientInfo,
     issued_at: Instant,
-}
-
-/// Who the certificates say the client is.
-#[derive(Debug, Clone)]
-struct CertificateIdentity {
-    username: String,
-    derivation: String,
-    machine: Option<CertificateSummary>,
-    user: Option<CertificateSummary>,
 }
 
 impl PendingLogins {
@@ -171,253 +136,139 @@ impl PendingLogins {
 struct Step<'a> {
     headend: &'a Headend,
     connection: &'a Connection,
-    config: &'a DeviceConfig,
+    context: LoginContext<'a>,
     user_agent: &'a str,
-    now: OffsetDateTime,
     instant: Instant,
 }
 
 impl Step<'_> {
-    fn init(&self, path: &str, init: &Init) -> Response {
-        let profile = match select_profile(
-            self.config,
-            path,
-            init.group_access.as_deref(),
-            init.group_select.as_deref(),
-        ) {
-            Selection::Profile(profile) => profile,
-            Selection::AskGroup(aliases) => {
-                return Response::xml(group_select_form(&aliases, None));
-            }
-            Selection::Refused => {
-                tracing::info!(
-                    path,
-                    "login refused: unknown or disabled connection profile"
-                );
-                return Response::xml(error_form(LOGIN_FAILED));
-            }
-        };
-        let client = self.client_info(init.device_id.as_ref(), init.version.as_deref());
-        let aaa = &profile.aaa;
-        if !aaa.uses_certificates() {
-            return self.ask_password(profile, None, client);
-        }
-        let Some(machine) = self.connection.machine_certificate() else {
-            if init.client_cert_fail {
-                tracing::info!(group = %profile.name, "no client certificate; login refused");
-                return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-            }
-            return Response::xml(client_cert_request());
-        };
-        if aaa.requires_mca() && !init.offers_multiple_cert() {
-            tracing::info!(group = %profile.name, "client did not offer multiple-cert; login refused");
-            return Response::xml(error_form(MCA_REQUIRED));
-        }
-        let Some(machine_chain) = self.validate(profile, &self.connection.tls.client_chain) else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        if aaa.requires_mca() {
-            let issued = self.headend.challenges().issue(
-                &profile.name,
-                &self.config.version.to_string(),
-                machine.as_ref(),
-                self.instant,
-            );
-            return match issued {
-                Ok(body) => Response::xml(body),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot issue an MCA challenge");
-                    Response::xml(error_form(LOGIN_FAILED))
-                }
-            };
-        }
-        let Some(identity) = self.identity(profile, machine, Some(&machine_chain), None) else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        self.after_certificates(profile, identity, client)
-    }
-
     fn reply(&self, reply: &AuthReply) -> Response {
         let client = self.client_info(reply.device_id.as_ref(), reply.version.as_deref());
         if reply.mca.is_some() {
-            return self.mca_reply(reply, client);
+            let challenge = take_challenge(&mut self.headend.challenges(), reply, self.instant);
+            let next = login::on_mca_reply(&self.context, challenge, reply);
+            return self.answer(next, client);
         }
-        let Some(credentials) = &reply.credentials else {
-            return Response::xml(error_form(LOGIN_FAILED));
-        };
         let handle = reply
             .opaque
             .as_ref()
             .and_then(|o| o.aggauth_handle.as_deref())
             .unwrap_or_default();
-        let Some(pending) = self.headend.pending_logins().take(handle, self.instant) else {
-            tracing::info!("password reply for an unknown or expired login");
-            return Response::xml(error_form(LOGIN_FAILED));
+        // A reply without credentials leaves the waiting login alone.
+        let pending = match &reply.credentials {
+            Some(_) => self.headend.pending_logins().take(handle, self.instant),
+            None => None,
         };
-        let Some(profile) = self.config.connection_profile(&pending.tunnel_group) else {
-            return Response::xml(error_form(LOGIN_FAILED));
+        let (pending, client) = match pending {
+            Some(login) => (Some(login.password), login.client),
+            None => (None, client),
         };
-        if pending.machine.is_some() && pending.machine != self.connection.machine_fingerprint() {
-            tracing::info!(group = %profile.name, "password reply on a connection with another machine certificate");
-            return Response::xml(error_form(LOGIN_FAILED));
-        }
-        let typed = credentials
-            .username
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty());
-        let username = match (&pending.identity, typed) {
-            (Some(identity), Some(typed)) if typed != identity.username => {
-                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = username differs from the certificate : user = {typed} : user IP = {}", self.connection.peer.ip());
-                return Response::xml(error_form(LOGIN_FAILED));
+        let next = match login::on_password_reply(&self.context, pending, reply) {
+            Next::CheckPassword(check) => {
+                let password = reply
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.password.expose())
+                    .unwrap_or_default();
+                let config = self.context.config;
+                if check_password(config, check.profile, &check.username, password) {
+                    tracing::info!(target: "syslog", syslog_id = 113004, "AAA user authentication Successful : server = LOCAL : user = {}", check.username);
+                    Next::Admit(check.accept())
+                } else {
+                    check.reject()
+                }
             }
-            (Some(identity), _) => identity.username.clone(),
-            (None, Some(typed)) => typed.to_owned(),
-            (None, None) => return Response::xml(error_form(LOGIN_FAILED)),
+            other => other,
         };
-        if !check_password(
-            self.config,
-            profile,
-            &username,
-            credentials.password.expose(),
-        ) {
-            tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = AAA failure : server = LOCAL : user = {username} : user IP = {}", self.connection.peer.ip());
-            return Response::xml(error_form(LOGIN_FAILED));
-        }
-        tracing::info!(target: "syslog", syslog_id = 113004, "AAA user authentication Successful : server = LOCAL : user = {username}");
-        let identity = pending.identity.unwrap_or(CertificateIdentity {
-            username: username.clone(),
-            derivation: String::new(),
-            machine: None,
-            user: None,
-        });
-        let identity = CertificateIdentity {
-            username,
-            ..identity
-        };
-        self.login(profile, identity, pending.machine, pending.client)
+        self.answer(next, client)
     }
 
-    fn mca_reply(&self, reply: &AuthReply, client: ClientInfo) -> Response {
-        let machine = self.connection.machine_certificate();
-        let verified = {
-            let mut store = self.headend.challenges();
-            verify_reply(&mut store, reply, machine.map(AsRef::as_ref), self.instant)
-        };
-        let verified = match verified {
-            Ok(verified) => verified,
-            Err(e) => {
-                tracing::info!(target: "syslog", syslog_id = 716039, peer = %self.connection.peer, "Multiple certificate authentication rejected: {e}");
-                return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
+    /// Carries out the decision.
+    fn answer(&self, next: Next<'_>, client: ClientInfo) -> Response {
+        let config_hash = self.context.config.version.to_string();
+        match next {
+            Next::GroupSelect(aliases) => Response::xml(group_select_form(&aliases, None)),
+            Next::ClientCertificateRequest => Response::xml(client_cert_request()),
+            Next::McaChallenge { profile } => {
+                let Some(machine) = self.connection.machine_certificate() else {
+                    return Response::xml(error_form(LOGIN_FAILED));
+                };
+                let issued = self.headend.challenges().issue(
+                    &profile.name,
+                    &config_hash,
+                    machine.as_ref(),
+                    self.instant,
+                );
+                match issued {
+                    Ok(body) => Response::xml(body),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot issue an MCA challenge");
+                        Response::xml(error_form(LOGIN_FAILED))
+                    }
+                }
             }
-        };
-        let Some(profile) = self
-            .config
-            .connection_profile(&verified.tunnel_group)
-            .filter(|p| p.aaa.requires_mca())
-        else {
-            tracing::info!(group = %verified.tunnel_group, "the profile of the MCA challenge no longer requires MCA");
-            return Response::xml(error_form(LOGIN_FAILED));
-        };
-        let Some(machine) = machine else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        let Some(machine_chain) = self.validate(profile, &self.connection.tls.client_chain) else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        let Some(user_chain) = self.validate(profile, &verified.user_bag.certificates()) else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        let Some(identity) = self.identity(
-            profile,
-            machine,
-            Some(&machine_chain),
-            Some((&verified.user_bag.leaf, &user_chain)),
-        ) else {
-            return Response::xml(error_form(CERTIFICATE_VALIDATION_FAILURE));
-        };
-        self.after_certificates(profile, identity, client)
-    }
-
-    /// Certificates passed: ask for the password if the profile also uses AAA, else log in.
-    fn after_certificates(
-        &self,
-        profile: &ConnectionProfile,
-        identity: CertificateIdentity,
-        client: ClientInfo,
-    ) -> Response {
-        if profile.aaa.uses_aaa() {
-            return self.ask_password(profile, Some(identity), client);
-        }
-        let machine = self.connection.machine_fingerprint();
-        self.login(profile, identity, machine, client)
-    }
-
-    fn ask_password(
-        &self,
-        profile: &ConnectionProfile,
-        identity: Option<CertificateIdentity>,
-        client: ClientInfo,
-    ) -> Response {
-        let aaa = &profile.aaa;
-        let username = match &identity {
-            Some(_) if aaa.hide_username => UsernameInput::Hidden,
-            Some(identity) if aaa.prefill_username => UsernameInput::Visible {
-                prefill: Some(identity.username.as_str()),
-            },
-            _ => UsernameInput::Visible { prefill: None },
-        };
-        let form = |handle: &str| {
-            login_form(&LoginForm {
-                opaque: Some(SgOpaque {
-                    tunnel_group: &profile.name,
-                    aggauth_handle: handle,
-                    auth_method: if aaa.requires_mca() {
-                        "multiple-cert"
-                    } else if aaa.uses_certificates() {
-                        "single-cert"
-                    } else {
-                        "password"
-                    },
-                    config_hash: &self.config.version.to_string(),
-                }),
-                title: "Login",
-                message: Some("Please enter your username and password."),
-                username,
-                error: None,
-            })
-        };
-        let pending = PendingLogin {
-            tunnel_group: profile.name.clone(),
-            machine: self.connection.machine_fingerprint(),
-            identity: identity.clone(),
-            client,
-            issued_at: self.instant,
-        };
-        match self.headend.pending_logins().insert(pending, self.instant) {
-            Some(handle) => Response::xml(form(&handle)),
-            None => {
-                tracing::warn!("too many logins waiting for a password");
-                Response::xml(error_form(LOGIN_FAILED))
+            Next::PasswordForm(form) => {
+                let pending = PendingLogin {
+                    password: form.pending(self.context.machine_fingerprint()),
+                    client,
+                    issued_at: self.instant,
+                };
+                match self.headend.pending_logins().insert(pending, self.instant) {
+                    Some(handle) => Response::xml(form.body(&handle, &config_hash)),
+                    None => {
+                        tracing::warn!("too many logins waiting for a password");
+                        Response::xml(error_form(LOGIN_FAILED))
+                    }
+                }
+            }
+            // Answered by `reply`, which holds the password; never reached from `init`.
+            Next::CheckPassword(_) => Response::xml(error_form(LOGIN_FAILED)),
+            Next::Admit(admission) => self.login(admission, client),
+            Next::Refuse { profile, reason } => {
+                self.log_refusal(profile.unwrap_or_default(), &reason);
+                Response::xml(error_form(reason.client_message()))
             }
         }
     }
 
-    fn login(
-        &self,
-        profile: &ConnectionProfile,
-        identity: CertificateIdentity,
-        machine: Option<MachineFingerprint>,
-        client: ClientInfo,
-    ) -> Response {
-        let policy = self.config.group_policy(&profile.group_policy);
+    /// The FTD syslog line of a refusal, or an INFO line when FTD has none.
+    fn log_refusal(&self, group: &str, reason: &LoginRefusal) {
+        let peer = self.connection.peer;
+        let ip = peer.ip();
+        match reason {
+            LoginRefusal::Chain { slot, source } => {
+                tracing::info!(target: "syslog", syslog_id = 717027, %peer, group, %slot, "Certificate chain failed validation. {source}");
+            }
+            LoginRefusal::WrongSlot { .. }
+            | LoginRefusal::SameKeyInBothSlots
+            | LoginRefusal::SeveralUserChains { .. }
+            | LoginRefusal::Mca(_) => {
+                tracing::info!(target: "syslog", syslog_id = 716039, %peer, group, "Multiple certificate authentication rejected: {reason}");
+            }
+            LoginRefusal::UsernameDiffers { typed } => {
+                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = username differs from the certificate : user = {typed} : user IP = {ip}");
+            }
+            LoginRefusal::AaaFailure { username } => {
+                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = AAA failure : server = LOCAL : user = {username} : user IP = {ip}");
+            }
+            LoginRefusal::TrustpointsUnusable(e) => {
+                tracing::warn!(group, error = %e, "connection profile has no usable trustpoints");
+            }
+            other => tracing::info!(group, reason = %other, "login refused"),
+        }
+    }
+
+    fn login(&self, admission: Admission<'_>, client: ClientInfo) -> Response {
+        let config = self.context.config;
+        let profile = admission.profile;
+        let policy = config.group_policy(&profile.group_policy);
         let ipv4_pools = if profile.ipv4_pools.is_empty() {
             policy.map(|p| p.ipv4_pools.clone()).unwrap_or_default()
         } else {
             profile.ipv4_pools.clone()
         };
         let new = NewSession {
-            username: identity.username,
+            username: admission.username,
             tunnel_group: profile.name.clone(),
             group_policy: profile.group_policy.clone(),
             ipv4_pools,
@@ -425,18 +276,20 @@ impl Step<'_> {
             public_ip: self.connection.peer.ip(),
             tcp_src_port: self.connection.peer.port(),
             tcp_dst_port: self.connection.local.port(),
-            auth_mode: AuthMode::for_aaa_settings(&profile.aaa),
+            auth_mode: admission.auth_mode,
             client,
-            machine_fingerprint: machine,
-            machine_certificate: identity.machine,
-            user_certificate: identity.user,
-            username_derivation: identity.derivation,
+            machine_fingerprint: admission
+                .machine_fingerprint
+                .map(MachineFingerprint::from_bytes),
+            machine_certificate: admission.machine_certificate,
+            user_certificate: admission.user_certificate,
+            username_derivation: admission.username_derivation,
             idle_timeout_minutes: policy.and_then(|p| p.idle_timeout_minutes),
             max_connect_time_minutes: policy.and_then(|p| p.max_connect_time_minutes),
             simultaneous_logins: policy.map_or(3, |p| p.simultaneous_logins),
         };
         let username = new.username.clone();
-        let grant = match self.headend.sessions.login(new, self.now) {
+        let grant = match self.headend.sessions.login(new, self.context.now) {
             Ok(grant) => grant,
             Err(e) => {
                 tracing::info!(group = %profile.name, error = %e, "login refused by the session database");
@@ -460,59 +313,6 @@ impl Step<'_> {
             format!("webvpn={}; path=/; Secure", grant.cookie.expose()),
         ));
         response
-    }
-
-    /// Validates a presented chain against the profile's trustpoints; logs 717027.
-    fn validate(
-        &self,
-        profile: &ConnectionProfile,
-        chain: &[CertificateDer<'static>],
-    ) -> Option<ValidatedChain> {
-        let store = match self.headend.trust_store(self.config, profile) {
-            Ok(store) => store,
-            Err(e) => {
-                tracing::warn!(group = %profile.name, error = %e, "connection profile has no usable trustpoints");
-                return None;
-            }
-        };
-        match store.validate(chain, self.now) {
-            Ok(validated) => Some(validated),
-            Err(e) => {
-                tracing::info!(target: "syslog", syslog_id = 717027, peer = %self.connection.peer, group = %profile.name, "Certificate chain failed validation. {e}");
-                None
-            }
-        }
-    }
-
-    /// The username and certificate summaries for the session.
-    fn identity(
-        &self,
-        profile: &ConnectionProfile,
-        machine: &CertificateDer<'static>,
-        machine_chain: Option<&ValidatedChain>,
-        user: Option<(&CertificateDer<'static>, &ValidatedChain)>,
-    ) -> Option<CertificateIdentity> {
-        let aaa = &profile.aaa;
-        let (source, which) = match (aaa.username_from_certificate_source, user) {
-            (UsernameSource::SecondCertificate, Some((user_der, _))) => {
-                (user_der, "the second certificate (user)")
-            }
-            (_, Some(_)) => (machine, "the first certificate (machine)"),
-            (_, None) => (machine, "the client certificate"),
-        };
-        let mapped = match map_username(source.as_ref(), &aaa.username_mapping) {
-            Ok(mapped) => mapped,
-            Err(e) => {
-                tracing::info!(group = %profile.name, error = %e, "no username from the certificate");
-                return None;
-            }
-        };
-        Some(CertificateIdentity {
-            username: mapped.username,
-            derivation: format!("{} of {which}", mapped.derivation),
-            machine: machine_chain.map(|c| summary(&c.leaf)),
-            user: user.map(|(_, c)| summary(&c.leaf)),
-        })
     }
 
     fn client_info(&self, device: Option<&DeviceId>, version: Option<&str>) -> ClientInfo {
@@ -563,47 +363,6 @@ pub(crate) fn check_password(
     argon2::Argon2::default()
         .verify_password(password.as_bytes(), &hash)
         .is_ok()
-}
-
-fn summary(info: &CertificateInfo) -> CertificateSummary {
-    CertificateSummary {
-        subject: info.subject.clone(),
-        issuer: info.issuer.clone(),
-        serial: info.serial.to_ascii_lowercase(),
-    }
-}
-
-/// The group name in a request path: `/RAVPN-MultiCert` → `RAVPN-MultiCert`.
-fn path_name(path: &str) -> &str {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    path.trim_matches('/')
-}
-
-/// The path of a URL (`https://host:8443/RAVPN` → `/RAVPN`); the text itself if no scheme.
-fn url_path(url: &str) -> &str {
-    match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
-        None => url,
-    }
-}
-
-fn profile_for_name<'c>(config: &'c DeviceConfig, name: &str) -> Option<&'c ConnectionProfile> {
-    config
-        .connection_profiles
-        .iter()
-        .find(|p| {
-            p.group_urls
-                .iter()
-                .any(|u| u.enabled && path_name(url_path(&u.url)) == name)
-        })
-        .or_else(|| profile_for_alias(config, name))
-}
-
-fn profile_for_alias<'c>(config: &'c DeviceConfig, alias: &str) -> Option<&'c ConnectionProfile> {
-    config
-        .connection_profiles
-        .iter()
-        .find(|p| p.group_aliases.iter().any(|a| a.enabled && a.name == alias))
 }
 
 #[cfg(test)]

@@ -232,6 +232,10 @@ pub(crate) fn fixture() -> Fixture {
                 "username_from_certificate_source": "SECOND_CERTIFICATE"
             },
             "trustpoints": ["MACHINE-CA", "USER-CA"],
+            // MCA slot binding: a swapped pair is refused on this profile (refusals.rs);
+            // the other profiles bind nothing, as FMC does.
+            "machine_trustpoints": ["MACHINE-CA"],
+            "user_trustpoints": ["USER-CA"],
             "group_aliases": [{ "name": "RAVPN-MultiCert", "enabled": true }]
         }, {
             "name": "RAVPN-MultiCert-AAA",

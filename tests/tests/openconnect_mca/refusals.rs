@@ -72,7 +72,13 @@ fn without_a_machine_certificate_the_client_is_asked_for_one_and_then_refused() 
 /// checks what the user sees: exit code 1, the server's certificate error, no session.
 /// Returns openconnect's stderr and the agent log.
 fn refused_login(lab: &Lab, user: &(PathBuf, PathBuf)) -> (String, String) {
-    let output = run_with_stdin(lab.openconnect(Some(user), &["--authenticate"]));
+    refused_run(lab, lab.openconnect(Some(user), &["--authenticate"]))
+}
+
+/// Runs `command` (an `openconnect --authenticate`) and checks that the login failed
+/// as [`refused_login`] does.
+fn refused_run(lab: &Lab, command: Command) -> (String, String) {
+    let output = run_with_stdin(command);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let log = lab.agent_log();
     let report = format!("openconnect stderr:\n{stderr}\nagent:\n{log}");
@@ -151,5 +157,75 @@ fn the_machine_certificate_as_user_certificate_is_refused() {
     assert!(
         log.contains("the user certificate is the machine certificate"),
         "{log}"
+    );
+}
+
+/// `command` with `-c`/`-k` (the TLS certificate, the machine slot) replaced by `tls`.
+fn with_tls_certificate(command: &Command, tls: &(PathBuf, PathBuf)) -> Command {
+    let mut swapped = Command::new(command.get_program());
+    let mut replace: Option<&PathBuf> = None;
+    for arg in command.get_args() {
+        if let Some(path) = replace.take() {
+            swapped.arg(path);
+            continue;
+        }
+        if arg == "-c" {
+            replace = Some(&tls.0);
+        } else if arg == "-k" {
+            replace = Some(&tls.1);
+        }
+        swapped.arg(arg);
+    }
+    swapped
+}
+
+/// The user certificate in the TLS handshake (`-c`) and the machine certificate as
+/// `--mca-certificate`. `RAVPN-MultiCert` binds its machine slot to MACHINE-CA and its
+/// user slot to USER-CA: the headend refuses at init, before any MCA challenge.
+/// `RAVPN-FirstCert` binds nothing and, as on FMC, lets the same pair in.
+#[test]
+fn a_swapped_pair_is_refused_when_the_profile_binds_the_mca_slots() {
+    let lab = Lab::start("x");
+    let f = &lab.fixture;
+    let bound = with_tls_certificate(
+        &lab.openconnect(Some(&f.machine), &["--authenticate"]),
+        &f.user,
+    );
+    let (stderr, log) = refused_run(&lab, bound);
+    assert!(
+        stderr.contains("Using client certificate 'client.example.com'"),
+        "{stderr}"
+    );
+    assert!(
+        log.contains(
+            "Multiple certificate authentication rejected: the machine certificate chains to trustpoint \"USER-CA\""
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("login accepted"), "{log}");
+
+    let unbound = with_tls_certificate(
+        &lab.openconnect_without_group(
+            Some(&f.machine),
+            &["--usergroup", "RAVPN-FirstCert", "--authenticate"],
+        ),
+        &f.user,
+    );
+    let output = run_with_stdin(unbound);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("COOKIE="),
+        "{stdout}\n{}\nagent:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        lab.agent_log()
+    );
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Username     : client.example.com"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Tunnel Group : RAVPN-FirstCert"),
+        "{detail}"
     );
 }

@@ -113,6 +113,9 @@ pub struct McaReply {
     pub signature_base64: String,
     /// `hash-algorithm-chosen` of the signature, as sent (checked later).
     pub hash_algorithm_chosen: String,
+    /// How many `1U` chains the reply carries; the fields above are the first one's.
+    /// More than one is ambiguous and refused by the login decision.
+    pub user_chains: usize,
 }
 
 impl ClientMessage {
@@ -191,6 +194,10 @@ fn mca_reply(auth: &Element) -> Result<Option<McaReply>, AggAuthError> {
     let machine_sent_via_protocol =
         store("1M").is_some_and(|chain| chain.child("client-cert-sent-via-protocol").is_some());
     let user = store("1U").ok_or(AggAuthError::IncompleteMcaReply("no 1U client-cert-chain"))?;
+    let user_chains = chains
+        .iter()
+        .filter(|chain| chain.attribute("cert-store") == Some("1U"))
+        .count();
     let cert = user
         .child("client-cert")
         .ok_or(AggAuthError::IncompleteMcaReply(
@@ -217,6 +224,7 @@ fn mca_reply(auth: &Element) -> Result<Option<McaReply>, AggAuthError> {
             .attribute("hash-algorithm-chosen")
             .unwrap_or_default()
             .to_owned(),
+        user_chains,
     }))
 }
 

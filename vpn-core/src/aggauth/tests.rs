@@ -131,7 +131,23 @@ fn parses_an_mca_auth_reply_and_strips_base64_line_breaks() {
     assert_eq!(mca.user_pkcs7_base64, bag);
     assert_eq!(mca.signature_base64, signature);
     assert_eq!(mca.hash_algorithm_chosen, "sha512");
+    assert_eq!(mca.user_chains, 1);
     assert_eq!(reply.credentials, None);
+}
+
+#[test]
+fn an_mca_reply_with_two_user_chains_keeps_the_first_and_counts_both() {
+    let body = mca_reply_body("Rmlyc3Q=", "U2ln", "sha256");
+    let start = body.find("<client-cert-chain cert-store=\"1U\">").unwrap();
+    let end = body.find("</auth>").unwrap();
+    let second = body[start..end].replace("Rmlyc3Q=", "U2Vjb25k");
+    let two = body.replace("</auth>", &format!("{second}</auth>"));
+    let Ok(ClientMessage::AuthReply(reply)) = parse(&two) else {
+        panic!("not an auth-reply");
+    };
+    let mca = reply.mca.expect("mca");
+    assert_eq!(mca.user_chains, 2);
+    assert_eq!(mca.user_pkcs7_base64, "Rmlyc3Q=");
 }
 
 #[test]

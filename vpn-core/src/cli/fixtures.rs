@@ -38,6 +38,8 @@ pub(crate) fn seed_config() -> DeviceConfig {
             ipv6_pools: Vec::new(),
             aaa,
             trustpoints: vec!["Cisco-CA".to_owned()],
+            machine_trustpoints: Vec::new(),
+            user_trustpoints: Vec::new(),
             group_aliases: vec![GroupAlias {
                 name: "RAVPN-MultiCert".to_owned(),
                 enabled: true,

@@ -156,6 +156,8 @@ fn build_seed() -> DeviceConfig {
             ipv6_pools: Vec::new(),
             aaa,
             trustpoints: vec!["Machine-CA".into(), "User-CA".into()],
+            machine_trustpoints: Vec::new(),
+            user_trustpoints: Vec::new(),
             group_aliases: vec![GroupAlias {
                 name: "RAVPN-MultiCert".into(),
                 enabled: true,

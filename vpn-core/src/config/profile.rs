@@ -19,6 +19,16 @@ pub struct ConnectionProfile {
     /// CA trustpoints that client certificates of this profile must chain to.
     #[serde(default)]
     pub trustpoints: Vec<String>,
+    /// MCA slot binding: the trustpoints (of [`Self::trustpoints`]) that may issue the
+    /// machine certificate, the one of the TLS handshake. Empty: every trustpoint of the
+    /// profile (FMC's behaviour).
+    #[serde(default)]
+    pub machine_trustpoints: Vec<String>,
+    /// MCA slot binding: the trustpoints (of [`Self::trustpoints`]) that may issue the
+    /// user certificate, the one of the MCA auth-reply. Empty: every trustpoint of the
+    /// profile.
+    #[serde(default)]
+    pub user_trustpoints: Vec<String>,
     /// Aliases tab: names offered in the group-select list.
     #[serde(default)]
     pub group_aliases: Vec<GroupAlias>,

@@ -213,6 +213,15 @@ pub enum ProblemKind {
     )]
     TrustpointNotForSslClients { trustpoint: String },
     #[error(
+        "connection profile {profile:?}: {field} names trustpoint {trustpoint:?}, which is not one of the profile's trustpoints"
+    )]
+    SlotTrustpointNotInProfile {
+        profile: String,
+        /// `machine_trustpoints` or `user_trustpoints`.
+        field: &'static str,
+        trustpoint: String,
+    },
+    #[error(
         "authentication server {server} is not run by the sensor yet and fallback to LOCAL is off; logins will fail"
     )]
     ServerWithoutLocalFallback { server: String },

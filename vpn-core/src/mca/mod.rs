@@ -18,7 +18,7 @@ pub use challenge::{
 pub use hash::McaHash;
 pub use pkcs7::{MAX_BAG_BASE64_BYTES, MAX_BAG_CERTIFICATES, UserCertificateBag};
 pub use signature::verify_signature;
-pub use verify::{VerifiedMca, verify_reply};
+pub use verify::{VerifiedMca, take_challenge, verify_answer, verify_reply};
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -5,7 +5,9 @@ use std::time::Instant;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{ChallengeStore, McaError, McaHash, UserCertificateBag, verify_signature};
+use super::{
+    ChallengeStore, McaError, McaHash, PendingChallenge, UserCertificateBag, verify_signature,
+};
 use crate::aggauth::AuthReply;
 use crate::pki::fingerprint_sha256;
 
@@ -28,12 +30,31 @@ pub fn verify_reply(
     tls_machine_cert_der: Option<&[u8]>,
     now: Instant,
 ) -> Result<VerifiedMca, McaError> {
+    let pending = take_challenge(store, reply, now)?;
+    verify_answer(pending, reply, tls_machine_cert_der)
+}
+
+/// Removes the challenge the reply answers (named by its `aggauth-handle`) from the
+/// store, so the headend can release its lock before the answer is checked.
+pub fn take_challenge(
+    store: &mut ChallengeStore,
+    reply: &AuthReply,
+    now: Instant,
+) -> Result<PendingChallenge, McaError> {
     let handle = reply
         .opaque
         .as_ref()
         .and_then(|opaque| opaque.aggauth_handle.as_deref())
         .ok_or(McaError::MissingHandle)?;
-    let pending = store.take(handle, now)?;
+    store.take(handle, now)
+}
+
+/// Checks the reply against a challenge already taken from the store.
+pub fn verify_answer(
+    pending: PendingChallenge,
+    reply: &AuthReply,
+    tls_machine_cert_der: Option<&[u8]>,
+) -> Result<VerifiedMca, McaError> {
     let machine_der = tls_machine_cert_der.ok_or(McaError::NoMachineCertificate)?;
     let machine_fingerprint = fingerprint_sha256(machine_der);
     if machine_fingerprint != pending.machine_fingerprint {

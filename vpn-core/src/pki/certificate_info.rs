@@ -93,6 +93,13 @@ pub fn fingerprint_sha256(der: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 of the certificate's SubjectPublicKeyInfo: equal values mean the same key,
+/// whatever else differs between the certificates.
+pub fn public_key_sha256(der: &[u8]) -> Result<[u8; 32], CertificateInfoError> {
+    let cert = parse(der)?;
+    Ok(fingerprint_sha256(cert.public_key().raw))
+}
+
 /// Parses one DER certificate, refusing trailing bytes and oversize input.
 pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertificateInfoError> {
     if der.len() > MAX_CERTIFICATE_BYTES {

@@ -105,6 +105,17 @@ impl TrustStore {
         presented: &[CertificateDer<'_>],
         now: OffsetDateTime,
     ) -> Result<ValidatedChain, ChainError> {
+        self.validate_among(presented, now, |_| true)
+    }
+
+    /// Like [`Self::validate`], trying only the trustpoints whose name `allowed` accepts
+    /// (an MCA slot bound to some of the profile's trustpoints).
+    pub fn validate_among(
+        &self,
+        presented: &[CertificateDer<'_>],
+        now: OffsetDateTime,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<ValidatedChain, ChainError> {
         if presented.is_empty() {
             return Err(ChainError::NoCertificate);
         }
@@ -126,7 +137,7 @@ impl TrustStore {
             .collect::<Result<Vec<_>, _>>()?;
         let leaf = find_leaf(&parsed)?;
         let mut best: Option<ChainError> = None;
-        for tp in &self.trustpoints {
+        for tp in self.trustpoints.iter().filter(|tp| allowed(&tp.name)) {
             match tp.validate(presented, &parsed, leaf, now) {
                 Ok(chain) => return Ok(chain),
                 Err(e) => {

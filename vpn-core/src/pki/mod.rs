@@ -16,6 +16,7 @@ pub mod username;
 
 pub use certificate_info::{
     CertificateInfo, CertificateInfoError, KeyType, MAX_CERTIFICATE_BYTES, fingerprint_sha256,
+    public_key_sha256,
 };
 pub use chain::{
     CertificateId, CertificateRole, ChainError, MAX_CHAIN_CERTIFICATES, TrustStore,

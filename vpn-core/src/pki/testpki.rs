@@ -167,6 +167,18 @@ impl TestCa {
         Ok(test_cert(cert.pem(), cert.der().to_vec(), &key, &params))
     }
 
+    /// A certificate issued by this CA for the key of `holder`: two certificates, one key.
+    pub fn issue_for_key_of(
+        &self,
+        options: &LeafOptions,
+        holder: &TestCert,
+    ) -> Result<TestCert, TestPkiError> {
+        let key = KeyPair::from_pem(&holder.key_pem)?;
+        let params = leaf_params(options)?;
+        let cert = params.signed_by(&key, &self.issuer())?;
+        Ok(test_cert(cert.pem(), cert.der().to_vec(), &key, &params))
+    }
+
     /// Like [`TestCa::issue`], also returning the result as a CA able to sign further
     /// certificates (used for issuers without the CA flag and over-long chains).
     pub fn issue_signer(&self, options: &LeafOptions) -> Result<Self, TestPkiError> {

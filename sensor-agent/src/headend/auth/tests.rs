@@ -1,13 +1,17 @@
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
+use rustls::pki_types::CertificateDer;
 use tracing::level_filters::LevelFilter;
+use vpn_core::aggauth::CERTIFICATE_VALIDATION_FAILURE;
 use vpn_core::config::{
     AaaSettings, AuthenticationMethod, GroupAlias, GroupUrl, IdentityCertificate, LocalUser,
     PrivateKeyPem, Trustpoint,
 };
+use vpn_core::login::{Selection, select_profile};
 use vpn_core::pki::testpki::{LeafOptions, TestCa, TestCert};
 use vpn_core::pool::PoolSet;
+use vpn_core::session::AuthMode;
 
 use super::*;
 use crate::dataplane::Router;
@@ -39,6 +43,8 @@ fn profile(name: &str, method: AuthenticationMethod, mca: bool) -> ConnectionPro
         ipv6_pools: Vec::new(),
         aaa,
         trustpoints: vec!["MACHINE-CA".to_owned()],
+        machine_trustpoints: Vec::new(),
+        user_trustpoints: Vec::new(),
         group_aliases: vec![GroupAlias {
             name: name.to_owned(),
             enabled: true,
@@ -469,6 +475,23 @@ fn aaa_only_login_checks_the_local_password_and_sets_the_webvpn_cookie() {
 }
 
 #[test]
+fn a_reply_without_credentials_is_refused_and_leaves_the_waiting_login() {
+    let world = world(|_| {});
+    let conn = connection(None);
+    let (_, form) = answer(&world, &conn, &post("/RAVPN-AAA", init("RAVPN-AAA", false)));
+    let empty = password_reply(&form, Some("alice"), PASSWORD)
+        .replace(&format!("<password>{PASSWORD}</password>"), "");
+    let (_, refused) = answer(&world, &conn, &post("/", empty));
+    assert!(refused.contains(LOGIN_FAILED), "{refused}");
+    let (_, done) = answer(
+        &world,
+        &conn,
+        &post("/", password_reply(&form, Some("alice"), PASSWORD)),
+    );
+    assert!(done.contains("type=\"complete\""), "{done}");
+}
+
+#[test]
 fn certificate_and_aaa_with_hidden_username_logs_in_as_the_mapped_name() {
     let world = world(|config| {
         let profile = &mut config.connection_profiles[2];
@@ -583,6 +606,8 @@ fn login_logged(logs: &crate::testing::logs::Logs, level: LevelFilter) -> u32 {
     let world = world(|_| {});
     let conn = connection(None);
     tracing::subscriber::with_default(logs.subscriber(level), || {
+        // Callsites first hit by other tests while no subscriber listened cached "never"; ask again.
+        tracing::callsite::rebuild_interest_cache();
         let _in_connection = super::super::connection_span(conn.peer).entered();
         let (_, form) = answer(&world, &conn, &post("/RAVPN-AAA", init("RAVPN-AAA", false)));
         let (_, done) = answer(
@@ -622,3 +647,5 @@ fn the_session_span_names_the_user_when_debug_is_on() {
     let accepted = logs.event("login accepted");
     assert_eq!(accepted.spans[1].fields["user"], "alice");
 }
+
+mod mca_refusals;

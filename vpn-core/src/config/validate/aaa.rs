@@ -1,7 +1,7 @@
 //! The AAA tab of each connection profile, and the trustpoints it relies on.
 
 use super::{Findings, ProblemKind};
-use crate::config::{AuthenticationMethod, AuthenticationServer, DeviceConfig};
+use crate::config::{AuthenticationMethod, AuthenticationServer, ConnectionProfile, DeviceConfig};
 
 pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
     for (i, profile) in config.connection_profiles.iter().enumerate() {
@@ -27,6 +27,7 @@ pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
                 ProblemKind::HideWithoutPrefill,
             );
         }
+        check_slot_binding(profile, &at, found);
         if !method.uses_certificates() {
             continue;
         }
@@ -45,6 +46,28 @@ pub(super) fn check(config: &DeviceConfig, found: &mut Findings) {
                 let trustpoint = name.clone();
                 let path = format!("{at}.trustpoints[{j}]");
                 found.push(path, ProblemKind::TrustpointNotForSslClients { trustpoint });
+            }
+        }
+    }
+}
+
+/// MCA slot binding: each trustpoint a slot names must be one of the profile's.
+fn check_slot_binding(profile: &ConnectionProfile, at: &str, found: &mut Findings) {
+    let slots = [
+        ("machine_trustpoints", &profile.machine_trustpoints),
+        ("user_trustpoints", &profile.user_trustpoints),
+    ];
+    for (field, names) in slots {
+        for (j, name) in names.iter().enumerate() {
+            if !profile.trustpoints.contains(name) {
+                found.push(
+                    format!("{at}.{field}[{j}]"),
+                    ProblemKind::SlotTrustpointNotInProfile {
+                        profile: profile.name.clone(),
+                        field,
+                        trustpoint: name.clone(),
+                    },
+                );
             }
         }
     }

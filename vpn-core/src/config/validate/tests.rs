@@ -1154,3 +1154,45 @@ fn ldap_server_on_a_certificate_only_profile_is_not_a_warning() {
     };
     assert_eq!(config.warnings(seed_now()), vec![]);
 }
+
+#[test]
+fn a_slot_trustpoint_that_is_not_a_trustpoint_of_the_profile_is_a_problem_naming_profile_and_field()
+{
+    assert_only(
+        |c| {
+            let profile = &mut c.connection_profiles[0];
+            profile.machine_trustpoints = vec!["Machine-CA".into()];
+            profile.user_trustpoints = vec!["User-CA".into(), "Partner-CA".into()];
+        },
+        "$.connection_profiles[0].user_trustpoints[1]",
+        ProblemKind::SlotTrustpointNotInProfile {
+            profile: "RA-VPN-Multi-Cert".into(),
+            field: "user_trustpoints",
+            trustpoint: "Partner-CA".into(),
+        },
+    );
+    let problems = problems_after(|c| {
+        c.connection_profiles[0].machine_trustpoints = vec!["Missing-CA".into()];
+    });
+    let text = problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("connection profile \"RA-VPN-Multi-Cert\": machine_trustpoints names trustpoint \"Missing-CA\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn documents_without_slot_binding_still_load_and_bind_nothing() {
+    let mut json = serde_json::to_value(seed_config()).unwrap();
+    let profile = json["connection_profiles"][0].as_object_mut().unwrap();
+    profile.remove("machine_trustpoints");
+    profile.remove("user_trustpoints");
+    let config: DeviceConfig = serde_json::from_value(json).unwrap();
+    assert!(config.connection_profiles[0].machine_trustpoints.is_empty());
+    assert!(config.connection_profiles[0].user_trustpoints.is_empty());
+    assert_eq!(config.validate(seed_now()), Ok(()));
+}

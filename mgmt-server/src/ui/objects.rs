@@ -1199,7 +1199,7 @@ pub(crate) async fn delete(
             "/objects/local-users"
         }
         "ravpn" => {
-            crate::db::policies::delete(&mut conn, &actor, domain, id, None).await?;
+            crate::ravpn::policies::delete(&context.pool, &actor, domain, id, None).await?;
             "/ravpn"
         }
         other => return Err(UiError::BadForm(format!("unknown object kind {other:?}"))),

@@ -16,7 +16,7 @@ use crate::support;
 const PASSWORD: &str = "Sup3r-secret!";
 
 /// The API served on 127.0.0.1, with an Administrator `admin` and a Read-Only `viewer`.
-struct Api {
+pub(crate) struct Api {
     base: String,
     pool: PgPool,
     key: EncryptionKey,
@@ -24,7 +24,7 @@ struct Api {
 }
 
 impl Api {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with_rate(1000).await
     }
 
@@ -90,7 +90,7 @@ impl Api {
         )
     }
 
-    async fn login(&self, user: &str) -> String {
+    pub(crate) async fn login(&self, user: &str) -> String {
         let answer = self
             .http
             .post(format!(
@@ -108,7 +108,7 @@ impl Api {
             .to_owned()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         token: &str,
         method: reqwest::Method,
@@ -134,7 +134,7 @@ impl Api {
     }
 }
 
-fn messages(body: &Value) -> String {
+pub(crate) fn messages(body: &Value) -> String {
     body["error"]["messages"]
         .as_array()
         .map(|m| {
@@ -146,7 +146,7 @@ fn messages(body: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn pool_body(name: &str) -> Value {
+pub(crate) fn pool_body(name: &str) -> Value {
     json!({ "name": name, "type": "IPv4AddressPool", "ipAddressRange": "10.10.0.10-10.10.0.20", "mask": "255.255.255.0" })
 }
 
@@ -581,12 +581,12 @@ async fn the_aaa_tab_rules_refuse_impossible_combinations_with_the_field_named()
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let text = messages(&body);
     assert!(
-        text.contains("enableMultipleCertificateAuthentication: only with CLIENT_CERTIFICATE_ONLY"),
+        text.contains("enableMultipleCertificateAuthentication: multiple certificate authentication needs a certificate authentication method, not AAA Only"),
         "{text}"
     );
     assert!(
         text.contains(
-            "certificateUsernameSettings.hideUsername: needs prefillUsernameFromCertificate"
+            "certificateUsernameSettings.hideUsername: hide username needs prefill username from certificate to be on"
         ),
         "{text}"
     );

@@ -695,3 +695,67 @@ async fn a_certificate_method_without_trustpoint_gets_the_same_answer_from_the_r
         .unwrap();
     assert_eq!(stored.total, 0);
 }
+
+#[tokio::test]
+async fn port_zero_gets_the_same_answer_from_the_rest_api_and_the_access_interfaces_tab() {
+    use mgmt_server::db::policies::RaVpnPolicyInput;
+    use mgmt_server::ravpn::policies;
+    use serde_json::json;
+
+    let mut input = RaVpnPolicyInput::new("P");
+    input.web_port = 0;
+    let problems = policies::check(&input);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, policies::Field::WebPort);
+    let rule = problems[0].message.clone();
+
+    let api = crate::api::Api::start().await;
+    let token = api.login("admin").await;
+    let (status, body, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/policy/ravpns",
+            Some(json!({ "name": "P", "accessInterfaceSettings": { "webPort": 0 } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        crate::api::messages(&body),
+        format!("accessInterfaceSettings.webPort: {rule}")
+    );
+
+    let ui = Ui::start().await;
+    let policy = policies::create(
+        &ui.pool,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("P"),
+    )
+    .await
+    .unwrap();
+    let edit = format!("/ravpn/{}", policy.id);
+    let page = ui.get(&edit).await;
+    let shown = ui
+        .post(
+            &page,
+            &edit,
+            &[
+                ("version", "1"),
+                ("name", "P"),
+                ("access_interface", "outside"),
+                ("web_port", "0"),
+                ("dtls_port", "443"),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(
+        field_error(&shown.html, "web_port").as_deref(),
+        Some(format!("{}{}.", rule[..1].to_uppercase(), &rule[1..]).as_str())
+    );
+    let stored = policies::get(&ui.pool, GLOBAL_DOMAIN_ID, policy.id)
+        .await
+        .unwrap();
+    assert_eq!((stored.web_port, stored.version), (443, 1));
+}

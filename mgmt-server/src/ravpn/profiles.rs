@@ -118,7 +118,7 @@ pub fn check(input: &ConnectionProfileInput) -> Vec<Problem<Field>> {
 
 /// Every rule `input` breaks: [`check`], then against what it refers to and, when it is
 /// (to be) in policy `policy_id` as profile `own_id`, against that policy's other
-/// profiles (one device runs them all, so their aliases are one list).
+/// profiles (one device runs them all: aliases and profile names are one list).
 pub(crate) async fn problems(
     conn: &mut PgConnection,
     domain_id: Uuid,
@@ -145,6 +145,20 @@ pub(crate) async fn problems(
     if let Some((policy_id, own_id)) = place {
         let others = profiles::list_in(&mut *conn, domain_id, policy_id, Page::ALL).await?;
         for other in others.items.iter().filter(|p| Some(p.id) != own_id) {
+            if let Some(alias) = other
+                .group_aliases
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(&input.name))
+            {
+                let clash = ProblemKind::GroupAliasNamesOtherProfile {
+                    alias: alias.name.clone(),
+                    profile: input.name.clone(),
+                };
+                problems.push(Problem {
+                    field: Field::Name,
+                    message: format!("{clash} (an alias of {:?})", other.name),
+                });
+            }
             for alias in &input.group_aliases {
                 let clash = if alias.name.eq_ignore_ascii_case(&other.name) {
                     Some(ProblemKind::GroupAliasNamesOtherProfile {

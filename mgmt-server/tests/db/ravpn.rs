@@ -792,7 +792,7 @@ async fn a_profile_without_pools_is_refused_only_when_its_group_policy_has_none(
 }
 
 #[tokio::test]
-async fn an_alias_is_neither_another_profiles_name_nor_its_alias_in_the_same_policy() {
+async fn aliases_and_profile_names_of_one_policy_are_one_list_ignoring_case() {
     use mgmt_server::ravpn::profiles::{self as service, Field};
     let pool = support::fresh_database().await;
     let key = EncryptionKey::generate().unwrap();
@@ -830,6 +830,19 @@ async fn an_alias_is_neither_another_profiles_name_nor_its_alias_in_the_same_pol
     );
     assert!(problems[0].1.contains("already used"), "{problems:?}");
     assert!(problems[1].1.contains("name of another"), "{problems:?}");
+
+    // Nor may a profile be named as another's alias.
+    let mut named_as_alias = mca_profile(&o);
+    named_as_alias.name = "Old".to_owned();
+    named_as_alias.group_aliases.clear();
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &named_as_alias).await);
+    assert_eq!(
+        problems.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [Field::Name],
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("\"old\""), "{problems:?}");
 
     // A profile's own aliases are not a clash when it is saved again.
     service::update(

@@ -26,9 +26,8 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use sqlx::PgPool;
-use sqlx::pool::PoolConnection;
 
-use crate::db::{DbError, EncryptionKey};
+use crate::db::EncryptionKey;
 use crate::services::Services;
 pub use auth::Caller;
 pub use error::ApiError;
@@ -65,15 +64,6 @@ impl ApiContext {
             key,
             limit: RateLimit::per_minute(requests_per_minute),
         }
-    }
-
-    async fn connection(&self) -> Result<PoolConnection<sqlx::Postgres>, ApiError> {
-        self.pool.acquire().await.map_err(|source| {
-            ApiError::from(DbError::Sql {
-                action: "get a connection",
-                source,
-            })
-        })
     }
 }
 

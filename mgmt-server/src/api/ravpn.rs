@@ -18,9 +18,10 @@ use super::fields::Fields;
 use super::objects::{common, merge};
 use super::resource::{Resource, Scope, crud};
 use super::{ApiContext, Caller, Routes};
-use crate::db::policies::{self, RaVpnPolicy, RaVpnPolicyInput};
-use crate::db::profiles::{self, ConnectionProfile, ConnectionProfileInput};
+use crate::db::policies::{RaVpnPolicy, RaVpnPolicyInput};
+use crate::db::profiles::{ConnectionProfile, ConnectionProfileInput};
 use crate::db::{Listed, Page};
+use crate::ravpn::{policies, profiles};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let routes = crud::<Policies>(routes, "config:/policy/ravpns", "ravpn");
@@ -41,27 +42,11 @@ fn policy_input(body: &Value) -> Result<RaVpnPolicyInput, ApiError> {
     let mut input = RaVpnPolicyInput::new(f.required_str("name"));
     input.description = f.string_or("description", "");
     input.configure_ssl = f.bool_or("configureSSL", true);
+    // The rules (IPsec, the interface name, port 0) are the policy service's.
     input.configure_ipsec = f.bool_or("configureIpsec", false);
-    if input.configure_ipsec {
-        f.problem("configureIpsec: IPsec-IKEv2 is not supported by this sensor; set it to false");
-    }
     input.access_interface = f.string_or("accessInterfaceSettings.accessInterfaceName", "outside");
-    if input.access_interface.is_empty()
-        || !input
-            .access_interface
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        f.problem(format!(
-            "accessInterfaceSettings.accessInterfaceName: {:?} is not an interface name",
-            input.access_interface
-        ));
-    }
-    input.web_port = u16::try_from(f.number_or("accessInterfaceSettings.webPort", 1, 65_535, 443))
-        .unwrap_or(443);
-    input.dtls_port =
-        u16::try_from(f.number_or("accessInterfaceSettings.dtlsPort", 1, 65_535, 443))
-            .unwrap_or(443);
+    input.web_port = port(&mut f, "accessInterfaceSettings.webPort");
+    input.dtls_port = port(&mut f, "accessInterfaceSettings.dtlsPort");
     let dtls_rows: Vec<bool> = f
         .get("accessInterfaceSettings.interfaceSettings")
         .and_then(Value::as_array)
@@ -89,6 +74,12 @@ fn policy_input(body: &Value) -> Result<RaVpnPolicyInput, ApiError> {
     Ok(input)
 }
 
+/// A port number (0 included: whether it may be used is the service's rule); 443 when
+/// absent.
+fn port(f: &mut Fields<'_>, path: &str) -> u16 {
+    u16::try_from(f.number_or(path, 0, u64::from(u16::MAX), 443)).unwrap_or(443)
+}
+
 impl Resource for Policies {
     type Row = RaVpnPolicy;
 
@@ -109,8 +100,7 @@ impl Resource for Policies {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = policy_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(policies::create(&mut conn, &caller.actor, scope.domain, &input).await?)
+        Ok(policies::create(&context.pool, &caller.actor, scope.domain, &input).await?)
     }
     async fn update(
         context: &ApiContext,
@@ -121,8 +111,15 @@ impl Resource for Policies {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = policy_input(body)?;
-        let mut conn = context.connection().await?;
-        Ok(policies::update(&mut conn, &caller.actor, scope.domain, id, expected, &input).await?)
+        Ok(policies::update(
+            &context.pool,
+            &caller.actor,
+            scope.domain,
+            id,
+            expected,
+            &input,
+        )
+        .await?)
     }
     async fn delete(
         context: &ApiContext,
@@ -131,9 +128,7 @@ impl Resource for Policies {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        policies::delete(&mut conn, &caller.actor, scope.domain, id, expected).await?;
-        Ok(())
+        Ok(policies::delete(&context.pool, &caller.actor, scope.domain, id, expected).await?)
     }
     fn to_json(p: &Self::Row, self_url: &str) -> Value {
         let body = common(p.id, &p.name, "RAVpn", &p.description, self_url);
@@ -237,11 +232,10 @@ fn profile_input(body: &Value) -> Result<ConnectionProfileInput, ApiError> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
+            // A blank name is the profile service's rule.
             match server.get("type").and_then(Value::as_str) {
-                Some("RadiusServerGroup") if !name.is_empty() => {
-                    AuthenticationServer::Radius { server_group: name }
-                }
-                Some("Realm") if !name.is_empty() => AuthenticationServer::Ldap { realm: name },
+                Some("RadiusServerGroup") => AuthenticationServer::Radius { server_group: name },
+                Some("Realm") => AuthenticationServer::Ldap { realm: name },
                 _ => {
                     f.problem("primaryAuthenticationServer: must be {\"name\", \"type\": \"RadiusServerGroup\" | \"Realm\"}, or set useLocalAsPrimaryAuthServer");
                     AuthenticationServer::Local
@@ -283,33 +277,7 @@ fn profile_input(body: &Value) -> Result<ConnectionProfileInput, ApiError> {
     aaa.strip_realm = f.bool_or("stripRealmFromUsername", false);
     aaa.strip_group = f.bool_or("stripGroupFromUsername", false);
 
-    // The AAA tab's rules, as FMC's dialog applies them.
-    if aaa.enable_multiple_certificate_authentication && !method.uses_certificates() {
-        f.problem("enableMultipleCertificateAuthentication: only with CLIENT_CERTIFICATE_ONLY or AAA_AND_CLIENT_CERTIFICATE");
-    }
-    if f.get(&format!("{s}.usernameFromCertificateSource"))
-        .is_some()
-        && !aaa.requires_mca()
-        && aaa.username_from_certificate_source == UsernameSource::FirstCertificate
-    {
-        f.problem(format!("{s}.usernameFromCertificateSource: FIRST_CERTIFICATE needs enableMultipleCertificateAuthentication"));
-    }
-    if aaa.prefill_username && method != AuthenticationMethod::AaaAndClientCertificate {
-        f.problem(format!(
-            "{s}.prefillUsernameFromCertificate: only with AAA_AND_CLIENT_CERTIFICATE"
-        ));
-    }
-    if aaa.hide_username && !aaa.prefill_username {
-        f.problem(format!(
-            "{s}.hideUsername: needs prefillUsernameFromCertificate"
-        ));
-    }
-    if method.uses_certificates() && trustpoint_ids.is_empty() {
-        f.problem("trustpoints: a client certificate method needs at least one CA trustpoint (a CA-only cert enrollment)");
-    }
-    if ipv4_pool_ids.is_empty() && ipv6_pool_ids.is_empty() {
-        f.problem("ipv4AddressPool: at least one IPv4 or IPv6 address pool is needed");
-    }
+    // The AAA tab's rules, pools, names, aliases and URLs are the profile service's.
     let group_aliases = list_of(&mut f, "groupAlias", "aliasName")
         .into_iter()
         .map(|(name, enabled)| GroupAlias { name, enabled })
@@ -344,13 +312,11 @@ fn list_of(f: &mut Fields<'_>, path: &str, key: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match item.get(key).and_then(Value::as_str) {
-            Some(text) if !text.trim().is_empty() => {
-                out.push((
-                    text.trim().to_owned(),
-                    item.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-                ));
-            }
-            _ => f.problem(format!("{path}[{i}].{key}: is required")),
+            Some(text) => out.push((
+                text.trim().to_owned(),
+                item.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            )),
+            None => f.problem(format!("{path}[{i}].{key}: must be a string")),
         }
     }
     out
@@ -382,9 +348,8 @@ impl Resource for Profiles {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = profile_input(body)?;
-        let mut conn = context.connection().await?;
         Ok(profiles::create(
-            &mut conn,
+            &context.pool,
             &caller.actor,
             scope.domain,
             parent(scope)?,
@@ -401,9 +366,8 @@ impl Resource for Profiles {
         body: &Value,
     ) -> Result<Self::Row, ApiError> {
         let input = profile_input(body)?;
-        let mut conn = context.connection().await?;
         Ok(profiles::update(
-            &mut conn,
+            &context.pool,
             &caller.actor,
             scope.domain,
             parent(scope)?,
@@ -420,17 +384,15 @@ impl Resource for Profiles {
         id: Uuid,
         expected: Option<i32>,
     ) -> Result<(), ApiError> {
-        let mut conn = context.connection().await?;
-        profiles::delete(
-            &mut conn,
+        Ok(profiles::delete(
+            &context.pool,
             &caller.actor,
             scope.domain,
             parent(scope)?,
             id,
             expected,
         )
-        .await?;
-        Ok(())
+        .await?)
     }
     fn to_json(p: &Self::Row, self_url: &str) -> Value {
         let aaa = &p.aaa;

@@ -115,19 +115,6 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, UiError> {
     serde_html_form::from_bytes(body).map_err(|e| UiError::BadForm(e.to_string()))
 }
 
-/// A connection for a handler that still writes through a repository itself; goes away
-/// as the last handlers move onto services.
-pub(crate) async fn connection(
-    pool: &sqlx::PgPool,
-) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, UiError> {
-    pool.acquire().await.map_err(|source| {
-        UiError::Db(DbError::Sql {
-            action: "open a database connection",
-            source,
-        })
-    })
-}
-
 /// A checkbox: present (any value) means on.
 pub(crate) fn checked(value: &Option<String>) -> bool {
     value.is_some()

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use vpn_core::pki::CertificateInfo;
 
 use super::auth::{Chrome, Current};
-use super::form::{self, Errors, checked, parse};
+use super::form::{Errors, checked, parse};
 use super::listing::{ListQuery, Pager, paginate};
 use super::pool_overrides::{self, OverridesSection};
 use super::{UiContext, UiError};
@@ -359,14 +359,6 @@ pub(crate) fn editing(id: &str, version: &str) -> Result<Option<(uuid::Uuid, i32
         .parse()
         .map_err(|_| UiError::BadForm(format!("{version:?} is not an object version")))?;
     Ok(Some((id, version)))
-}
-
-pub(crate) fn check_object_name(errors: &mut Errors, name: &str) {
-    if name.is_empty() {
-        errors.add("name", "Enter a name.");
-    } else if name.len() > 128 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        errors.add("name", "Names are up to 128 characters without spaces.");
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1148,8 +1140,7 @@ pub(crate) async fn delete(
             "/objects/local-users"
         }
         "ravpn" => {
-            let mut conn = form::connection(db).await?;
-            crate::db::policies::delete(&mut conn, &actor, domain, id, None).await?;
+            crate::ravpn::policies::delete(db, &actor, domain, id, None).await?;
             "/ravpn"
         }
         other => return Err(UiError::BadForm(format!("unknown object kind {other:?}"))),

@@ -17,16 +17,18 @@ use vpn_core::config::{
 };
 
 use super::auth::{Chrome, Current};
-use super::form::{self, Errors, parse};
+use super::form::{Errors, parse};
 use super::listing::{ListQuery, Pager, paginate};
 use super::{UiContext, UiError};
 use crate::db::cert_enrollments::{self, CertEnrollment, EnrollmentContent};
 use crate::db::devices::{self, Device, RegistrationState};
 use crate::db::group_policies::{self, GroupPolicy};
-use crate::db::policies::{self, RaVpnPolicy, RaVpnPolicyInput};
+use crate::db::policies::{RaVpnPolicy, RaVpnPolicyInput};
 use crate::db::pools::{self, Ipv4AddressPool, Ipv6AddressPool};
-use crate::db::profiles::{self, ConnectionProfile, ConnectionProfileInput};
+use crate::db::profiles::{ConnectionProfile, ConnectionProfileInput};
 use crate::db::{Page, device_policy};
+use crate::ravpn::policies::{Field as PolicyField, WizardField};
+use crate::ravpn::{self, profiles::Field as ProfileField};
 
 /// What the dialogs offer to choose from.
 pub(crate) struct Options {
@@ -255,18 +257,14 @@ impl ProfileForm {
         self.group_policy_id == id.to_string()
     }
 
-    /// Validates the form into a profile input; errors name their fields.
-    fn to_input(&self, errors: &mut Errors) -> Option<ConnectionProfileInput> {
-        let name = self.profile_name.trim().to_owned();
-        if name.is_empty() {
-            errors.add("profile_name", "Enter the connection profile name.");
-        } else if name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            errors.add("profile_name", "Use up to 64 characters without spaces.");
-        }
-        let group_policy_id = self.group_policy_id.parse::<Uuid>().ok();
-        if group_policy_id.is_none() {
+    /// Reads the form into a profile input; what cannot be read is an error on its field
+    /// (the rules are the profile service's). Fields the chosen method hides are not
+    /// read, as FMC's dialog ignores them.
+    fn to_input(&self, errors: &mut Errors) -> ConnectionProfileInput {
+        let group_policy_id = self.group_policy_id.parse::<Uuid>().unwrap_or_else(|_| {
             errors.add("group_policy_id", "Choose a group policy.");
-        }
+            Uuid::nil()
+        });
         let ids = |values: &[String], field: &str, errors: &mut Errors| -> Vec<Uuid> {
             values
                 .iter()
@@ -280,7 +278,7 @@ impl ProfileForm {
                 .collect()
         };
         let ipv4_pool_ids = ids(&self.ipv4_pool_ids, "ipv4_pool_ids", errors);
-        let ipv6_pool_ids = ids(&self.ipv6_pool_ids, "ipv6_pool_ids", errors);
+        let ipv6_pool_ids = ids(&self.ipv6_pool_ids, "ipv4_pool_ids", errors);
         let trustpoint_ids = ids(&self.trustpoint_ids, "trustpoint_ids", errors);
         let method = match self.auth_method.as_str() {
             "CLIENT_CERTIFICATE_ONLY" => AuthenticationMethod::ClientCertificateOnly,
@@ -293,29 +291,16 @@ impl ProfileForm {
         };
         let mut aaa = AaaSettings::new(method);
         if method.uses_aaa() {
+            let name = self.auth_server_name.trim().to_owned();
             aaa.authentication_server = match self.auth_server.as_str() {
-                "RADIUS" | "LDAP" if self.auth_server_name.trim().is_empty() => {
-                    errors.add("auth_server_name", "Enter the server group or realm name.");
-                    AuthenticationServer::Local
-                }
-                "RADIUS" => AuthenticationServer::Radius {
-                    server_group: self.auth_server_name.trim().to_owned(),
-                },
-                "LDAP" => AuthenticationServer::Ldap {
-                    realm: self.auth_server_name.trim().to_owned(),
-                },
+                "RADIUS" => AuthenticationServer::Radius { server_group: name },
+                "LDAP" => AuthenticationServer::Ldap { realm: name },
                 _ => AuthenticationServer::Local,
             };
             aaa.fallback_to_local = self.fallback_to_local.is_some()
                 && aaa.authentication_server != AuthenticationServer::Local;
         }
         if method.uses_certificates() {
-            if trustpoint_ids.is_empty() {
-                errors.add(
-                    "trustpoint_ids",
-                    "Client certificate methods need at least one CA trustpoint to validate certificates against.",
-                );
-            }
             aaa.enable_multiple_certificate_authentication = self.mca.is_some();
             if aaa.enable_multiple_certificate_authentication {
                 aaa.username_from_certificate_source =
@@ -337,7 +322,7 @@ impl ProfileForm {
                 } else {
                     let f = field_from_token(&self.secondary_field);
                     if f.is_none() {
-                        errors.add("secondary_field", "Choose the secondary field or None.");
+                        errors.add("primary_field", "Choose the secondary field or None.");
                     }
                     f
                 };
@@ -348,36 +333,29 @@ impl ProfileForm {
             };
             if method == AuthenticationMethod::AaaAndClientCertificate {
                 aaa.prefill_username = self.prefill.is_some();
-                aaa.hide_username = aaa.prefill_username && self.hide_username.is_some();
+                aaa.hide_username = self.hide_username.is_some();
             }
         }
         aaa.strip_realm = self.strip_realm.is_some();
         aaa.strip_group = self.strip_group.is_some();
-        let mut group_aliases = Vec::new();
-        for line in self
+        let group_aliases = self
             .aliases
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-        {
-            let (alias, enabled) = match line.strip_suffix("(disabled)") {
-                Some(a) => (a.trim(), false),
-                None => (line, true),
-            };
-            if alias.chars().any(char::is_whitespace) || alias.len() > 64 {
-                errors.add(
-                    "aliases",
-                    format!("Alias {alias:?}: up to 64 characters without spaces."),
-                );
-            }
-            group_aliases.push(GroupAlias {
-                name: alias.to_owned(),
-                enabled,
-            });
-        }
-        let group_policy_id = group_policy_id?;
-        errors.is_empty().then_some(ConnectionProfileInput {
-            name,
+            .map(|line| match line.strip_suffix("(disabled)") {
+                Some(alias) => GroupAlias {
+                    name: alias.trim().to_owned(),
+                    enabled: false,
+                },
+                None => GroupAlias {
+                    name: line.to_owned(),
+                    enabled: true,
+                },
+            })
+            .collect();
+        ConnectionProfileInput {
+            name: self.profile_name.trim().to_owned(),
             description: self.profile_description.clone(),
             group_policy_id,
             ipv4_pool_ids,
@@ -385,8 +363,44 @@ impl ProfileForm {
             trustpoint_ids,
             aaa,
             group_aliases,
+            // Not on this dialog: an edit keeps those set over the API.
             group_urls: Vec::new(),
-        })
+        }
+    }
+}
+
+/// The form field a connection profile rule is shown on.
+fn profile_form_field(field: ProfileField) -> &'static str {
+    match field {
+        ProfileField::Name => "profile_name",
+        ProfileField::AddressPools => "ipv4_pool_ids",
+        ProfileField::Trustpoints => "trustpoint_ids",
+        ProfileField::AuthenticationServer => "auth_server_name",
+        ProfileField::MultipleCertificates
+        | ProfileField::UsernameSource
+        | ProfileField::PrefillUsername
+        | ProfileField::HideUsername => "auth_method",
+        ProfileField::GroupAliases => "aliases",
+        ProfileField::GroupUrls => "form",
+    }
+}
+
+/// The form field an RA VPN policy rule is shown on.
+fn policy_form_field(field: PolicyField) -> &'static str {
+    match field {
+        PolicyField::Name => "name",
+        PolicyField::ConfigureIpsec => "form",
+        PolicyField::AccessInterface => "access_interface",
+        PolicyField::WebPort => "web_port",
+        PolicyField::DtlsPort => "dtls_port",
+    }
+}
+
+/// The form field a wizard rule is shown on.
+fn wizard_form_field(field: WizardField) -> &'static str {
+    match field {
+        WizardField::Policy(field) => policy_form_field(field),
+        WizardField::Profile(field) => profile_form_field(field),
     }
 }
 
@@ -423,13 +437,14 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<ListPage, UiError> {
     let mut items = Vec::new();
-    for policy in policies::list(&context.pool, context.domain_id, Page::ALL)
+    for policy in ravpn::policies::list(&context.pool, context.domain_id, Page::ALL)
         .await?
         .items
     {
-        let profiles = profiles::list(&context.pool, context.domain_id, policy.id, Page::ALL)
-            .await?
-            .items;
+        let profiles =
+            ravpn::profiles::list(&context.pool, context.domain_id, policy.id, Page::ALL)
+                .await?
+                .items;
         items.push(PolicyRow {
             id: policy.id,
             devices: policy
@@ -542,10 +557,10 @@ impl PolicyForm {
         self.identity_id == id.to_string()
     }
 
+    /// Reads the form into a policy input; what cannot be read is an error on its field
+    /// (the rules are the policy service's).
     fn to_input(&self, errors: &mut Errors) -> RaVpnPolicyInput {
-        let name = self.name.trim().to_owned();
-        super::objects::check_object_name(errors, &name);
-        let mut input = RaVpnPolicyInput::new(name);
+        let mut input = RaVpnPolicyInput::new(self.name.trim());
         input.description = self.description.clone();
         for id in &self.target_device_ids {
             match id.parse() {
@@ -553,22 +568,15 @@ impl PolicyForm {
                 Err(_) => errors.add("target_device_ids", "Choose devices from the list."),
             }
         }
-        let interface = self.access_interface.trim();
-        if interface.is_empty() || interface.chars().any(char::is_whitespace) {
-            errors.add(
-                "access_interface",
-                "Enter the interface name, e.g. outside.",
-            );
-        }
-        input.access_interface = interface.to_owned();
+        input.access_interface = self.access_interface.trim().to_owned();
         match self.web_port.trim().parse::<u16>() {
-            Ok(p) if p > 0 => input.web_port = p,
-            _ => errors.add("web_port", "Enter a port from 1 to 65535."),
+            Ok(p) => input.web_port = p,
+            Err(_) => errors.add("web_port", "Enter a port from 1 to 65535."),
         }
         input.dtls_enabled = self.dtls_enabled.is_some();
         match self.dtls_port.trim().parse::<u16>() {
-            Ok(p) if p > 0 => input.dtls_port = p,
-            _ => errors.add("dtls_port", "Enter a port from 1 to 65535."),
+            Ok(p) => input.dtls_port = p,
+            Err(_) => errors.add("dtls_port", "Enter a port from 1 to 65535."),
         }
         input.ssl_identity_certificate_id = if self.identity_id.is_empty() {
             None
@@ -622,8 +630,8 @@ pub(crate) async fn wizard_submit(
     let mut errors = Errors::default();
     let policy_input = policy_form.to_input(&mut errors);
     let profile_input = profile_form.to_input(&mut errors);
-    if let (true, Some(profile_input)) = (errors.is_empty(), profile_input) {
-        let created = crate::ravpn::create_with_profile(
+    if errors.is_empty() {
+        let created = ravpn::policies::create_with_profile(
             &context.pool,
             &current.actor(),
             context.domain_id,
@@ -635,8 +643,12 @@ pub(crate) async fn wizard_submit(
             Ok(policy) => {
                 return Ok(Redirect::to(&format!("/ravpn/{}", policy.id)).into_response());
             }
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+            Err(e) => errors = Errors::from_change(e, wizard_form_field)?,
         }
+    } else {
+        // The fields that did read are still checked, so every problem shows at once.
+        errors.add_problems(&ravpn::policies::check(&policy_input), policy_form_field);
+        errors.add_problems(&ravpn::profiles::check(&profile_input), profile_form_field);
     }
     Ok(WizardPage {
         chrome: current.chrome("devices"),
@@ -681,7 +693,7 @@ async fn edit_page(
     errors: Errors,
     saved: bool,
 ) -> Result<EditPage, UiError> {
-    let profiles = profiles::list(&context.pool, context.domain_id, policy.id, Page::ALL)
+    let profiles = ravpn::profiles::list(&context.pool, context.domain_id, policy.id, Page::ALL)
         .await?
         .items
         .into_iter()
@@ -717,7 +729,7 @@ pub(crate) async fn edit(
     current: Current,
     Path(id): Path<Uuid>,
 ) -> Result<EditPage, UiError> {
-    let policy = policies::get(&context.pool, context.domain_id, id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, id).await?;
     edit_page(
         &context,
         &current,
@@ -737,14 +749,13 @@ pub(crate) async fn edit_submit(
 ) -> Result<Response, UiError> {
     let form: PolicyForm = parse(&body)?;
     current.authorize_change(&form.csrf)?;
-    let policy = policies::get(&context.pool, context.domain_id, id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, id).await?;
     let mut errors = Errors::default();
     let input = form.to_input(&mut errors);
     let version = form.version.parse::<i32>().unwrap_or(policy.version);
     if errors.is_empty() {
-        let mut conn = form::connection(&context.pool).await?;
-        match policies::update(
-            &mut conn,
+        match ravpn::policies::update(
+            &context.pool,
             &current.actor(),
             context.domain_id,
             id,
@@ -765,8 +776,10 @@ pub(crate) async fn edit_submit(
                 .await?
                 .into_response());
             }
-            Err(e) => errors = Errors::from_db(&e).ok_or(e)?,
+            Err(e) => errors = Errors::from_change(e, policy_form_field)?,
         }
+    } else {
+        errors.add_problems(&ravpn::policies::check(&input), policy_form_field);
     }
     Ok(edit_page(&context, &current, &policy, form, errors, false)
         .await?
@@ -804,7 +817,7 @@ pub(crate) async fn profile_new(
     Path(policy_id): Path<Uuid>,
 ) -> Result<ProfilePage, UiError> {
     current.require_edit()?;
-    let policy = policies::get(&context.pool, context.domain_id, policy_id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, policy_id).await?;
     Ok(ProfilePage {
         chrome: current.chrome("devices"),
         policy_id,
@@ -831,8 +844,9 @@ pub(crate) async fn profile_edit(
     current: Current,
     Path((policy_id, profile_id)): Path<(Uuid, Uuid)>,
 ) -> Result<ProfilePage, UiError> {
-    let policy = policies::get(&context.pool, context.domain_id, policy_id).await?;
-    let profile = profiles::get(&context.pool, context.domain_id, policy_id, profile_id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, policy_id).await?;
+    let profile =
+        ravpn::profiles::get(&context.pool, context.domain_id, policy_id, profile_id).await?;
     Ok(ProfilePage {
         chrome: current.chrome("devices"),
         policy_id,
@@ -864,19 +878,23 @@ async fn save_profile(
     let meta: ProfileMeta = parse(&body)?;
     let form: ProfileForm = parse(&body)?;
     current.authorize_change(&meta.csrf)?;
-    let policy = policies::get(&context.pool, context.domain_id, policy_id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, policy_id).await?;
     let version = meta.version.parse::<i32>().unwrap_or(0);
     let mut errors = Errors::default();
-    if let Some(input) = form.to_input(&mut errors) {
-        let mut conn = form::connection(&context.pool).await?;
-        let actor = current.actor();
-        let result = match profile_id {
-            None => profiles::create(&mut conn, &actor, context.domain_id, policy_id, &input).await,
+    let mut input = form.to_input(&mut errors);
+    if errors.is_empty() {
+        let (actor, domain) = (current.actor(), context.domain_id);
+        let saved = match profile_id {
+            None => ravpn::profiles::create(&context.pool, &actor, domain, policy_id, &input).await,
             Some(id) => {
-                profiles::update(
-                    &mut conn,
+                // The dialog has no group URLs: the profile keeps those it has.
+                input.group_urls = ravpn::profiles::get(&context.pool, domain, policy_id, id)
+                    .await?
+                    .group_urls;
+                ravpn::profiles::update(
+                    &context.pool,
                     &actor,
-                    context.domain_id,
+                    domain,
                     policy_id,
                     id,
                     version,
@@ -885,15 +903,18 @@ async fn save_profile(
                 .await
             }
         };
-        match result {
+        match saved {
             Ok(_) => return Ok(Redirect::to(&format!("/ravpn/{policy_id}")).into_response()),
             Err(e) => {
-                errors = Errors::from_db(&e).ok_or(e)?;
+                errors = Errors::from_change(e, profile_form_field)?;
+                // A name clash is the repository's answer, on `name`.
                 if errors.has("name") {
                     errors.add("profile_name", errors.of("name").to_owned());
                 }
             }
         }
+    } else {
+        errors.add_problems(&ravpn::profiles::check(&input), profile_form_field);
     }
     Ok(ProfilePage {
         chrome: current.chrome("devices"),
@@ -926,7 +947,7 @@ pub(crate) async fn preview(
     current: Current,
     Path(id): Path<Uuid>,
 ) -> Result<PreviewPage, UiError> {
-    let policy = policies::get(&context.pool, context.domain_id, id).await?;
+    let policy = ravpn::policies::get(&context.pool, context.domain_id, id).await?;
     let now = OffsetDateTime::now_utc();
     let device = Device {
         id: Uuid::nil(),

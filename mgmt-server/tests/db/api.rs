@@ -146,7 +146,7 @@ pub(crate) fn messages(body: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn pool_body(name: &str) -> Value {
+pub(crate) fn pool_body(name: &str) -> Value {
     json!({ "name": name, "type": "IPv4AddressPool", "ipAddressRange": "10.10.0.10-10.10.0.20", "mask": "255.255.255.0" })
 }
 
@@ -581,12 +581,12 @@ async fn the_aaa_tab_rules_refuse_impossible_combinations_with_the_field_named()
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let text = messages(&body);
     assert!(
-        text.contains("enableMultipleCertificateAuthentication: only with CLIENT_CERTIFICATE_ONLY"),
+        text.contains("enableMultipleCertificateAuthentication: multiple certificate authentication needs a certificate authentication method, not AAA Only"),
         "{text}"
     );
     assert!(
         text.contains(
-            "certificateUsernameSettings.hideUsername: needs prefillUsernameFromCertificate"
+            "certificateUsernameSettings.hideUsername: hide username needs prefill username from certificate to be on"
         ),
         "{text}"
     );

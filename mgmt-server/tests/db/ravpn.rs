@@ -561,3 +561,337 @@ async fn profile_rules_stale_versions_and_duplicate_names_leave_the_profile_unch
         .unwrap_err();
     assert!(matches!(error, DbError::NotFound { .. }), "{error}");
 }
+
+/// The fields the broken rules of a refused change are about.
+fn refused<F: mgmt_server::rules::Field, T: std::fmt::Debug>(
+    result: Result<T, mgmt_server::rules::ChangeError<F>>,
+) -> Vec<(F, String)> {
+    match result {
+        Err(mgmt_server::rules::ChangeError::Invalid(problems)) => {
+            problems.into_iter().map(|p| (p.field, p.message)).collect()
+        }
+        other => panic!("not refused by a rule: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_policy_needs_a_manager_name_an_interface_name_ports_and_no_ipsec() {
+    use mgmt_server::ravpn::policies::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let admin = support::admin();
+    let mut input = RaVpnPolicyInput::new("two words");
+    input.configure_ipsec = true;
+    input.access_interface = "out/side".to_owned();
+    input.web_port = 0;
+    input.dtls_port = 0;
+    let problems = refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, &input).await);
+    let fields: Vec<Field> = problems.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        fields,
+        [
+            Field::Name,
+            Field::ConfigureIpsec,
+            Field::AccessInterface,
+            Field::WebPort,
+            Field::DtlsPort
+        ],
+        "{problems:?}"
+    );
+    // The interface is a token of the sensor's CLI: vpn-core's 64-character rule.
+    let mut long = RaVpnPolicyInput::new("x".repeat(128));
+    long.access_interface = "i".repeat(65);
+    let problems = refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, &long).await);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, Field::AccessInterface);
+    assert!(problems[0].1.contains("65 characters"), "{problems:?}");
+    assert_eq!(
+        service::list(&pool, GLOBAL_DOMAIN_ID, Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    // A 128-character name without spaces is a manager name; the policy is stored.
+    let created = service::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("x".repeat(128)),
+    )
+    .await
+    .unwrap();
+    let mut renamed = RaVpnPolicyInput::new("x".repeat(129));
+    renamed.web_port = 8443;
+    let problems =
+        refused(service::update(&pool, &admin, GLOBAL_DOMAIN_ID, created.id, 1, &renamed).await);
+    assert_eq!(problems[0].0, Field::Name);
+    service::delete(&pool, &admin, GLOBAL_DOMAIN_ID, created.id, Some(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn profile_and_alias_names_follow_vpn_cores_rule_and_group_urls_are_absolute() {
+    use mgmt_server::ravpn::profiles::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let policy = mgmt_server::ravpn::policies::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("RAVPN"),
+    )
+    .await
+    .unwrap();
+    let mut input = mca_profile(&o);
+    input.name = "p".repeat(65);
+    input.group_aliases = vec![
+        GroupAlias {
+            name: "two words".to_owned(),
+            enabled: true,
+        },
+        GroupAlias {
+            name: "Eng".to_owned(),
+            enabled: true,
+        },
+        GroupAlias {
+            name: "eng".to_owned(),
+            enabled: false,
+        },
+    ];
+    input.group_urls = vec![GroupUrl {
+        url: "vpn.example.com/eng".to_owned(),
+        enabled: true,
+    }];
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &input).await);
+    let fields: Vec<Field> = problems.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        fields,
+        [
+            Field::Name,
+            Field::GroupAliases,
+            Field::GroupAliases,
+            Field::GroupUrls
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("at most 64"), "{problems:?}");
+    assert!(problems[1].1.contains("\"two words\""), "{problems:?}");
+    assert!(problems[2].1.contains("\"eng\""), "{problems:?}");
+    assert!(problems[3].1.contains("https://"), "{problems:?}");
+    assert_eq!(
+        service::list(&pool, GLOBAL_DOMAIN_ID, policy.id, Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_aaa_tab_rules_are_vpn_cores_and_a_certificate_method_needs_a_trustpoint() {
+    use mgmt_server::ravpn::profiles::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let policy = mgmt_server::ravpn::policies::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("RAVPN"),
+    )
+    .await
+    .unwrap();
+
+    // AAA only: no MCA, prefill, hide or first certificate; a RADIUS group has a name.
+    let mut aaa_only = mca_profile(&o);
+    aaa_only.aaa.authentication_method = AuthenticationMethod::AaaOnly;
+    aaa_only.aaa.authentication_server = AuthenticationServer::Radius {
+        server_group: " ".to_owned(),
+    };
+    aaa_only.aaa.prefill_username = true;
+    aaa_only.aaa.hide_username = true;
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &aaa_only).await);
+    let fields: Vec<Field> = problems.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        fields,
+        [
+            Field::AuthenticationServer,
+            Field::MultipleCertificates,
+            Field::PrefillUsername,
+            Field::HideUsername,
+            Field::UsernameSource
+        ],
+        "{problems:?}"
+    );
+
+    // A certificate method checks certificates against at least one CA trustpoint;
+    // hide needs prefill.
+    let mut no_trustpoint = mca_profile(&o);
+    no_trustpoint.trustpoint_ids.clear();
+    no_trustpoint.aaa.authentication_method = AuthenticationMethod::AaaAndClientCertificate;
+    no_trustpoint.aaa.hide_username = true;
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &no_trustpoint).await);
+    let fields: Vec<Field> = problems.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        fields,
+        [Field::HideUsername, Field::Trustpoints],
+        "{problems:?}"
+    );
+    assert!(problems[1].1.contains("no CA trustpoint"), "{problems:?}");
+
+    // The seed's MCA profile keeps every rule and is stored.
+    service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &mca_profile(&o))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_profile_without_pools_is_refused_only_when_its_group_policy_has_none() {
+    use mgmt_server::ravpn::profiles::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let policy = mgmt_server::ravpn::policies::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("RAVPN"),
+    )
+    .await
+    .unwrap();
+    let mut input = mca_profile(&o);
+    input.ipv4_pool_ids.clear();
+    input.ipv6_pool_ids.clear();
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &input).await);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, Field::AddressPools);
+    assert!(problems[0].1.contains("\"MCA-GP\""), "{problems:?}");
+
+    // The group policy's pool serves the profile's clients.
+    let mut with_pool = GroupPolicyInput::new("POOLED-GP");
+    with_pool.ipv4_pool_ids = vec![o.v4_pool];
+    let pooled =
+        mgmt_server::objects::group_policies::create(&pool, &admin, GLOBAL_DOMAIN_ID, &with_pool)
+            .await
+            .unwrap();
+    input.group_policy_id = pooled.id;
+    let created = service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &input)
+        .await
+        .unwrap();
+    assert!(created.ipv4_pools.is_empty());
+}
+
+#[tokio::test]
+async fn aliases_and_profile_names_of_one_policy_are_one_list_ignoring_case() {
+    use mgmt_server::ravpn::profiles::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let policy = mgmt_server::ravpn::policies::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("RAVPN"),
+    )
+    .await
+    .unwrap();
+    let first = service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &mca_profile(&o))
+        .await
+        .unwrap();
+    let mut second = mca_profile(&o);
+    second.name = "second".to_owned();
+    second.group_aliases = vec![
+        GroupAlias {
+            name: "MCA".to_owned(),
+            enabled: true,
+        },
+        GroupAlias {
+            name: "FTDVPN-AAA-CERT-MCA".to_owned(),
+            enabled: true,
+        },
+    ];
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &second).await);
+    assert_eq!(
+        problems.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [Field::GroupAliases, Field::GroupAliases],
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("already used"), "{problems:?}");
+    assert!(problems[1].1.contains("name of another"), "{problems:?}");
+
+    // Nor may a profile be named as another's alias.
+    let mut named_as_alias = mca_profile(&o);
+    named_as_alias.name = "Old".to_owned();
+    named_as_alias.group_aliases.clear();
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &named_as_alias).await);
+    assert_eq!(
+        problems.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [Field::Name],
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("\"old\""), "{problems:?}");
+
+    // A profile's own aliases are not a clash when it is saved again.
+    service::update(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        policy.id,
+        first.id,
+        1,
+        &mca_profile(&o),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_wizard_reports_the_rules_of_the_policy_and_the_profile_and_stores_neither() {
+    use mgmt_server::ravpn::policies::{self as service, Field, WizardField};
+    use mgmt_server::ravpn::profiles::Field as ProfileField;
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let mut policy = RaVpnPolicyInput::new("RAVPN");
+    policy.web_port = 0;
+    let mut profile = mca_profile(&o);
+    profile.name = "two words".to_owned();
+    let problems = refused(
+        service::create_with_profile(&pool, &admin, GLOBAL_DOMAIN_ID, &policy, &profile).await,
+    );
+    assert_eq!(
+        problems.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [
+            WizardField::Policy(Field::WebPort),
+            WizardField::Profile(ProfileField::Name)
+        ],
+        "{problems:?}"
+    );
+    assert_eq!(
+        service::list(&pool, GLOBAL_DOMAIN_ID, Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    policy.web_port = 443;
+    profile.name = "ftdvpn-aaa-cert-mca".to_owned();
+    let created = service::create_with_profile(&pool, &admin, GLOBAL_DOMAIN_ID, &policy, &profile)
+        .await
+        .unwrap();
+    assert_eq!(created.name, "RAVPN");
+}

@@ -689,3 +689,176 @@ async fn a_device_with_a_bad_host_gets_the_same_rule_from_the_rest_api_and_the_f
         "neither door stored the device"
     );
 }
+
+#[tokio::test]
+async fn a_certificate_method_without_trustpoint_gets_the_same_answer_from_the_rest_api_and_the_profile_dialog()
+ {
+    use mgmt_server::db::group_policies::DEFAULT_GROUP_POLICY_ID;
+    use mgmt_server::db::policies::RaVpnPolicyInput;
+    use mgmt_server::db::profiles::ConnectionProfileInput;
+    use mgmt_server::ravpn::{policies, profiles};
+    use serde_json::json;
+    use vpn_core::config::{AaaSettings, AuthenticationMethod};
+
+    // The rule, once, on the service.
+    let pool_id = Uuid::new_v4();
+    let input = ConnectionProfileInput {
+        name: "CERT".to_owned(),
+        description: String::new(),
+        group_policy_id: DEFAULT_GROUP_POLICY_ID,
+        ipv4_pool_ids: vec![pool_id],
+        ipv6_pool_ids: Vec::new(),
+        trustpoint_ids: Vec::new(),
+        aaa: AaaSettings::new(AuthenticationMethod::ClientCertificateOnly),
+        group_aliases: Vec::new(),
+        group_urls: Vec::new(),
+    };
+    let problems = profiles::check(&input);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, profiles::Field::Trustpoints);
+    let rule = problems[0].message.clone();
+
+    // REST: 400 naming the FMC field.
+    let api = crate::api::Api::start().await;
+    let token = api.login("admin").await;
+    let (_, policy, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/policy/ravpns",
+            Some(json!({ "name": "P" })),
+        )
+        .await;
+    let (_, pool, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/object/ipv4addresspools",
+            Some(crate::api::pool_body("POOL")),
+        )
+        .await;
+    let path = format!(
+        "/policy/ravpns/{}/connectionprofiles",
+        policy["id"].as_str().unwrap()
+    );
+    let (status, body, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({
+                "name": "CERT",
+                "groupPolicy": { "id": DEFAULT_GROUP_POLICY_ID },
+                "ipv4AddressPool": [{ "id": pool["id"] }],
+                "authenticationMethod": "CLIENT_CERTIFICATE_ONLY"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(crate::api::messages(&body), format!("trustpoints: {rule}"));
+
+    // UI: the same rule's message on the trustpoints field of the dialog.
+    let ui = Ui::start().await;
+    let pool_id = ui.ipv4_pool("POOL", false).await;
+    let policy = policies::create(
+        &ui.pool,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("P"),
+    )
+    .await
+    .unwrap();
+    let dialog = format!("/ravpn/{}/profiles/new", policy.id);
+    let page = ui.get(&dialog).await;
+    let pool_id = pool_id.to_string();
+    let group_policy_id = DEFAULT_GROUP_POLICY_ID.to_string();
+    let shown = ui
+        .post(
+            &page,
+            &dialog,
+            &[
+                ("profile_name", "CERT"),
+                ("group_policy_id", &group_policy_id),
+                ("ipv4_pool_ids", &pool_id),
+                ("auth_method", "CLIENT_CERTIFICATE_ONLY"),
+                ("mapping", "specific"),
+                ("primary_field", "CN"),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(
+        field_error(&shown.html, "trustpoint_ids").as_deref(),
+        Some(format!("{}{}.", rule[..1].to_uppercase(), &rule[1..]).as_str()),
+        "{}",
+        shown.html
+    );
+    let stored = profiles::list(&ui.pool, GLOBAL_DOMAIN_ID, policy.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(stored.total, 0);
+}
+
+#[tokio::test]
+async fn port_zero_gets_the_same_answer_from_the_rest_api_and_the_access_interfaces_tab() {
+    use mgmt_server::db::policies::RaVpnPolicyInput;
+    use mgmt_server::ravpn::policies;
+    use serde_json::json;
+
+    let mut input = RaVpnPolicyInput::new("P");
+    input.web_port = 0;
+    let problems = policies::check(&input);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, policies::Field::WebPort);
+    let rule = problems[0].message.clone();
+
+    let api = crate::api::Api::start().await;
+    let token = api.login("admin").await;
+    let (status, body, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/policy/ravpns",
+            Some(json!({ "name": "P", "accessInterfaceSettings": { "webPort": 0 } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        crate::api::messages(&body),
+        format!("accessInterfaceSettings.webPort: {rule}")
+    );
+
+    let ui = Ui::start().await;
+    let policy = policies::create(
+        &ui.pool,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("P"),
+    )
+    .await
+    .unwrap();
+    let edit = format!("/ravpn/{}", policy.id);
+    let page = ui.get(&edit).await;
+    let shown = ui
+        .post(
+            &page,
+            &edit,
+            &[
+                ("version", "1"),
+                ("name", "P"),
+                ("access_interface", "outside"),
+                ("web_port", "0"),
+                ("dtls_port", "443"),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(
+        field_error(&shown.html, "web_port").as_deref(),
+        Some(format!("{}{}.", rule[..1].to_uppercase(), &rule[1..]).as_str())
+    );
+    let stored = policies::get(&ui.pool, GLOBAL_DOMAIN_ID, policy.id)
+        .await
+        .unwrap();
+    assert_eq!((stored.web_port, stored.version), (443, 1));
+}

@@ -35,7 +35,8 @@ pub use profile::{ConnectionProfile, GroupAlias, GroupUrl};
 pub use trustpoint::{Revocation, Trustpoint, ValidationUsage};
 pub use validate::{
     BANNER_LINE_MAX_CHARS, ConfigProblem, EXPIRY_WARNING_DAYS, MAX_DNS_SERVERS, MAX_NAME_CHARS,
-    MAX_POOL_ADDRESSES, ObjectKind, ProblemKind, object_name_problem,
+    MAX_POOL_ADDRESSES, ObjectKind, ProblemKind, aaa_problems, group_url_problem,
+    object_name_problem,
 };
 
 use serde::{Deserialize, Serialize};

@@ -26,9 +26,10 @@ use time::OffsetDateTime;
 
 use super::{AuthenticationMethod, DeviceConfig, SCHEMA_VERSION, SplitTunnelPolicy};
 
+pub use aaa::aaa_problems;
 pub use certificates::EXPIRY_WARNING_DAYS;
 pub use group_policy::{BANNER_LINE_MAX_CHARS, MAX_DNS_SERVERS};
-pub use names::{MAX_NAME_CHARS, object_name_problem};
+pub use names::{MAX_NAME_CHARS, group_url_problem, object_name_problem};
 pub use pools::MAX_POOL_ADDRESSES;
 
 impl DeviceConfig {

@@ -85,6 +85,18 @@ pub fn object_name_problem(kind: ObjectKind, name: &str) -> Option<ProblemKind> 
     found.problems.into_iter().next().map(|p| p.kind)
 }
 
+/// What is wrong with `url` as a group URL (an absolute http(s) URL without user
+/// information), if anything: the manager checks each profile's URLs with it when the
+/// profile is saved.
+pub fn group_url_problem(url: &str) -> Option<ProblemKind> {
+    normalise_url(url)
+        .err()
+        .map(|reason| ProblemKind::InvalidGroupUrl {
+            url: url.to_owned(),
+            reason,
+        })
+}
+
 fn check_syntax(config: &DeviceConfig, found: &mut Findings) {
     for (path, kind, name) in named_objects(config) {
         check_name(found, path, kind, name);
@@ -318,5 +330,28 @@ mod object_name_tests {
             object_name_problem(ObjectKind::LocalUser, &"x".repeat(65)),
             Some(ProblemKind::NameTooLong { length: 65, .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod group_url_tests {
+    use super::{ProblemKind, group_url_problem};
+
+    #[test]
+    fn a_group_url_is_an_absolute_http_url_without_user_information() {
+        assert_eq!(group_url_problem("https://vpn.example.com/eng"), None);
+        for url in [
+            "vpn.example.com/eng",
+            "ftp://vpn.example.com",
+            "https://u@vpn",
+        ] {
+            assert!(
+                matches!(
+                    group_url_problem(url),
+                    Some(ProblemKind::InvalidGroupUrl { .. })
+                ),
+                "{url}"
+            );
+        }
     }
 }

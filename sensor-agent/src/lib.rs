@@ -54,6 +54,7 @@ mod atomic_file;
 pub mod cli;
 pub mod config_file;
 pub mod config_store;
+pub mod connection_limit;
 pub mod control;
 pub mod dataplane;
 pub mod headend;

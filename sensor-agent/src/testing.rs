@@ -152,6 +152,43 @@ pub(crate) async fn tls_connect(
         .with_custom_certificate_verifier(Arc::new(e2e::sensor::AnyServerCertificate { provider }))
         .with_no_client_auth();
     let tcp = TcpStream::connect(address).await?;
+    tls_over(tcp, config).await
+}
+
+/// [`tls_connect`] from the local address `source` (e.g. 127.0.0.2, another client).
+pub(crate) async fn tls_connect_from(
+    source: IpAddr,
+    address: SocketAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(e2e::sensor::AnyServerCertificate { provider }))
+        .with_no_client_auth();
+    let tcp = tcp_connect_from(source, address).await?;
+    tls_over(tcp, config).await
+}
+
+/// A TCP connection to `address` from the local address `source`.
+pub(crate) async fn tcp_connect_from(
+    source: IpAddr,
+    address: SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let socket = if source.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(address).await
+}
+
+async fn tls_over(
+    tcp: TcpStream,
+    config: ClientConfig,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
     TlsConnector::from(Arc::new(config))
         .connect(name, tcp)

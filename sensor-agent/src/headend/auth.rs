@@ -8,12 +8,23 @@
 //! login that still needs a password waits in [`PendingLogins`] under a handle of its
 //! own. Both are single use, expire, and are bound to the machine certificate of the
 //! connection that created them.
+//!
+//! Bounds per source (an IPv4 address or an IPv6 /64): at most
+//! [`MAX_PENDING_LOGINS_PER_SOURCE`] logins waiting for a password and
+//! [`MAX_CHALLENGES_PER_SOURCE`] MCA challenges, besides the global caps; a source over
+//! its share gets an error form saying so ([`TOO_MANY_PENDING`]) while others still log
+//! in. Password attempts are throttled by a ban score ([`vpn_core::throttle`]) per
+//! source ([`SOURCE_BAN`]) and per username and source ([`USER_BAN`]): a flood from one
+//! place is refused there ("try again in N seconds") and never locks the user out from
+//! elsewhere. The check itself runs in `password` (bounded memory, dummy hash for
+//! unknown names). Every attacker-controlled string in a log line goes through
+//! [`escaped`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 use vpn_core::aggauth::server::{
@@ -21,16 +32,19 @@ use vpn_core::aggauth::server::{
 };
 use vpn_core::aggauth::{AuthReply, ClientMessage, DeviceId};
 use vpn_core::config::{AuthenticationServer, ConnectionProfile, DeviceConfig};
+use vpn_core::log_escape::escaped;
 use vpn_core::login::{
     self, Admission, LoginContext, LoginRefusal, Next, PendingPassword, TrustSource,
 };
-use vpn_core::mca::take_challenge;
+use vpn_core::mca::{McaChallenge, take_challenge};
 use vpn_core::pki::{TrustStore, TrustStoreError};
 use vpn_core::session::ClientInfo;
+use vpn_core::throttle::{BanPolicy, BanScore, Banned, SourceQuota, source_of};
 
 use super::http::{Request, Response};
+use super::password::PASSWORD_CHECKS;
 use super::{Connection, Headend};
-use crate::sessions::{MachineFingerprint, NewSession};
+use crate::sessions::{LoginError, MachineFingerprint, NewSession};
 
 pub use vpn_core::login::{LOGIN_FAILED, MCA_REQUIRED};
 
@@ -38,6 +52,38 @@ pub use vpn_core::login::{LOGIN_FAILED, MCA_REQUIRED};
 pub const PENDING_LOGIN_LIFETIME: Duration = Duration::from_secs(120);
 /// Most logins waiting for a password at once.
 pub const MAX_PENDING_LOGINS: usize = 4096;
+/// Most logins waiting for a password from one source.
+pub const MAX_PENDING_LOGINS_PER_SOURCE: usize = 32;
+/// Most MCA challenges waiting for their answer from one source.
+pub const MAX_CHALLENGES_PER_SOURCE: usize = 32;
+/// Password attempts from one source: 20 wrong ones in a row, then one every 30 s.
+pub const SOURCE_BAN: BanPolicy = BanPolicy {
+    threshold: 200,
+    wrong_password_points: 10,
+    decay_per_point: Duration::from_secs(3),
+    max_keys: 65_536,
+};
+/// Password attempts for one username from one source: 5 wrong ones, then one every 30 s.
+pub const USER_BAN: BanPolicy = BanPolicy {
+    threshold: 50,
+    wrong_password_points: 10,
+    decay_per_point: Duration::from_secs(3),
+    max_keys: 65_536,
+};
+/// The answer when the session database is full.
+pub const SESSION_LIMIT_REACHED: &str =
+    "The device has reached its session limit. Try again later.";
+/// The answer to a source with too many logins or challenges waiting.
+pub const TOO_MANY_PENDING: &str =
+    "Too many logins in progress from your address. Try again later.";
+
+/// The answer to a throttled password attempt.
+fn throttled_message(banned: Banned) -> String {
+    format!(
+        "Too many failed logins from your address. Try again in {} seconds.",
+        banned.retry_after.as_secs().max(1)
+    )
+}
 
 /// Answers one aggregate-auth POST. `now` is the wall clock, `instant` the monotonic one.
 pub(crate) fn handle_post(
@@ -51,7 +97,8 @@ pub(crate) fn handle_post(
     let message = match ClientMessage::parse(&request.body) {
         Ok(message) => message,
         Err(e) => {
-            tracing::info!(error = %e, "unreadable aggregate-auth request");
+            let error = e.to_string();
+            tracing::info!(error = %escaped(&error), "unreadable aggregate-auth request");
             return Response::xml(error_form(LOGIN_FAILED));
         }
     };
@@ -99,9 +146,28 @@ impl TrustSource for HeadendTrust<'_> {
 }
 
 /// Logins whose certificates (if any) passed and that wait for a password.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PendingLogins {
     pending: HashMap<String, PendingLogin>,
+    per_source: SourceQuota,
+}
+
+impl Default for PendingLogins {
+    fn default() -> Self {
+        Self {
+            pending: HashMap::new(),
+            per_source: SourceQuota::new(MAX_PENDING_LOGINS_PER_SOURCE, PENDING_LOGIN_LIFETIME),
+        }
+    }
+}
+
+/// Why a login cannot wait for its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PendingRefused {
+    #[error("{MAX_PENDING_LOGINS} logins wait for a password")]
+    Full,
+    #[error("{MAX_PENDING_LOGINS_PER_SOURCE} logins wait for a password from this source")]
+    SourceFull,
 }
 
 #[derive(Debug, Clone)]
@@ -113,22 +179,86 @@ struct PendingLogin {
 }
 
 impl PendingLogins {
-    fn insert(&mut self, login: PendingLogin, now: Instant) -> Option<String> {
-        self.pending
-            .retain(|_, p| now.saturating_duration_since(p.issued_at) <= PENDING_LOGIN_LIFETIME);
+    fn insert(
+        &mut self,
+        login: PendingLogin,
+        source: IpAddr,
+        now: Instant,
+    ) -> Result<String, PendingRefused> {
+        let quota = &mut self.per_source;
+        self.pending.retain(|handle, p| {
+            let live = now.saturating_duration_since(p.issued_at) <= PENDING_LOGIN_LIFETIME;
+            if !live {
+                quota.release(handle);
+            }
+            live
+        });
         if self.pending.len() >= MAX_PENDING_LOGINS {
-            return None;
+            return Err(PendingRefused::Full);
+        }
+        if !self.per_source.has_room(source, now) {
+            return Err(PendingRefused::SourceFull);
         }
         let mut handle = [0u8; 16];
-        SystemRandom::new().fill(&mut handle).ok()?;
+        SystemRandom::new()
+            .fill(&mut handle)
+            .map_err(|_| PendingRefused::Full)?;
         let handle = hex::encode(handle);
+        self.per_source
+            .admit(source, &handle, now)
+            .map_err(|_| PendingRefused::SourceFull)?;
         self.pending.insert(handle.clone(), login);
-        Some(handle)
+        Ok(handle)
     }
 
     fn take(&mut self, handle: &str, now: Instant) -> Option<PendingLogin> {
         let login = self.pending.remove(handle)?;
+        self.per_source.release(handle);
         (now.saturating_duration_since(login.issued_at) <= PENDING_LOGIN_LIFETIME).then_some(login)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// The ban scores of password attempts: per source and per username and source.
+#[derive(Debug)]
+pub(crate) struct LoginThrottle {
+    by_source: BanScore<IpAddr>,
+    by_user: BanScore<(String, IpAddr)>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            by_source: BanScore::new(SOURCE_BAN),
+            by_user: BanScore::new(USER_BAN),
+        }
+    }
+}
+
+impl LoginThrottle {
+    /// Charges a password attempt of `username` from `peer` in advance (as if it were
+    /// wrong), unless one of its keys is banned.
+    fn charge(&mut self, username: &str, peer: IpAddr, now: Instant) -> Result<(), Banned> {
+        let source = source_of(peer);
+        let user = (username.to_owned(), source);
+        self.by_source.check(&source, now)?;
+        self.by_user.check(&user, now)?;
+        self.by_source
+            .charge(&source, SOURCE_BAN.wrong_password_points, now)?;
+        self.by_user
+            .charge(&user, USER_BAN.wrong_password_points, now)
+    }
+
+    /// The attempt was right: its points back, and the username's record cleared.
+    fn succeeded(&mut self, username: &str, peer: IpAddr, now: Instant) {
+        let source = source_of(peer);
+        self.by_source
+            .refund(&source, SOURCE_BAN.wrong_password_points, now);
+        self.by_user.forget(&(username.to_owned(), source));
     }
 }
 
@@ -145,6 +275,13 @@ impl Step<'_> {
     fn reply(&self, reply: &AuthReply) -> Response {
         let client = self.client_info(reply.device_id.as_ref(), reply.version.as_deref());
         if reply.mca.is_some() {
+            if let Some(handle) = reply
+                .opaque
+                .as_ref()
+                .and_then(|o| o.aggauth_handle.as_deref())
+            {
+                self.headend.challenge_quota().release(handle);
+            }
             let challenge = take_challenge(&mut self.headend.challenges(), reply, self.instant);
             let next = login::on_mca_reply(&self.context, challenge, reply);
             return self.answer(next, client);
@@ -171,8 +308,20 @@ impl Step<'_> {
                     .map(|c| c.password.expose())
                     .unwrap_or_default();
                 let config = self.context.config;
+                let peer = self.connection.peer.ip();
+                let charged = self
+                    .headend
+                    .throttle()
+                    .charge(&check.username, peer, self.instant);
+                if let Err(banned) = charged {
+                    tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = too many failed attempts, retry in {} s : server = LOCAL : user = {} : user IP = {peer}", banned.retry_after.as_secs().max(1), escaped(&check.username));
+                    return Response::xml(error_form(&throttled_message(banned)));
+                }
                 if check_password(config, check.profile, &check.username, password) {
-                    tracing::info!(target: "syslog", syslog_id = 113004, "AAA user authentication Successful : server = LOCAL : user = {}", check.username);
+                    self.headend
+                        .throttle()
+                        .succeeded(&check.username, peer, Instant::now());
+                    tracing::info!(target: "syslog", syslog_id = 113004, "AAA user authentication Successful : server = LOCAL : user = {}", escaped(&check.username));
                     Next::Admit(check.accept())
                 } else {
                     check.reject()
@@ -193,17 +342,34 @@ impl Step<'_> {
                 let Some(machine) = self.connection.machine_certificate() else {
                     return Response::xml(error_form(LOGIN_FAILED));
                 };
-                let issued = self.headend.challenges().issue(
-                    &profile.name,
-                    &config_hash,
-                    machine.as_ref(),
-                    self.instant,
-                );
+                let peer = self.connection.peer.ip();
+                if !self.headend.challenge_quota().has_room(peer, self.instant) {
+                    tracing::info!(
+                        limit = MAX_CHALLENGES_PER_SOURCE,
+                        "too many MCA challenges waiting from this source; refused"
+                    );
+                    return Response::xml(error_form(TOO_MANY_PENDING));
+                }
+                let issued = McaChallenge::new(&profile.name, &config_hash).and_then(|challenge| {
+                    let handle = challenge.handle().to_owned();
+                    let body = challenge.body().to_vec();
+                    self.headend
+                        .challenges()
+                        .insert(challenge, machine.as_ref(), self.instant)?;
+                    Ok((handle, body))
+                });
                 match issued {
-                    Ok(body) => Response::xml(body),
+                    Ok((handle, body)) => {
+                        // Room was checked just above; a race only lets one more in.
+                        let _ = self
+                            .headend
+                            .challenge_quota()
+                            .admit(peer, &handle, self.instant);
+                        Response::xml(body)
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot issue an MCA challenge");
-                        Response::xml(error_form(LOGIN_FAILED))
+                        Response::xml(error_form(TOO_MANY_PENDING))
                     }
                 }
             }
@@ -213,11 +379,16 @@ impl Step<'_> {
                     client,
                     issued_at: self.instant,
                 };
-                match self.headend.pending_logins().insert(pending, self.instant) {
-                    Some(handle) => Response::xml(form.body(&handle, &config_hash)),
-                    None => {
-                        tracing::warn!("too many logins waiting for a password");
-                        Response::xml(error_form(LOGIN_FAILED))
+                let source = self.connection.peer.ip();
+                let inserted = self
+                    .headend
+                    .pending_logins()
+                    .insert(pending, source, self.instant);
+                match inserted {
+                    Ok(handle) => Response::xml(form.body(&handle, &config_hash)),
+                    Err(refused) => {
+                        tracing::warn!(reason = %refused, "login refused: too many waiting for a password");
+                        Response::xml(error_form(TOO_MANY_PENDING))
                     }
                 }
             }
@@ -237,24 +408,29 @@ impl Step<'_> {
         let ip = peer.ip();
         match reason {
             LoginRefusal::Chain { slot, source } => {
-                tracing::info!(target: "syslog", syslog_id = 717027, %peer, group, %slot, "Certificate chain failed validation. {source}");
+                let source = source.to_string();
+                tracing::info!(target: "syslog", syslog_id = 717027, %peer, group = %escaped(group), %slot, "Certificate chain failed validation. {}", escaped(&source));
             }
             LoginRefusal::WrongSlot { .. }
             | LoginRefusal::SameKeyInBothSlots
             | LoginRefusal::SeveralUserChains { .. }
             | LoginRefusal::Mca(_) => {
-                tracing::info!(target: "syslog", syslog_id = 716039, %peer, group, "Multiple certificate authentication rejected: {reason}");
+                let reason = reason.to_string();
+                tracing::info!(target: "syslog", syslog_id = 716039, %peer, group = %escaped(group), "Multiple certificate authentication rejected: {}", escaped(&reason));
             }
             LoginRefusal::UsernameDiffers { typed } => {
-                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = username differs from the certificate : user = {typed} : user IP = {ip}");
+                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = username differs from the certificate : user = {} : user IP = {ip}", escaped(typed));
             }
             LoginRefusal::AaaFailure { username } => {
-                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = AAA failure : server = LOCAL : user = {username} : user IP = {ip}");
+                tracing::info!(target: "syslog", syslog_id = 113005, "AAA user authentication Rejected : reason = AAA failure : server = LOCAL : user = {} : user IP = {ip}", escaped(username));
             }
             LoginRefusal::TrustpointsUnusable(e) => {
-                tracing::warn!(group, error = %e, "connection profile has no usable trustpoints");
+                tracing::warn!(group = %escaped(group), error = %e, "connection profile has no usable trustpoints");
             }
-            other => tracing::info!(group, reason = %other, "login refused"),
+            other => {
+                let reason = other.to_string();
+                tracing::info!(group = %escaped(group), reason = %escaped(&reason), "login refused");
+            }
         }
     }
 
@@ -292,14 +468,19 @@ impl Step<'_> {
         let grant = match self.headend.sessions.login(new, self.context.now) {
             Ok(grant) => grant,
             Err(e) => {
-                tracing::info!(group = %profile.name, error = %e, "login refused by the session database");
-                return Response::xml(error_form(LOGIN_FAILED));
+                let error = e.to_string();
+                tracing::info!(group = %profile.name, error = %escaped(&error), "login refused by the session database");
+                let message = match e {
+                    LoginError::CapacityReached { .. } => SESSION_LIMIT_REACHED,
+                    _ => LOGIN_FAILED,
+                };
+                return Response::xml(error_form(message));
             }
         };
         let span = super::session_span(grant.index, &username);
         let _in_session = span.enter();
         tracing::info!(group = %profile.name, "login accepted");
-        tracing::info!(target: "syslog", syslog_id = 716038, "Group <{}> User <{username}> IP <{}> Authentication: successful, Session Type: WebVPN.", profile.group_policy, self.connection.peer.ip());
+        tracing::info!(target: "syslog", syslog_id = 716038, "Group <{}> User <{}> IP <{}> Authentication: successful, Session Type: WebVPN.", escaped(&profile.group_policy), escaped(&username), self.connection.peer.ip());
         let banner = policy.and_then(|p| p.banner.as_deref());
         let body = complete(&Completion {
             session_id: &grant.audit_session_id,
@@ -310,7 +491,7 @@ impl Step<'_> {
         let mut response = Response::xml(body);
         response.headers.push((
             "Set-Cookie",
-            format!("webvpn={}; path=/; Secure", grant.cookie.expose()),
+            format!("webvpn={}; path=/; Secure; HttpOnly", grant.cookie.expose()),
         ));
         response
     }
@@ -354,15 +535,18 @@ pub(crate) fn check_password(
         return false;
     }
     let Some(user) = config.local_user(username) else {
+        // The same time as a known name.
+        let like = config.local_users.first().map(|u| u.password_hash.as_str());
+        PASSWORD_CHECKS.verify_dummy(like, password.as_bytes());
         return false;
     };
-    let Ok(hash) = PasswordHash::new(&user.password_hash) else {
-        tracing::warn!(user = %username, "local user has a password hash that is not a PHC string");
-        return false;
-    };
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok()
+    match PASSWORD_CHECKS.verify(&user.password_hash, password.as_bytes()) {
+        Ok(matches) => matches,
+        Err(e) => {
+            tracing::warn!(user = %escaped(username), error = %e, "local user's password hash cannot be checked");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

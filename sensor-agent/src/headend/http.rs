@@ -10,7 +10,18 @@
 //! Limits: a request head is at most [`MAX_HEAD_BYTES`] with at most [`MAX_HEADERS`]
 //! headers; a body is read only by `Content-Length` (no chunked requests; openconnect
 //! never sends one) and is at most [`MAX_BODY_BYTES`]; every read waits at most
-//! [`READ_TIMEOUT`].
+//! [`READ_TIMEOUT`], and once its first byte arrived the whole head must arrive within
+//! [`HEAD_DEADLINE`] and the whole request within [`REQUEST_DEADLINE`] (a client sending
+//! a byte now and then cannot hold a connection open).
+//!
+//! Strict framing (request smuggling): a head with a bare LF or CR line end, more than
+//! one `Content-Length`, a `Content-Length` that is not plain decimal digits (`+83`,
+//! `0x10`, `1,2`) or a `Transfer-Encoding` together with a `Content-Length` is refused
+//! with `400` and the connection closed.
+//!
+//! Every response carries `Strict-Transport-Security`, `X-Content-Type-Options:
+//! nosniff` and a `Content-Security-Policy` that forbids framing; openconnect ignores
+//! headers it does not know (protocol.md §2.1).
 
 use std::time::Duration;
 
@@ -24,6 +35,22 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Longest wait for the next bytes of a request (also the keep-alive idle time).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest time from the first byte of a request to the end of its head.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// Longest time from the first byte of a request to the end of its body.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
+/// Longest `Content-Length` value accepted, in digits (more cannot be below the limit).
+const MAX_CONTENT_LENGTH_DIGITS: usize = 19;
+
+/// Headers every response carries (HSTS for a year; nothing may sniff, script or frame).
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("Strict-Transport-Security", "max-age=31536000"),
+    ("X-Content-Type-Options", "nosniff"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
 
 /// One request: head and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +91,8 @@ pub enum RequestError {
     Truncated,
     #[error("no request bytes for {0:?}")]
     Timeout(Duration),
+    #[error("the request did not arrive within {0:?} of its first byte")]
+    TooSlow(Duration),
     #[error("request head longer than {MAX_HEAD_BYTES} bytes")]
     HeadTooLarge,
     #[error("malformed request head: {0}")]
@@ -84,6 +113,7 @@ impl RequestError {
             Self::Malformed(_) => Some((400, "Bad Request")),
             Self::BodyTooLarge(_) => Some((413, "Payload Too Large")),
             Self::Chunked => Some((411, "Length Required")),
+            Self::TooSlow(_) => Some((408, "Request Timeout")),
             Self::Truncated | Self::Timeout(_) | Self::Io(_) => None,
         }
     }
@@ -96,6 +126,8 @@ pub async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     buffer: &mut Vec<u8>,
 ) -> Result<Option<Request>, RequestError> {
+    // Set when the first byte of this request is there.
+    let mut started = (!buffer.is_empty()).then(tokio::time::Instant::now);
     let (head_len, mut request, content_length) = loop {
         if let Some(parsed) = parse_head(buffer)? {
             break parsed;
@@ -103,18 +135,22 @@ pub async fn read_request<S: AsyncRead + Unpin>(
         if buffer.len() >= MAX_HEAD_BYTES {
             return Err(RequestError::HeadTooLarge);
         }
-        if read_more(stream, buffer, MAX_HEAD_BYTES).await? == 0 {
+        let deadline = started.map(|at| (at + HEAD_DEADLINE, HEAD_DEADLINE));
+        if read_more(stream, buffer, MAX_HEAD_BYTES, deadline).await? == 0 {
             return if buffer.is_empty() {
                 Ok(None)
             } else {
                 Err(RequestError::Truncated)
             };
         }
+        started.get_or_insert_with(tokio::time::Instant::now);
     };
     let body_len = usize::try_from(content_length).unwrap_or(usize::MAX);
     let total = head_len.saturating_add(body_len);
+    let started = started.unwrap_or_else(tokio::time::Instant::now);
     while buffer.len() < total {
-        if read_more(stream, buffer, total).await? == 0 {
+        let deadline = Some((started + REQUEST_DEADLINE, REQUEST_DEADLINE));
+        if read_more(stream, buffer, total, deadline).await? == 0 {
             return Err(RequestError::Truncated);
         }
     }
@@ -141,6 +177,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
     if head_len > MAX_HEAD_BYTES {
         return Err(RequestError::HeadTooLarge);
     }
+    check_line_ends(buffer.get(..head_len).unwrap_or_default())?;
     let method = parsed.method.unwrap_or_default().to_owned();
     let path = parsed.path.unwrap_or_default().to_owned();
     let headers: Vec<(String, String)> = parsed
@@ -159,17 +196,30 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
         headers,
         body: Vec::new(),
     };
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|te| !te.eq_ignore_ascii_case("identity"))
-    {
+    let lengths: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "content-length")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    let transfer_encoding = request.header("transfer-encoding");
+    if transfer_encoding.is_some() && !lengths.is_empty() {
+        return Err(RequestError::Malformed(
+            "Transfer-Encoding together with Content-Length".to_owned(),
+        ));
+    }
+    if transfer_encoding.is_some_and(|te| !te.eq_ignore_ascii_case("identity")) {
         return Err(RequestError::Chunked);
     }
-    let content_length = match request.header("content-length") {
-        None => 0,
-        Some(value) => value
-            .parse::<u64>()
-            .map_err(|_| RequestError::Malformed(format!("Content-Length {value:?}")))?,
+    let content_length = match lengths.as_slice() {
+        [] => 0,
+        [value] => content_length(value)?,
+        _ => {
+            return Err(RequestError::Malformed(format!(
+                "{} Content-Length headers",
+                lengths.len()
+            )));
+        }
     };
     if content_length > MAX_BODY_BYTES as u64 {
         return Err(RequestError::BodyTooLarge(content_length));
@@ -177,18 +227,53 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
     Ok(Some((head_len, request, content_length)))
 }
 
-/// Reads more bytes into `buffer`, never beyond `limit` bytes in total.
+/// A `Content-Length` value: decimal digits only (no sign, no spaces, no hex).
+fn content_length(value: &str) -> Result<u64, RequestError> {
+    let plain = !value.is_empty()
+        && value.len() <= MAX_CONTENT_LENGTH_DIGITS
+        && value.bytes().all(|b| b.is_ascii_digit());
+    plain
+        .then(|| value.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| RequestError::Malformed(format!("Content-Length {value:?}")))
+}
+
+/// Every line of a head ends with CRLF: a bare LF or CR is refused (parsers disagree on
+/// them, which is how requests are smuggled).
+fn check_line_ends(head: &[u8]) -> Result<(), RequestError> {
+    let mut previous = 0u8;
+    for (at, &byte) in head.iter().enumerate() {
+        let bare_lf = byte == b'\n' && previous != b'\r';
+        let bare_cr = byte == b'\r' && head.get(at + 1) != Some(&b'\n');
+        if bare_lf || bare_cr {
+            return Err(RequestError::Malformed(
+                "a line of the head does not end with CRLF".to_owned(),
+            ));
+        }
+        previous = byte;
+    }
+    Ok(())
+}
+
+/// Reads more bytes into `buffer`, never beyond `limit` bytes in total, waiting at most
+/// [`READ_TIMEOUT`] and never past `deadline` (when, and how long it was).
 async fn read_more<S: AsyncRead + Unpin>(
     stream: &mut S,
     buffer: &mut Vec<u8>,
     limit: usize,
+    deadline: Option<(tokio::time::Instant, Duration)>,
 ) -> Result<usize, RequestError> {
     let mut chunk = [0u8; 4096];
     let room = limit.saturating_sub(buffer.len()).clamp(1, chunk.len());
     let target = chunk.get_mut(..room).unwrap_or_default();
-    let n = tokio::time::timeout(READ_TIMEOUT, stream.read(target))
+    let idle_end = tokio::time::Instant::now() + READ_TIMEOUT;
+    let (end, error) = match deadline {
+        Some((at, allowed)) if at < idle_end => (at, RequestError::TooSlow(allowed)),
+        _ => (idle_end, RequestError::Timeout(READ_TIMEOUT)),
+    };
+    let n = tokio::time::timeout_at(end, stream.read(target))
         .await
-        .map_err(|_| RequestError::Timeout(READ_TIMEOUT))??;
+        .map_err(|_| error)??;
     buffer.extend_from_slice(target.get(..n).unwrap_or_default());
     Ok(n)
 }
@@ -210,7 +295,7 @@ impl Response {
         Self {
             status: 200,
             reason: "OK",
-            headers: vec![("Content-Type", "text/xml".to_owned())],
+            headers: vec![("Content-Type", "text/xml; charset=utf-8".to_owned())],
             body,
             close: false,
         }
@@ -230,6 +315,12 @@ impl Response {
     /// The response bytes: status line, headers, `Content-Length`, body.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, self.reason);
+        for (name, value) in SECURITY_HEADERS {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push_str("\r\n");
+        }
         for (name, value) in &self.headers {
             out.push_str(name);
             out.push_str(": ");
@@ -339,12 +430,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_client_that_stops_sending_times_out() {
-        let (mut client, mut server) = tokio::io::duplex(1024);
-        client
-            .write_all(b"POST / HTTP/1.1\r\nHost: x")
-            .await
-            .unwrap();
+    async fn an_idle_keep_alive_connection_times_out_silently() {
+        let (client, mut server) = tokio::io::duplex(1024);
         let mut buffer = Vec::new();
         let error = read_request(&mut server, &mut buffer).await.unwrap_err();
         assert!(
@@ -355,6 +442,99 @@ mod tests {
         drop(client);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_head_sent_a_byte_at_a_time_must_arrive_within_the_head_deadline() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        let trickle = tokio::spawn(async move {
+            // One byte every 2 s: each read is well within READ_TIMEOUT.
+            for byte in b"POST / HTTP/1.1\r\nHost: localhost\r\n" {
+                if client.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let mut buffer = Vec::new();
+        let error = read_request(&mut server, &mut buffer).await.unwrap_err();
+        assert!(
+            matches!(error, RequestError::TooSlow(t) if t == HEAD_DEADLINE),
+            "{error}"
+        );
+        assert_eq!(error.status(), Some((408, "Request Timeout")));
+        assert!(started.elapsed() <= HEAD_DEADLINE + Duration::from_secs(1));
+        trickle.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_must_arrive_within_the_request_deadline() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        let trickle = tokio::spawn(async move {
+            let _ = client
+                .write_all(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+                .await;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if client.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buffer = Vec::new();
+        let error = read_request(&mut server, &mut buffer).await.unwrap_err();
+        assert!(
+            matches!(error, RequestError::TooSlow(t) if t == REQUEST_DEADLINE),
+            "{error}"
+        );
+        trickle.abort();
+    }
+
+    async fn first_error(input: &[u8]) -> String {
+        let (results, _) = read_all(input).await;
+        match &results[0] {
+            Err(e) => e.clone(),
+            Ok(request) => panic!("accepted: {request:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn smuggling_tricks_in_the_framing_are_refused_with_400() {
+        let tricks: [&[u8]; 9] = [
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 83\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\nContent-Length: 5\n\nhello",
+            b"POST / HTTP/1.1\r\nHost: x\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+        ];
+        for trick in tricks {
+            let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+            client.write_all(trick).await.unwrap();
+            drop(client);
+            let mut buffer = Vec::new();
+            let error = read_request(&mut server, &mut buffer).await.unwrap_err();
+            assert_eq!(
+                error.status(),
+                Some((400, "Bad Request")),
+                "{:?}: {error}",
+                String::from_utf8_lossy(trick)
+            );
+        }
+        let identity =
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello";
+        assert!(
+            first_error(identity)
+                .await
+                .contains("Transfer-Encoding together")
+        );
+        // Plain decimal digits, leading zeros included, are fine.
+        let (results, _) = read_all(b"POST / HTTP/1.1\r\nContent-Length: 005\r\n\r\nhello").await;
+        assert_eq!(results[0].clone().unwrap().unwrap().body, b"hello");
+    }
+
     proptest::proptest! {
         #[test]
         fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
@@ -363,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn response_header_names_keep_their_case() {
+    fn responses_keep_header_case_and_carry_the_security_headers_and_charset() {
         let mut response = Response::xml(b"<x/>".to_vec());
         response
             .headers
@@ -371,7 +551,7 @@ mod tests {
         let text = String::from_utf8(response.to_bytes()).unwrap();
         assert_eq!(
             text,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nSet-Cookie: webvpn=T; path=/; Secure\r\nContent-Length: 4\r\nConnection: Keep-Alive\r\n\r\n<x/>"
+            "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=31536000\r\nX-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\nContent-Type: text/xml; charset=utf-8\r\nSet-Cookie: webvpn=T; path=/; Secure\r\nContent-Length: 4\r\nConnection: Keep-Alive\r\n\r\n<x/>"
         );
     }
 }

@@ -16,6 +16,14 @@
 //! handshake (bounded by [`HANDSHAKE_TIMEOUT`]), then HTTP requests on the keep-alive
 //! connection until a CONNECT turns it into a tunnel.
 //!
+//! Bounds per source (an IPv4 address or an IPv6 /64): at most
+//! [`MAX_CONNECTIONS_PER_SOURCE`] connections that are not tunnels yet, besides the
+//! global [`MAX_CONNECTIONS`]; a refusal is logged (loudly the first time, quietly while
+//! the source stays over its cap). On the auth endpoint a connection carries one request
+//! at a time: bytes pipelined after a POST or GET are answered `400` and the connection
+//! closed. The login's own bounds (password checks, ban score, pending logins and MCA
+//! challenges per source) are in `auth`.
+//!
 //! Logs: each connection runs in a `vpn_connection` span (`connection`, a number of
 //! this process; `peer`; once the handshake is done `tls_version` and `sni`), and
 //! whatever concerns a session (its login, its tunnel, its DTLS channel) in a
@@ -24,6 +32,7 @@
 mod auth;
 pub mod dtls;
 pub mod http;
+mod password;
 pub mod tls;
 mod trust_cache;
 mod tunnel;
@@ -37,17 +46,25 @@ use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use vpn_core::config::{ConnectionProfile, DeviceConfig};
+use vpn_core::log_escape::escaped;
 use vpn_core::mca::ChallengeStore;
 use vpn_core::pki::{TrustStore, TrustStoreError};
+use vpn_core::throttle::SourceQuota;
 
-pub use auth::{LOGIN_FAILED, MAX_PENDING_LOGINS, MCA_REQUIRED, PENDING_LOGIN_LIFETIME};
+pub use auth::{
+    LOGIN_FAILED, MAX_CHALLENGES_PER_SOURCE, MAX_PENDING_LOGINS, MAX_PENDING_LOGINS_PER_SOURCE,
+    MCA_REQUIRED, PENDING_LOGIN_LIFETIME, SESSION_LIMIT_REACHED, SOURCE_BAN, TOO_MANY_PENDING,
+    USER_BAN,
+};
+pub use password::{MAX_MEMORY_KIB, PASSWORD_CHECKS_AT_ONCE};
 pub use tls::{NegotiatedTls, TlsIdentity, TlsSetupError};
 pub use tunnel::{MAX_BASE_MTU, MIN_SILENCE_LIMIT, TUNNEL_PATH};
 
+use crate::connection_limit::{ConnectionLimit, ConnectionRefused, ConnectionSlot};
 use crate::dataplane::Router;
 use crate::sessions::{MachineFingerprint, SessionDb};
 use http::{Request, Response, read_request};
@@ -57,6 +74,8 @@ use tunnel::TunnelEnd;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Most client connections served at once; further ones are closed on accept.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Most connections from one source that are not tunnels (yet).
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 32;
 
 /// The `connection` number of the next accepted connection (of any headend of this
 /// process), so the log lines of one connection can be told from another's.
@@ -68,7 +87,7 @@ static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 pub(crate) fn session_span(index: u32, username: &str) -> tracing::Span {
     let span = tracing::info_span!("vpn_session", session = index, user = Empty);
     if tracing::enabled!(tracing::Level::DEBUG) {
-        span.record("user", username);
+        span.record("user", tracing::field::display(escaped(username)));
     }
     span
 }
@@ -88,12 +107,16 @@ pub struct Headend {
     router: Arc<Router>,
     challenges: Mutex<ChallengeStore>,
     pending_logins: Mutex<auth::PendingLogins>,
+    /// MCA challenges waiting, counted per source (the store itself is global).
+    challenge_quota: Mutex<SourceQuota>,
+    /// Ban scores of password logins.
+    throttle: Mutex<auth::LoginThrottle>,
     trust: Mutex<trust_cache::TrustCache>,
     settings: HeadendSettings,
     /// What new TLS connections get; replaced live by a deploy of a new identity.
     identity: RwLock<TlsIdentity>,
-    /// Connection slots, shared by every listener the headend serves over its life.
-    slots: Arc<Semaphore>,
+    /// Connection caps, shared by every listener the headend serves over its life.
+    connections: Arc<ConnectionLimit>,
     /// The DTLS service CONNECTs offer, while one runs.
     dtls: RwLock<Option<dtls::DtlsService>>,
 }
@@ -135,10 +158,15 @@ impl Headend {
             router,
             challenges: Mutex::new(ChallengeStore::default()),
             pending_logins: Mutex::new(auth::PendingLogins::default()),
+            challenge_quota: Mutex::new(SourceQuota::new(
+                MAX_CHALLENGES_PER_SOURCE,
+                vpn_core::mca::CHALLENGE_LIFETIME,
+            )),
+            throttle: Mutex::new(auth::LoginThrottle::default()),
             trust: Mutex::new(trust_cache::TrustCache::default()),
             settings,
             identity: RwLock::new(identity),
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            connections: ConnectionLimit::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE),
             dtls: RwLock::new(None),
         })
     }
@@ -178,7 +206,7 @@ impl Headend {
     /// connection. Dropping this task closes the listener; the connections it accepted
     /// go on.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        let slots = Arc::clone(&self.slots);
+        let connections = Arc::clone(&self.connections);
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -189,23 +217,25 @@ impl Headend {
                     continue;
                 }
             };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(%peer, "{MAX_CONNECTIONS} connections open; connection refused");
-                continue;
+            let slot = match connections.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    log_refused_connection(peer, refused);
+                    continue;
+                }
             };
             let headend = Arc::clone(&self);
             let span = connection_span(peer);
             tokio::spawn(
                 async move {
-                    headend.connection(tcp, peer).await;
-                    drop(slot);
+                    headend.connection(tcp, peer, slot).await;
                 }
                 .instrument(span),
             );
         }
     }
 
-    async fn connection(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+    async fn connection(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, slot: ConnectionSlot) {
         let Ok(local) = tcp.local_addr() else {
             return;
         };
@@ -216,7 +246,8 @@ impl Headend {
         {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                tracing::info!(target: "syslog", syslog_id = 725006, %peer, "Device failed SSL handshake with client outside:{peer}: {e}");
+                let error = e.to_string();
+                tracing::info!(target: "syslog", syslog_id = 725006, %peer, "Device failed SSL handshake with client outside:{peer}: {}", escaped(&error));
                 return;
             }
             Err(_) => {
@@ -239,7 +270,7 @@ impl Headend {
             server_cert_sha1: identity.server_cert_sha1().to_owned(),
             dtls_psk,
         });
-        self.requests(stream, connection).await;
+        self.requests(stream, connection, slot).await;
     }
 
     /// Serves the requests of one TLS connection.
@@ -247,6 +278,7 @@ impl Headend {
         self: Arc<Self>,
         mut stream: S,
         connection: Arc<Connection>,
+        mut slot: ConnectionSlot,
     ) {
         let mut buffer = Vec::new();
         loop {
@@ -263,6 +295,17 @@ impl Headend {
                     return;
                 }
             };
+            let auth_request = matches!(request.method.as_str(), "POST" | "GET");
+            if auth_request && !buffer.is_empty() {
+                tracing::info!(
+                    bytes = buffer.len(),
+                    "request pipelined behind an auth request; connection closed"
+                );
+                let _ = Response::status_and_close(400, "Bad Request")
+                    .write_to(&mut stream)
+                    .await;
+                return;
+            }
             match request.method.as_str() {
                 "POST" => {
                     let response = self.post(&connection, request).await;
@@ -276,6 +319,8 @@ impl Headend {
                     }
                 }
                 "CONNECT" => {
+                    // A tunnel (or its refusal) no longer counts against its source.
+                    slot.leave_source();
                     self.tunnel(&mut stream, &connection, &request, &buffer)
                         .await;
                     return;
@@ -419,6 +464,28 @@ impl Headend {
         self.pending_logins
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn challenge_quota(&self) -> MutexGuard<'_, SourceQuota> {
+        self.challenge_quota
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn throttle(&self) -> MutexGuard<'_, auth::LoginThrottle> {
+        self.throttle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The log line of a connection closed on accept.
+fn log_refused_connection(peer: SocketAddr, refused: ConnectionRefused) {
+    match refused {
+        ConnectionRefused::SourceFull { first: false, .. } => {
+            tracing::debug!(%peer, "{refused}");
+        }
+        ConnectionRefused::SourceFull { first: true, .. } | ConnectionRefused::Full { .. } => {
+            tracing::warn!(%peer, "{refused}");
+        }
     }
 }
 

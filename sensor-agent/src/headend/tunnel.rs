@@ -24,6 +24,7 @@ use vpn_core::cstp::Frame;
 use vpn_core::cstp::{
     FrameDecoder, FrameType, HEADER_LEN, MAX_PAYLOAD_LEN, Reason, encode_header, encode_to_vec,
 };
+use vpn_core::log_escape::escaped;
 
 use super::dtls::{DtlsEvent, DtlsLink, DtlsRegistration, SessionBinding};
 use super::http::{Request, Response};
@@ -128,8 +129,8 @@ pub(crate) fn admit(
         target: "syslog",
         syslog_id = 722022,
         "Group <{}> User <{}> IP <{}> TCP SVC connection established without compression",
-        record.group_policy,
-        record.username,
+        escaped(&record.group_policy),
+        escaped(&record.username),
         record.public_ip
     );
     Ok(Admitted {

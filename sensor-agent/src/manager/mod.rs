@@ -13,13 +13,19 @@
 //! 3. From then on the API accepts only mutual TLS with exactly the manager's
 //!    certificate, and serves: config push ([`crate::config_store::Deployer`]), status,
 //!    sessions (list, terminate) and session events with a cursor.
+//!
+//! Bounds: at most [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_SOURCE`] from
+//! one source, each with [`IO_TIMEOUT`] for its handshake and request heads. Once
+//! registered to a manager given by address (or by a name, through the addresses it
+//! resolves to), connections from any other address are closed on accept, before they
+//! take a slot: a flood of plain TCP connections cannot lock the manager out.
 
 mod api;
 pub mod enrollment;
 pub mod registration;
 pub mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -36,6 +42,7 @@ use vpn_core::channel::{
 use vpn_core::config::DeviceConfig;
 
 use crate::config_store::Deployer;
+use crate::connection_limit::{ConnectionLimit, ConnectionRefused};
 use crate::sessions::SessionDb;
 use enrollment::{ChannelKey, EnrollmentError, EnrollmentFiles, PendingManager, Registration};
 use registration::Challenges;
@@ -47,6 +54,10 @@ pub use api::{MAX_CONFIG_BYTES, MAX_EVENTS_PER_PAGE, MAX_REGISTRATION_BYTES};
 pub const DEFAULT_MANAGEMENT_LISTEN: &str = "0.0.0.0:8305";
 /// Most management connections at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Most management connections from one source (an address, or an IPv6 /64).
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 8;
+/// How long the addresses of a manager host name are trusted before resolving again.
+const RESOLVED_LIFETIME: Duration = Duration::from_secs(60);
 /// Longest TLS handshake or request head.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -89,6 +100,8 @@ pub struct ManagerChannel {
     state: Mutex<EnrollmentState>,
     tls: RwLock<Arc<ServerConfig>>,
     challenges: Mutex<Challenges>,
+    /// The addresses the registered manager's host name resolved to, and when.
+    resolved: Mutex<Option<(String, Vec<IpAddr>, Instant)>>,
     agent: AgentHandles,
     started_at: OffsetDateTime,
     started: Instant,
@@ -139,6 +152,7 @@ impl ManagerChannel {
             state: Mutex::new(state),
             tls: RwLock::new(tls),
             challenges: Mutex::new(Challenges::default()),
+            resolved: Mutex::new(None),
             agent,
             started_at,
             started: Instant::now(),
@@ -272,7 +286,7 @@ impl ManagerChannel {
     /// Accepts management connections on `listener` forever.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         let router = api::router(Arc::clone(&self));
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let connections = ConnectionLimit::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE);
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -282,9 +296,20 @@ impl ManagerChannel {
                     continue;
                 }
             };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(%peer, "{MAX_CONNECTIONS} management connections open; refused");
+            if !self.admits(peer.ip()) {
+                tracing::debug!(%peer, "management connection from an address that is not the manager's; closed");
                 continue;
+            }
+            let slot = match connections.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(ConnectionRefused::SourceFull { first: false, .. }) => {
+                    tracing::debug!(%peer, "management connection refused: source over its cap");
+                    continue;
+                }
+                Err(refused) => {
+                    tracing::warn!(%peer, "management {refused}");
+                    continue;
+                }
             };
             let channel = Arc::clone(&self);
             let router = router.clone();
@@ -324,6 +349,60 @@ impl ManagerChannel {
         api::serve_connection(stream, router, caller).await;
     }
 
+    /// Whether a connection from `peer` may go on: any address until registered, then
+    /// only the registered manager's (any address when it is `DONTRESOLVE`).
+    fn admits(self: &Arc<Self>, peer: IpAddr) -> bool {
+        let host = match &self.state().registration {
+            Some(registration) => registration.address.host.clone(),
+            None => return true,
+        };
+        match host {
+            ManagerHost::DontResolve => true,
+            ManagerHost::Address(address) => registration::same_address(address, peer),
+            ManagerHost::Name(name) => {
+                let resolved = self
+                    .resolved
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match resolved {
+                    Some((known, addresses, at))
+                        if known == name && at.elapsed() < RESOLVED_LIFETIME =>
+                    {
+                        addresses
+                            .iter()
+                            .any(|address| registration::same_address(*address, peer))
+                    }
+                    // Not resolved lately: resolve in the background and let this one
+                    // through (its handshake still needs the manager's certificate).
+                    _ => {
+                        self.resolve_in_background(name);
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    fn resolve_in_background(self: &Arc<Self>, name: String) {
+        let channel = Arc::clone(self);
+        tokio::spawn(async move {
+            let lookup =
+                tokio::time::timeout(IO_TIMEOUT, tokio::net::lookup_host((name.as_str(), 0)));
+            let addresses: Vec<IpAddr> = match lookup.await {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                _ => {
+                    tracing::warn!(manager = %name, "the manager's host name does not resolve");
+                    return;
+                }
+            };
+            *channel
+                .resolved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some((name, addresses, Instant::now()));
+        });
+    }
+
     fn state(&self) -> MutexGuard<'_, EnrollmentState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -334,3 +413,6 @@ impl ManagerChannel {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -252,6 +252,11 @@ fn bad(what: &'static str, reason: impl std::fmt::Display) -> RegistrationRefusa
 }
 
 /// IPv4-mapped IPv6 addresses compare as IPv4.
+/// Whether two addresses are the same host (an IPv4-mapped IPv6 address is its IPv4).
+pub fn same_address(a: IpAddr, b: IpAddr) -> bool {
+    canonical(a) == canonical(b)
+}
+
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),

@@ -23,6 +23,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 use vpn_core::cli::{LogoffTarget, SessionStats};
 use vpn_core::config::{Ipv4Pool, Ipv6Pool};
+use vpn_core::log_escape::escaped;
 use vpn_core::pool::{PoolError, PoolSet};
 use vpn_core::session::{
     AuthMode, CertificateSummary, ClientInfo, DtlsTunnel, LICENSE_ANYCONNECT_PREMIUM, ParentTunnel,
@@ -786,8 +787,8 @@ fn log_session_started(record: &SessionRecord) {
         target: "syslog",
         syslog_id = 113039,
         "Group <{}> User <{}> IP <{}> AnyConnect parent session started.",
-        record.group_policy,
-        record.username,
+        escaped(&record.group_policy),
+        escaped(&record.username),
         record.public_ip
     );
     let ipv4 = record
@@ -800,8 +801,8 @@ fn log_session_started(record: &SessionRecord) {
         target: "syslog",
         syslog_id = 722051,
         "Group <{}> User <{}> IP <{}> IPv4 Address <{ipv4}> IPv6 address <{ipv6}> assigned to session",
-        record.group_policy,
-        record.username,
+        escaped(&record.group_policy),
+        escaped(&record.username),
         record.public_ip
     );
 }
@@ -819,8 +820,8 @@ fn log_session_ended(
         target: "syslog",
         syslog_id = 113019,
         "Group = {}, Username = {}, IP = {}, Session disconnected. Session Type: SSL, Duration: {}h:{:02}m:{:02}s, Bytes xmt: {bytes_tx}, Bytes rcv: {bytes_rx}, Reason: {}",
-        record.tunnel_group,
-        record.username,
+        escaped(&record.tunnel_group),
+        escaped(&record.username),
         record.public_ip,
         seconds / 3600,
         seconds / 60 % 60,

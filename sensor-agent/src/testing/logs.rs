@@ -61,6 +61,15 @@ impl Logs {
             .unwrap_or_else(|| panic!("no event {message:?}"))
     }
 
+    /// The message of every event, in order.
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.captured()
+            .events
+            .iter()
+            .filter_map(|e| e.fields.get("message").cloned())
+            .collect()
+    }
+
     fn captured(&self) -> MutexGuard<'_, Captured> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }

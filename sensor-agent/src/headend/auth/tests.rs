@@ -453,11 +453,10 @@ fn aaa_only_login_checks_the_local_password_and_sets_the_webvpn_cookie() {
     );
     assert!(done.contains("type=\"complete\""), "{done}");
     let token = between(&done, "<session-token>", "</session-token>").to_owned();
-    assert!(
-        response
-            .headers
-            .contains(&("Set-Cookie", format!("webvpn={token}; path=/; Secure")))
-    );
+    assert!(response.headers.contains(&(
+        "Set-Cookie",
+        format!("webvpn={token}; path=/; Secure; HttpOnly")
+    )));
     let sessions = world.sessions.sessions();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].username, "alice");
@@ -648,4 +647,5 @@ fn the_session_span_names_the_user_when_debug_is_on() {
     assert_eq!(accepted.spans[1].fields["user"], "alice");
 }
 
+mod bounds;
 mod mca_refusals;

@@ -14,6 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use vpn_core::cstp::{FrameType, dpd_response_in_place};
+use vpn_core::log_escape::escaped;
 
 use super::{DtlsEvent, DtlsLink, HANDSHAKE_TIMEOUT, HandshakeSlot, SessionBinding};
 use crate::dataplane::Uplink;
@@ -184,8 +185,8 @@ async fn established(
         target: "syslog",
         syslog_id = 722022,
         "Group <{}> User <{}> IP <{}> UDP SVC connection established without compression",
-        session.group_policy,
-        session.username,
+        escaped(&session.group_policy),
+        escaped(&session.username),
         peer.ip()
     );
     tracing::debug!(cipher = %setup.cipher_suite, version = %setup.encapsulation, "DTLS established");
@@ -254,8 +255,8 @@ async fn established(
         target: "syslog",
         syslog_id = 722023,
         "Group <{}> User <{}> IP <{}> UDP SVC connection terminated without compression",
-        session.group_policy,
-        session.username,
+        escaped(&session.group_policy),
+        escaped(&session.username),
         peer.ip()
     );
     tracing::debug!(?end, "DTLS tunnel ended");

@@ -107,6 +107,10 @@ def main():
         "groupPolicy": {"id": gp["id"]},
         "ipv4AddressPool": [{"id": pool["id"]}],
         "trustpoints": [{"id": machine_ca["id"]}, {"id": user_ca["id"]}],
+        # Our extension (MCA slot binding): the machine CA issues the machine certificate, the
+        # user CA the user certificate; without it either slot accepts either CA.
+        "machineCertificateTrustpoints": [{"id": machine_ca["id"]}],
+        "userCertificateTrustpoints": [{"id": user_ca["id"]}],
         "authenticationMethod": "CLIENT_CERTIFICATE_ONLY",
         "enableMultipleCertificateAuthentication": True,
         "certificateUsernameSettings": {"usernameFromCertificateSource": "SECOND_CERTIFICATE", "mapPrimaryField": "CN_COMMMON_NAME", "mapSecondaryField": "NONE"},

@@ -324,6 +324,8 @@ async fn add_profiles(
                 ipv4_pool_ids: template.ipv4_pools.iter().map(|r| r.id).collect(),
                 ipv6_pool_ids: Vec::new(),
                 trustpoint_ids: template.trustpoints.iter().map(|r| r.id).collect(),
+                machine_trustpoint_ids: template.machine_trustpoints.iter().map(|r| r.id).collect(),
+                user_trustpoint_ids: template.user_trustpoints.iter().map(|r| r.id).collect(),
                 aaa: template.aaa.clone(),
                 group_aliases: vec![GroupAlias {
                     name: format!("RAVPN-{n:04}"),

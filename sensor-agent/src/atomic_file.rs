@@ -3,7 +3,7 @@
 //! renamed over the target, then the directory fsynced.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Temporary files start with this; [`remove_temporary_files`] removes leftovers.
@@ -31,6 +31,26 @@ pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io:
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// Mode of files that hold keys or password hashes: owner only.
+pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of directories that hold such files: owner only.
+pub(crate) const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and its parents) if needed and makes it [`PRIVATE_DIR_MODE`].
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+}
+
+/// Makes an existing `file` [`PRIVATE_FILE_MODE`] (one an older agent wrote readable by
+/// everyone); a missing file is fine.
+pub(crate) fn make_private(file: &Path) -> std::io::Result<()> {
+    match std::fs::set_permissions(file, std::fs::Permissions::from_mode(PRIVATE_FILE_MODE)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Removes the temporary files an interrupted [`write`] left in `dir`.

@@ -188,10 +188,18 @@ impl ConfigStore {
             move |source| StoreError::Io { path, source }
         };
         let history = data_dir.join(HISTORY_DIR);
-        std::fs::create_dir_all(&history).map_err(io(&history))?;
+        // The documents hold the headend's private key and the local users' password
+        // hashes: owner-only directories and files, also those an older agent wrote.
+        atomic_file::private_dir(data_dir).map_err(io(data_dir))?;
+        atomic_file::private_dir(&history).map_err(io(&history))?;
         atomic_file::remove_temporary_files(data_dir).map_err(io(data_dir))?;
         atomic_file::remove_temporary_files(&history).map_err(io(&history))?;
         let running_path = data_dir.join(RUNNING_FILE);
+        atomic_file::make_private(&running_path).map_err(io(&running_path))?;
+        for version in history_versions(&history) {
+            let path = history.join(format!("{version}.json"));
+            atomic_file::make_private(&path).map_err(io(&path))?;
+        }
         let running = match std::fs::read(&running_path) {
             Ok(bytes) => Some(Arc::new(DeviceConfig::from_json(&bytes).map_err(
                 |source| StoreError::Corrupt {
@@ -458,11 +466,14 @@ impl fmt::Display for ProblemList<'_> {
     }
 }
 
-/// [`atomic_file::write`] (mode 0644), with the error naming the target.
+/// [`atomic_file::write`] (mode 0600: the documents hold keys and password hashes),
+/// with the error naming the target.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
-    atomic_file::write(dir, name, bytes, 0o644).map_err(|source| ApplyError::Write {
-        path: dir.join(name),
-        source,
+    atomic_file::write(dir, name, bytes, atomic_file::PRIVATE_FILE_MODE).map_err(|source| {
+        ApplyError::Write {
+            path: dir.join(name),
+            source,
+        }
     })
 }
 

@@ -140,6 +140,10 @@ pub async fn create(pool: &PgPool, key: &EncryptionKey, inputs: &SeedInputs<'_>)
             group_policy_id: group_policy.id,
             ipv4_pool_ids: vec![address_pool.id],
             ipv6_pool_ids: Vec::new(),
+            // Slot binding: the machine CA issues the machine certificate, the user CA
+            // the user certificate.
+            machine_trustpoint_ids: vec![trustpoints[0]],
+            user_trustpoint_ids: vec![trustpoints[1]],
             trustpoint_ids: trustpoints,
             aaa,
             group_aliases: vec![GroupAlias {

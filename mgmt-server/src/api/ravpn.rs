@@ -216,6 +216,9 @@ fn profile_input(body: &Value) -> Result<ConnectionProfileInput, ApiError> {
     let ipv4_pool_ids = f.references("ipv4AddressPool");
     let ipv6_pool_ids = f.references("ipv6AddressPool");
     let trustpoint_ids = f.references("trustpoints");
+    // Our extension (MCA slot binding): absent or empty, a slot accepts every trustpoint.
+    let machine_trustpoint_ids = f.references("machineCertificateTrustpoints");
+    let user_trustpoint_ids = f.references("userCertificateTrustpoints");
     let method = f.choice(
         "authenticationMethod",
         METHODS,
@@ -294,6 +297,8 @@ fn profile_input(body: &Value) -> Result<ConnectionProfileInput, ApiError> {
         ipv4_pool_ids,
         ipv6_pool_ids,
         trustpoint_ids,
+        machine_trustpoint_ids,
+        user_trustpoint_ids,
         aaa,
         group_aliases,
         group_urls,
@@ -434,6 +439,9 @@ impl Resource for Profiles {
             "ipv4AddressPool": p.ipv4_pools.iter().map(|r| reference(r.id, "IPv4AddressPool", &r.name)).collect::<Vec<_>>(),
             "ipv6AddressPool": p.ipv6_pools.iter().map(|r| reference(r.id, "IPv6AddressPool", &r.name)).collect::<Vec<_>>(),
             "trustpoints": p.trustpoints.iter().map(|r| reference(r.id, "CertEnrollment", &r.name)).collect::<Vec<_>>(),
+            "machineCertificateTrustpoints": p.machine_trustpoints.iter().map(|r| reference(r.id, "CertEnrollment", &r.name)).collect::<Vec<_>>(),
+            "userCertificateTrustpoints": p.user_trustpoints.iter().map(|r| reference(r.id, "CertEnrollment", &r.name)).collect::<Vec<_>>(),
+            "warnings": profiles::profile_warnings(p).iter().map(|w| json!({ "field": w.field.fmc_path(), "description": w.message })).collect::<Vec<_>>(),
             "authenticationMethod": method,
             "useLocalAsPrimaryAuthServer": use_local,
             "primaryAuthenticationServer": server,

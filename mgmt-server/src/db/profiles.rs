@@ -30,6 +30,12 @@ pub struct ConnectionProfile {
     pub ipv6_pools: Vec<Reference>,
     /// CA-only cert enrollments client certificates must chain to.
     pub trustpoints: Vec<Reference>,
+    /// MCA slot binding: the trustpoints (of [`Self::trustpoints`]) that may issue the
+    /// machine certificate; empty: every one of them.
+    pub machine_trustpoints: Vec<Reference>,
+    /// MCA slot binding: the trustpoints that may issue the user certificate; empty:
+    /// every one of them.
+    pub user_trustpoints: Vec<Reference>,
     pub aaa: AaaSettings,
     pub group_aliases: Vec<GroupAlias>,
     pub group_urls: Vec<GroupUrl>,
@@ -50,6 +56,12 @@ pub struct ConnectionProfileInput {
     pub ipv4_pool_ids: Vec<Uuid>,
     pub ipv6_pool_ids: Vec<Uuid>,
     pub trustpoint_ids: Vec<Uuid>,
+    /// MCA slot binding, each id one of `trustpoint_ids` (the profile service's rule;
+    /// an id that is not is not stored); empty: every trustpoint of the profile.
+    #[serde(default)]
+    pub machine_trustpoint_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub user_trustpoint_ids: Vec<Uuid>,
     pub aaa: AaaSettings,
     pub group_aliases: Vec<GroupAlias>,
     pub group_urls: Vec<GroupUrl>,
@@ -201,6 +213,14 @@ async fn select(
                   COALESCE((SELECT json_agg(json_build_object('id', o.id, 'name', o.name) ORDER BY x.position)
                             FROM connection_profile_trustpoints x JOIN cert_enrollments o ON o.id = x.cert_enrollment_id
                             WHERE x.profile_id = p.id), '[]') AS "trustpoints!: Json<Vec<Reference>>",
+                  COALESCE((SELECT json_agg(json_build_object('id', o.id, 'name', o.name) ORDER BY x.position)
+                            FROM connection_profile_trustpoints x JOIN cert_enrollments o ON o.id = x.cert_enrollment_id
+                            WHERE x.profile_id = p.id AND x.machine_certificates), '[]')
+                    AS "machine_trustpoints!: Json<Vec<Reference>>",
+                  COALESCE((SELECT json_agg(json_build_object('id', o.id, 'name', o.name) ORDER BY x.position)
+                            FROM connection_profile_trustpoints x JOIN cert_enrollments o ON o.id = x.cert_enrollment_id
+                            WHERE x.profile_id = p.id AND x.user_certificates), '[]')
+                    AS "user_trustpoints!: Json<Vec<Reference>>",
                   COALESCE((SELECT json_agg(json_build_object('name', x.alias_name, 'enabled', x.enabled) ORDER BY x.position)
                             FROM connection_profile_aliases x WHERE x.profile_id = p.id), '[]')
                     AS "group_aliases!: Json<Vec<GroupAlias>>",
@@ -286,6 +306,15 @@ async fn write_fields(
     let alias_enabled: Vec<bool> = input.group_aliases.iter().map(|a| a.enabled).collect();
     let urls: Vec<String> = input.group_urls.iter().map(|u| u.url.clone()).collect();
     let url_enabled: Vec<bool> = input.group_urls.iter().map(|u| u.enabled).collect();
+    let slot = |ids: &[Uuid]| -> Vec<bool> {
+        input
+            .trustpoint_ids
+            .iter()
+            .map(|id| ids.contains(id))
+            .collect()
+    };
+    let machine_slot = slot(&input.machine_trustpoint_ids);
+    let user_slot = slot(&input.user_trustpoint_ids);
     sqlx::query!(
         "WITH ipv4 AS (
              INSERT INTO connection_profile_ipv4_pools (profile_id, position, pool_id)
@@ -294,8 +323,10 @@ async fn write_fields(
              INSERT INTO connection_profile_ipv6_pools (profile_id, position, pool_id)
              SELECT $1, ord::int, ref FROM unnest($3::uuid[]) WITH ORDINALITY AS t(ref, ord)),
          trustpoints AS (
-             INSERT INTO connection_profile_trustpoints (profile_id, position, cert_enrollment_id)
-             SELECT $1, ord::int, ref FROM unnest($4::uuid[]) WITH ORDINALITY AS t(ref, ord)),
+             INSERT INTO connection_profile_trustpoints
+                 (profile_id, position, cert_enrollment_id, machine_certificates, user_certificates)
+             SELECT $1, ord::int, ref, machine, usr
+             FROM unnest($4::uuid[], $9::bool[], $10::bool[]) WITH ORDINALITY AS t(ref, machine, usr, ord)),
          aliases AS (
              INSERT INTO connection_profile_aliases (profile_id, position, alias_name, enabled)
              SELECT $1, ord::int, name, enabled
@@ -311,6 +342,8 @@ async fn write_fields(
         &alias_enabled,
         &urls,
         &url_enabled,
+        &machine_slot,
+        &user_slot,
     )
     .execute(&mut *conn)
     .await
@@ -440,6 +473,8 @@ struct ConnectionProfileRow {
     ipv4_pools: Json<Vec<Reference>>,
     ipv6_pools: Json<Vec<Reference>>,
     trustpoints: Json<Vec<Reference>>,
+    machine_trustpoints: Json<Vec<Reference>>,
+    user_trustpoints: Json<Vec<Reference>>,
     group_aliases: Json<Vec<GroupAlias>>,
     group_urls: Json<Vec<GroupUrl>>,
 }
@@ -506,6 +541,8 @@ impl TryFrom<ConnectionProfileRow> for ConnectionProfile {
             ipv4_pools: row.ipv4_pools.0,
             ipv6_pools: row.ipv6_pools.0,
             trustpoints: row.trustpoints.0,
+            machine_trustpoints: row.machine_trustpoints.0,
+            user_trustpoints: row.user_trustpoints.0,
             aaa,
             group_aliases: row.group_aliases.0,
             group_urls: row.group_urls.0,

@@ -125,8 +125,8 @@ pub fn device_config(inputs: &DevicePolicy, version: u64) -> DeviceConfig {
                 ipv6_pools: names(&profile.ipv6_pools),
                 aaa: profile.aaa.clone(),
                 trustpoints: names(&profile.trustpoints),
-                machine_trustpoints: Vec::new(),
-                user_trustpoints: Vec::new(),
+                machine_trustpoints: names(&profile.machine_trustpoints),
+                user_trustpoints: names(&profile.user_trustpoints),
                 group_aliases: profile.group_aliases.clone(),
                 group_urls: profile.group_urls.clone(),
             })

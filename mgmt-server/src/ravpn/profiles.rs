@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use vpn_core::config::{
-    AuthenticationServer, ObjectKind, ProblemKind, UsernameSource, aaa_problems, group_url_problem,
+    AaaSettings, AuthenticationServer, ObjectKind, ProblemKind, UsernameSource, aaa_problems,
+    group_url_problem,
 };
 
 use crate::db::profiles::{self, ConnectionProfile, ConnectionProfileInput};
@@ -21,6 +22,10 @@ pub enum Field {
     Name,
     AddressPools,
     Trustpoints,
+    /// Our extension: the trustpoints that may issue the machine certificate.
+    MachineTrustpoints,
+    /// Our extension: the trustpoints that may issue the user certificate.
+    UserTrustpoints,
     AuthenticationServer,
     MultipleCertificates,
     UsernameSource,
@@ -37,6 +42,8 @@ impl Field {
             Self::Name => "name",
             Self::AddressPools => "ipv4AddressPool",
             Self::Trustpoints => "trustpoints",
+            Self::MachineTrustpoints => "machineCertificateTrustpoints",
+            Self::UserTrustpoints => "userCertificateTrustpoints",
             Self::AuthenticationServer => "primaryAuthenticationServer",
             Self::MultipleCertificates => "enableMultipleCertificateAuthentication",
             Self::UsernameSource => "certificateUsernameSettings.usernameFromCertificateSource",
@@ -94,6 +101,18 @@ pub fn check(input: &ConnectionProfileInput) -> Vec<Problem<Field>> {
             "the first certificate is only sent with multiple certificate authentication",
         );
     }
+    let slots = [
+        (Field::MachineTrustpoints, &input.machine_trustpoint_ids),
+        (Field::UserTrustpoints, &input.user_trustpoint_ids),
+    ];
+    for (field, ids) in slots {
+        if ids.iter().any(|id| !input.trustpoint_ids.contains(id)) {
+            problems.add(
+                field,
+                "names a trustpoint the profile does not list under trustpoints",
+            );
+        }
+    }
     let mut aliases: HashMap<String, &str> = HashMap::new();
     for alias in &input.group_aliases {
         problems.check_object_name(Field::GroupAliases, ObjectKind::GroupAlias, &alias.name);
@@ -114,6 +133,44 @@ pub fn check(input: &ConnectionProfileInput) -> Vec<Problem<Field>> {
         }
     }
     problems.into_vec()
+}
+
+/// What is allowed but probably not meant: with multiple certificate authentication on,
+/// the machine and the user certificate slots are not separated (a slot that names no
+/// trustpoint accepts every trustpoint of the profile, FMC's behaviour; two slots that
+/// share a trustpoint accept a user certificate as the machine's and the other way round).
+/// Both doors show these beside a saved profile.
+pub fn warnings(aaa: &AaaSettings, machine: &[Uuid], user: &[Uuid]) -> Vec<Problem<Field>> {
+    let mut warnings = Problems::default();
+    if !aaa.requires_mca() {
+        return warnings.into_vec();
+    }
+    if machine.is_empty() || user.is_empty() {
+        warnings.add(
+            Field::MachineTrustpoints,
+            "multiple certificate authentication is on but the machine and user certificate \
+             slots are not separated: a slot that names no trustpoint accepts every trustpoint \
+             of the profile, so a user certificate can stand in for the machine certificate \
+             and the other way round; name the machine CA and the user CA",
+        );
+    } else if machine.iter().any(|id| user.contains(id)) {
+        warnings.add(
+            Field::UserTrustpoints,
+            "multiple certificate authentication is on but a trustpoint is named for both the \
+             machine and the user certificate: certificates it issued are accepted in either slot",
+        );
+    }
+    warnings.into_vec()
+}
+
+/// [`warnings`] of a stored profile.
+pub fn profile_warnings(profile: &ConnectionProfile) -> Vec<Problem<Field>> {
+    let ids = |r: &[crate::db::Reference]| r.iter().map(|r| r.id).collect::<Vec<_>>();
+    warnings(
+        &profile.aaa,
+        &ids(&profile.machine_trustpoints),
+        &ids(&profile.user_trustpoints),
+    )
 }
 
 /// Every rule `input` breaks: [`check`], then against what it refers to and, when it is

@@ -126,6 +126,11 @@ pub(crate) struct ProfileForm {
     pub ipv6_pool_ids: Vec<String>,
     #[serde(default)]
     pub trustpoint_ids: Vec<String>,
+    /// MCA slot binding (none ticked: every trustpoint of the profile).
+    #[serde(default)]
+    pub machine_trustpoint_ids: Vec<String>,
+    #[serde(default)]
+    pub user_trustpoint_ids: Vec<String>,
     #[serde(default)]
     pub auth_method: String,
     #[serde(default)]
@@ -148,6 +153,9 @@ pub(crate) struct ProfileForm {
     pub strip_group: Option<String>,
     #[serde(default)]
     pub aliases: String,
+    /// The profile service's warnings about what is shown (not read from the form).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl ProfileForm {
@@ -160,6 +168,7 @@ impl ProfileForm {
             &[],
             &[],
             &[],
+            [&[], &[]],
             &AaaSettings::new(AuthenticationMethod::AaaOnly),
             &[],
         )
@@ -173,6 +182,7 @@ impl ProfileForm {
         ipv4: &[Uuid],
         ipv6: &[Uuid],
         trustpoints: &[Uuid],
+        [machine_trustpoints, user_trustpoints]: [&[Uuid]; 2],
         aaa: &AaaSettings,
         aliases: &[GroupAlias],
     ) -> Self {
@@ -199,6 +209,8 @@ impl ProfileForm {
             ipv4_pool_ids: ipv4.iter().map(Uuid::to_string).collect(),
             ipv6_pool_ids: ipv6.iter().map(Uuid::to_string).collect(),
             trustpoint_ids: trustpoints.iter().map(Uuid::to_string).collect(),
+            machine_trustpoint_ids: machine_trustpoints.iter().map(Uuid::to_string).collect(),
+            user_trustpoint_ids: user_trustpoints.iter().map(Uuid::to_string).collect(),
             auth_method: method_token(aaa.authentication_method).to_owned(),
             auth_server: server.to_owned(),
             auth_server_name: server_name,
@@ -227,6 +239,10 @@ impl ProfileForm {
                 })
                 .collect::<Vec<_>>()
                 .join("\n"),
+            warnings: ravpn::profiles::warnings(aaa, machine_trustpoints, user_trustpoints)
+                .into_iter()
+                .map(|w| w.message)
+                .collect(),
         }
     }
 
@@ -239,6 +255,10 @@ impl ProfileForm {
             &ids(&profile.ipv4_pools),
             &ids(&profile.ipv6_pools),
             &ids(&profile.trustpoints),
+            [
+                &ids(&profile.machine_trustpoints),
+                &ids(&profile.user_trustpoints),
+            ],
             &profile.aaa,
             &profile.group_aliases,
         )
@@ -252,6 +272,12 @@ impl ProfileForm {
     }
     pub(crate) fn has_trustpoint(&self, id: &Uuid) -> bool {
         self.trustpoint_ids.contains(&id.to_string())
+    }
+    pub(crate) fn has_machine_trustpoint(&self, id: &Uuid) -> bool {
+        self.machine_trustpoint_ids.contains(&id.to_string())
+    }
+    pub(crate) fn has_user_trustpoint(&self, id: &Uuid) -> bool {
+        self.user_trustpoint_ids.contains(&id.to_string())
     }
     pub(crate) fn is_group_policy(&self, id: &Uuid) -> bool {
         self.group_policy_id == id.to_string()
@@ -280,6 +306,8 @@ impl ProfileForm {
         let ipv4_pool_ids = ids(&self.ipv4_pool_ids, "ipv4_pool_ids", errors);
         let ipv6_pool_ids = ids(&self.ipv6_pool_ids, "ipv4_pool_ids", errors);
         let trustpoint_ids = ids(&self.trustpoint_ids, "trustpoint_ids", errors);
+        let mut machine_trustpoint_ids = Vec::new();
+        let mut user_trustpoint_ids = Vec::new();
         let method = match self.auth_method.as_str() {
             "CLIENT_CERTIFICATE_ONLY" => AuthenticationMethod::ClientCertificateOnly,
             "AAA_AND_CLIENT_CERTIFICATE" => AuthenticationMethod::AaaAndClientCertificate,
@@ -301,6 +329,12 @@ impl ProfileForm {
                 && aaa.authentication_server != AuthenticationServer::Local;
         }
         if method.uses_certificates() {
+            machine_trustpoint_ids = ids(
+                &self.machine_trustpoint_ids,
+                "machine_trustpoint_ids",
+                errors,
+            );
+            user_trustpoint_ids = ids(&self.user_trustpoint_ids, "user_trustpoint_ids", errors);
             aaa.enable_multiple_certificate_authentication = self.mca.is_some();
             if aaa.enable_multiple_certificate_authentication {
                 aaa.username_from_certificate_source =
@@ -361,6 +395,8 @@ impl ProfileForm {
             ipv4_pool_ids,
             ipv6_pool_ids,
             trustpoint_ids,
+            machine_trustpoint_ids,
+            user_trustpoint_ids,
             aaa,
             group_aliases,
             // Not on this dialog: an edit keeps those set over the API.
@@ -375,6 +411,8 @@ fn profile_form_field(field: ProfileField) -> &'static str {
         ProfileField::Name => "profile_name",
         ProfileField::AddressPools => "ipv4_pool_ids",
         ProfileField::Trustpoints => "trustpoint_ids",
+        ProfileField::MachineTrustpoints => "machine_trustpoint_ids",
+        ProfileField::UserTrustpoints => "user_trustpoint_ids",
         ProfileField::AuthenticationServer => "auth_server_name",
         ProfileField::MultipleCertificates
         | ProfileField::UsernameSource
@@ -670,6 +708,8 @@ pub(crate) struct ProfileRow {
     pub method: &'static str,
     pub mca: bool,
     pub pools: String,
+    /// The profile service's warnings (e.g. MCA slots not separated).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -698,6 +738,10 @@ async fn edit_page(
         .items
         .into_iter()
         .map(|p| ProfileRow {
+            warnings: ravpn::profiles::profile_warnings(&p)
+                .into_iter()
+                .map(|w| w.message)
+                .collect(),
             id: p.id,
             method: method_label(p.aaa.authentication_method),
             mca: p.aaa.requires_mca(),
@@ -916,6 +960,15 @@ async fn save_profile(
     } else {
         errors.add_problems(&ravpn::profiles::check(&input), profile_form_field);
     }
+    let mut form = form;
+    form.warnings = ravpn::profiles::warnings(
+        &input.aaa,
+        &input.machine_trustpoint_ids,
+        &input.user_trustpoint_ids,
+    )
+    .into_iter()
+    .map(|w| w.message)
+    .collect();
     Ok(ProfilePage {
         chrome: current.chrome("devices"),
         policy_id,

@@ -10,6 +10,7 @@ use mgmt_server::services::Services;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::support;
 
@@ -48,6 +49,11 @@ impl Api {
             .unwrap();
         }
         Self::serve(pool, key, requests_per_minute).await
+    }
+
+    /// A CA-only trustpoint `name` (a fresh self-signed CA), made through the repository.
+    pub(crate) async fn ca_trustpoint(&self, name: &str) -> Uuid {
+        support::ca_trustpoint(&self.pool, &self.key, name).await
     }
 
     /// Another manager replica on the same database (and the same secret key).
@@ -909,8 +915,8 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_serves() {
         let path = route
             .path
             .replace("{domain}", &GLOBAL_DOMAIN_ID.to_string())
-            .replace("{id}", &uuid::Uuid::nil().to_string())
-            .replace("{parent}", &uuid::Uuid::nil().to_string());
+            .replace("{id}", &Uuid::nil().to_string())
+            .replace("{parent}", &Uuid::nil().to_string());
         let answer = api
             .http
             .request(route.method.clone(), format!("{}{path}", api.base))

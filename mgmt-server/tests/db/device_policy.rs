@@ -140,6 +140,9 @@ async fn a_device_policy_loads_everything_the_device_runs_and_compiles_into_a_va
             group_policy_id: group_policy.id,
             ipv4_pool_ids: vec![profile_pool.id],
             ipv6_pool_ids: vec![],
+            // Slot binding: the machine CA for the machine, the user CA for the user.
+            machine_trustpoint_ids: vec![trustpoint_ids[0]],
+            user_trustpoint_ids: vec![trustpoint_ids[1]],
             trustpoint_ids,
             aaa,
             group_aliases: vec![],
@@ -204,6 +207,10 @@ async fn a_device_policy_loads_everything_the_device_runs_and_compiles_into_a_va
     if let Err(problems) = config.validate(OffsetDateTime::now_utc()) {
         panic!("the compiled document is invalid: {problems:#?}");
     }
+    let compiled = &config.connection_profiles[0];
+    assert_eq!(compiled.trustpoints, ["MACHINE-CA", "USER-CA"]);
+    assert_eq!(compiled.machine_trustpoints, ["MACHINE-CA"]);
+    assert_eq!(compiled.user_trustpoints, ["USER-CA"]);
 
     // What the policy would give a device it does not target yet (the UI's preview and
     // MCA test bench): the same objects, for that device.

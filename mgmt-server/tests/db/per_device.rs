@@ -106,6 +106,8 @@ async fn policy(
             ipv4_pool_ids: vec![address_pool],
             ipv6_pool_ids: vec![],
             trustpoint_ids: vec![trustpoint.id],
+            machine_trustpoint_ids: Vec::new(),
+            user_trustpoint_ids: Vec::new(),
             aaa: AaaSettings::new(AuthenticationMethod::ClientCertificateOnly),
             group_aliases: vec![],
             group_urls: vec![],

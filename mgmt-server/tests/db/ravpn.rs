@@ -160,6 +160,8 @@ fn mca_profile(o: &Objects) -> ConnectionProfileInput {
         ipv4_pool_ids: vec![o.v4_pool],
         ipv6_pool_ids: vec![o.v6_pool],
         trustpoint_ids: vec![o.machine_ca, o.user_ca],
+        machine_trustpoint_ids: Vec::new(),
+        user_trustpoint_ids: Vec::new(),
         aaa,
         group_aliases: vec![
             GroupAlias {
@@ -337,6 +339,8 @@ async fn an_mca_connection_profile_round_trips_every_aaa_field() {
     let changed = ConnectionProfileInput {
         aaa: aaa.clone(),
         trustpoint_ids: vec![o.user_ca, o.machine_ca],
+        machine_trustpoint_ids: Vec::new(),
+        user_trustpoint_ids: Vec::new(),
         group_policy_id: DEFAULT_GROUP_POLICY_ID,
         group_aliases: vec![],
         group_urls: vec![],
@@ -751,6 +755,99 @@ async fn the_aaa_tab_rules_are_vpn_cores_and_a_certificate_method_needs_a_trustp
     service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &mca_profile(&o))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn mca_slots_name_only_the_profiles_trustpoints_and_unseparated_slots_are_a_warning() {
+    use mgmt_server::ravpn::profiles::{self as service, Field};
+    let pool = support::fresh_database().await;
+    let key = EncryptionKey::generate().unwrap();
+    let admin = support::admin();
+    let o = objects(&pool, &admin, &key).await;
+    let policy = mgmt_server::ravpn::policies::create(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("RAVPN"),
+    )
+    .await
+    .unwrap();
+
+    // A slot may only name one of the profile's trustpoints.
+    let mut foreign = mca_profile(&o);
+    foreign.trustpoint_ids = vec![o.machine_ca];
+    foreign.machine_trustpoint_ids = vec![o.machine_ca];
+    foreign.user_trustpoint_ids = vec![o.user_ca];
+    let problems =
+        refused(service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &foreign).await);
+    assert_eq!(
+        problems,
+        [(
+            Field::UserTrustpoints,
+            "names a trustpoint the profile does not list under trustpoints".to_owned()
+        )]
+    );
+
+    // Unbound (FMC's behaviour) is stored, with a warning while MCA is on.
+    let unbound = service::create(&pool, &admin, GLOBAL_DOMAIN_ID, policy.id, &mca_profile(&o))
+        .await
+        .unwrap();
+    assert!(unbound.machine_trustpoints.is_empty() && unbound.user_trustpoints.is_empty());
+    let warnings = service::profile_warnings(&unbound);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].field, Field::MachineTrustpoints);
+    assert!(
+        warnings[0].message.contains("not separated"),
+        "{warnings:?}"
+    );
+
+    // One CA in both slots: still a warning.
+    let mut shared = mca_profile(&o);
+    shared.machine_trustpoint_ids = vec![o.machine_ca, o.user_ca];
+    shared.user_trustpoint_ids = vec![o.user_ca];
+    let stored = service::update(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        policy.id,
+        unbound.id,
+        unbound.version,
+        &shared,
+    )
+    .await
+    .unwrap();
+    let warnings = service::profile_warnings(&stored);
+    assert_eq!(
+        warnings.iter().map(|w| w.field).collect::<Vec<_>>(),
+        [Field::UserTrustpoints]
+    );
+
+    // Separated: stored in the profile's trustpoint order, no warning.
+    let mut separated = mca_profile(&o);
+    separated.machine_trustpoint_ids = vec![o.machine_ca];
+    separated.user_trustpoint_ids = vec![o.user_ca];
+    let stored = service::update(
+        &pool,
+        &admin,
+        GLOBAL_DOMAIN_ID,
+        policy.id,
+        stored.id,
+        stored.version,
+        &separated,
+    )
+    .await
+    .unwrap();
+    let ids = |r: &[mgmt_server::db::Reference]| r.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(&stored.machine_trustpoints), [o.machine_ca]);
+    assert_eq!(ids(&stored.user_trustpoints), [o.user_ca]);
+    assert_eq!(stored.machine_trustpoints[0].name, "MACHINE-CA");
+    assert!(service::profile_warnings(&stored).is_empty());
+
+    // Without MCA the slots are not a concern.
+    let mut no_mca = mca_profile(&o);
+    no_mca.aaa.enable_multiple_certificate_authentication = false;
+    no_mca.aaa.username_from_certificate_source = UsernameSource::SecondCertificate;
+    assert!(service::warnings(&no_mca.aaa, &[], &[]).is_empty());
 }
 
 #[tokio::test]

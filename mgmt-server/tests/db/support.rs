@@ -20,3 +20,27 @@ pub(crate) fn certificate(common_name: &str) -> (String, String) {
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), key.serialize_pem())
 }
+
+/// A CA-only trustpoint `name` (a fresh self-signed CA), made through the repository.
+pub(crate) async fn ca_trustpoint(
+    pool: &sqlx::PgPool,
+    key: &mgmt_server::db::EncryptionKey,
+    name: &str,
+) -> Uuid {
+    use mgmt_server::db::GLOBAL_DOMAIN_ID;
+    use mgmt_server::db::cert_enrollments::{
+        self, CaOnlySettings, CertEnrollmentInput, EnrollmentInput, EnrollmentType,
+    };
+    let (pem, _) = certificate(name);
+    let mut conn = pool.acquire().await.unwrap();
+    let input = CertEnrollmentInput {
+        name: name.to_owned(),
+        description: String::new(),
+        enrollment_type: EnrollmentType::Manual,
+        content: EnrollmentInput::CaOnly(CaOnlySettings::new(pem)),
+    };
+    cert_enrollments::create(&mut conn, &admin(), GLOBAL_DOMAIN_ID, &input, key)
+        .await
+        .unwrap()
+        .id
+}

@@ -209,6 +209,10 @@ impl Ui {
             .total
     }
 
+    pub(crate) async fn ca_trustpoint(&self, name: &str) -> Uuid {
+        support::ca_trustpoint(&self.pool, &self.key, name).await
+    }
+
     async fn identity_enrollment(&self, name: &str, enrollment_type: EnrollmentType) -> Uuid {
         let mut conn = self.pool.acquire().await.unwrap();
         let (chain, private_key) = support::certificate("vpn");
@@ -709,6 +713,8 @@ async fn a_certificate_method_without_trustpoint_gets_the_same_answer_from_the_r
         ipv4_pool_ids: vec![pool_id],
         ipv6_pool_ids: Vec::new(),
         trustpoint_ids: Vec::new(),
+        machine_trustpoint_ids: Vec::new(),
+        user_trustpoint_ids: Vec::new(),
         aaa: AaaSettings::new(AuthenticationMethod::ClientCertificateOnly),
         group_aliases: Vec::new(),
         group_urls: Vec::new(),
@@ -797,6 +803,185 @@ async fn a_certificate_method_without_trustpoint_gets_the_same_answer_from_the_r
         .await
         .unwrap();
     assert_eq!(stored.total, 0);
+}
+
+#[tokio::test]
+async fn mca_slot_binding_gets_the_same_answer_and_the_same_warning_from_the_rest_api_and_the_profile_dialog()
+ {
+    use mgmt_server::db::group_policies::DEFAULT_GROUP_POLICY_ID;
+    use mgmt_server::db::policies::RaVpnPolicyInput;
+    use mgmt_server::db::profiles::ConnectionProfileInput;
+    use mgmt_server::ravpn::{policies, profiles};
+    use serde_json::json;
+    use vpn_core::config::{AaaSettings, AuthenticationMethod};
+
+    // The rule and the warning, once, on the service.
+    let (machine, user) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut aaa = AaaSettings::new(AuthenticationMethod::ClientCertificateOnly);
+    aaa.enable_multiple_certificate_authentication = true;
+    let input = ConnectionProfileInput {
+        name: "MCA".to_owned(),
+        description: String::new(),
+        group_policy_id: DEFAULT_GROUP_POLICY_ID,
+        ipv4_pool_ids: vec![Uuid::new_v4()],
+        ipv6_pool_ids: Vec::new(),
+        trustpoint_ids: vec![machine],
+        machine_trustpoint_ids: vec![machine],
+        user_trustpoint_ids: vec![user],
+        aaa: aaa.clone(),
+        group_aliases: Vec::new(),
+        group_urls: Vec::new(),
+    };
+    let problems = profiles::check(&input);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, profiles::Field::UserTrustpoints);
+    let rule = problems[0].message.clone();
+    let warnings = profiles::warnings(&aaa, &[], &[]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].message.clone();
+
+    // REST: 400 naming our extension field; unbound MCA is stored with the warning.
+    let api = crate::api::Api::start().await;
+    let token = api.login("admin").await;
+    let (machine, user) = (
+        api.ca_trustpoint("MACHINE-CA").await,
+        api.ca_trustpoint("USER-CA").await,
+    );
+    let (_, policy, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/policy/ravpns",
+            Some(json!({ "name": "P" })),
+        )
+        .await;
+    let (_, pool, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/object/ipv4addresspools",
+            Some(crate::api::pool_body("POOL")),
+        )
+        .await;
+    let path = format!(
+        "/policy/ravpns/{}/connectionprofiles",
+        policy["id"].as_str().unwrap()
+    );
+    let body = |trustpoints: Vec<Uuid>, machine_slot: Vec<Uuid>, user_slot: Vec<Uuid>| {
+        let refs = |ids: Vec<Uuid>| ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>();
+        json!({
+            "name": "MCA",
+            "groupPolicy": { "id": DEFAULT_GROUP_POLICY_ID },
+            "ipv4AddressPool": [{ "id": pool["id"] }],
+            "authenticationMethod": "CLIENT_CERTIFICATE_ONLY",
+            "enableMultipleCertificateAuthentication": true,
+            "trustpoints": refs(trustpoints),
+            "machineCertificateTrustpoints": refs(machine_slot),
+            "userCertificateTrustpoints": refs(user_slot),
+        })
+    };
+    let (status, refused, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            &path,
+            Some(body(vec![machine], vec![machine], vec![user])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        crate::api::messages(&refused),
+        format!("userCertificateTrustpoints: {rule}")
+    );
+    let (status, unbound, _) = api
+        .call(
+            &token,
+            reqwest::Method::POST,
+            &path,
+            Some(body(vec![machine, user], vec![], vec![])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{unbound}");
+    assert_eq!(
+        unbound["warnings"],
+        json!([{ "field": "machineCertificateTrustpoints", "description": warning }])
+    );
+    let (status, bound, _) = api
+        .call(
+            &token,
+            reqwest::Method::PUT,
+            &format!("{path}/{}", unbound["id"].as_str().unwrap()),
+            Some(body(vec![machine, user], vec![machine], vec![user])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["warnings"], json!([]));
+    assert_eq!(
+        bound["machineCertificateTrustpoints"][0]["name"],
+        "MACHINE-CA"
+    );
+    assert_eq!(bound["userCertificateTrustpoints"][0]["name"], "USER-CA");
+
+    // UI: the same rule beside the user slot; unbound MCA is saved and warned about in
+    // the policy's profile list and in the dialog.
+    let ui = Ui::start().await;
+    let pool_id = ui.ipv4_pool("POOL", false).await.to_string();
+    let machine = ui.ca_trustpoint("MACHINE-CA").await.to_string();
+    let user = ui.ca_trustpoint("USER-CA").await.to_string();
+    let policy = policies::create(
+        &ui.pool,
+        &support::admin(),
+        GLOBAL_DOMAIN_ID,
+        &RaVpnPolicyInput::new("P"),
+    )
+    .await
+    .unwrap();
+    let dialog = format!("/ravpn/{}/profiles/new", policy.id);
+    let page = ui.get(&dialog).await;
+    let group_policy_id = DEFAULT_GROUP_POLICY_ID.to_string();
+    let common = [
+        ("profile_name", "MCA"),
+        ("group_policy_id", group_policy_id.as_str()),
+        ("ipv4_pool_ids", pool_id.as_str()),
+        ("auth_method", "CLIENT_CERTIFICATE_ONLY"),
+        ("mca", "on"),
+        ("username_source", "SECOND_CERTIFICATE"),
+        ("mapping", "specific"),
+        ("primary_field", "CN"),
+    ];
+    let mut foreign = common.to_vec();
+    foreign.extend([
+        ("trustpoint_ids", machine.as_str()),
+        ("machine_trustpoint_ids", machine.as_str()),
+        ("user_trustpoint_ids", user.as_str()),
+    ]);
+    let shown = ui.post(&page, &dialog, &foreign).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(
+        field_error(&shown.html, "user_trustpoint_ids").as_deref(),
+        Some(format!("{}{}.", rule[..1].to_uppercase(), &rule[1..]).as_str()),
+        "{}",
+        shown.html
+    );
+    let mut unbound = common.to_vec();
+    unbound.extend([
+        ("trustpoint_ids", machine.as_str()),
+        ("trustpoint_ids", user.as_str()),
+    ]);
+    let listed = ui.post(&page, &dialog, &unbound).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.html.contains(&warning), "{}", listed.html);
+    let stored = profiles::list(&ui.pool, GLOBAL_DOMAIN_ID, policy.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(stored.total, 1);
+    let edit = ui
+        .get(&format!(
+            "/ravpn/{}/profiles/{}",
+            policy.id, stored.items[0].id
+        ))
+        .await;
+    assert!(edit.html.contains(&warning), "{}", edit.html);
 }
 
 #[tokio::test]

@@ -83,6 +83,58 @@ fn an_applied_configuration_answers_version_hash_transcript_and_is_on_disk() {
     assert_eq!(store.history(), vec![3]);
 }
 
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `running.json` and the history hold the headend's private key and the local users'
+/// password hashes: only the agent's user may read them, also after a restart.
+#[test]
+fn the_running_configuration_and_its_history_are_readable_by_the_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut store = ConfigStore::open(&data).unwrap();
+    store.apply(&document(3, |_| {}), None, NOW).unwrap();
+    store.apply(&document(4, |_| {}), None, NOW).unwrap();
+    drop(store);
+    ConfigStore::open(&data).unwrap();
+    let running = data.join("running.json");
+    assert!(
+        std::fs::read_to_string(&running)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("history")), 0o700);
+    assert_eq!(mode(&running), 0o600);
+    for version in [3, 4] {
+        assert_eq!(mode(&data.join(format!("history/{version}.json"))), 0o600);
+    }
+}
+
+/// Files an older agent left readable by everyone are made private at start.
+#[test]
+fn files_an_older_agent_left_readable_by_others_are_made_private_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ConfigStore::open(dir.path()).unwrap();
+    store.apply(&document(3, |_| {}), None, NOW).unwrap();
+    drop(store);
+    let open = std::fs::Permissions::from_mode(0o644);
+    for path in [
+        dir.path().join("running.json"),
+        dir.path().join("history/3.json"),
+    ] {
+        std::fs::set_permissions(&path, open.clone()).unwrap();
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ConfigStore::open(dir.path()).unwrap();
+    assert_eq!(mode(dir.path()), 0o700);
+    assert_eq!(mode(&dir.path().join("running.json")), 0o600);
+    assert_eq!(mode(&dir.path().join("history/3.json")), 0o600);
+}
+
 #[test]
 fn a_restarted_store_comes_back_with_the_last_applied_configuration() {
     let dir = tempfile::tempdir().unwrap();

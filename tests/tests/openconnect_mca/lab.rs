@@ -99,6 +99,13 @@ pub(crate) struct Fixture {
     pub(crate) user_with_other_key: (PathBuf, PathBuf),
     /// The user certificate and key, the certificate's issuer signature altered.
     pub(crate) forged_user: (PathBuf, PathBuf),
+    /// `intermediate.example.com`, issued by `Test User Issuing CA` (below the user CA):
+    /// the certificate file holds the leaf and the intermediate, as a real PKI's.
+    pub(crate) intermediate_user: (PathBuf, PathBuf),
+    /// CRLs of the user CA and of its issuing CA, neither revoking anything.
+    pub(crate) user_crls_pem: String,
+    /// The same, the issuing CA's CRL revoking `intermediate_user`.
+    pub(crate) user_crls_revoking_pem: String,
     pub(crate) config: PathBuf,
     pub(crate) socket: PathBuf,
     /// What a manager needs to build the same configuration: the two CAs of the MCA
@@ -168,6 +175,20 @@ pub(crate) fn fixture() -> Fixture {
             ..LeafOptions::client("client.example.com")
         })
         .unwrap();
+    let user_sub_ca = user_ca.intermediate("Test User Issuing CA", None).unwrap();
+    let intermediate_user = user_sub_ca
+        .issue(&LeafOptions {
+            key_type: TestKeyType::Rsa2048,
+            ..LeafOptions::client("intermediate.example.com")
+        })
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let (this_update, next_update) = (now - time::Duration::days(1), now + time::Duration::days(7));
+    let root_crl = user_ca.crl(&[], this_update, next_update).unwrap();
+    let sub_crl = user_sub_ca.crl(&[], this_update, next_update).unwrap();
+    let revoking_sub_crl = user_sub_ca
+        .crl(&[&intermediate_user.serial], this_update, next_update)
+        .unwrap();
     let other_user = user_ca
         .issue(&LeafOptions {
             key_type: TestKeyType::Rsa2048,
@@ -208,6 +229,14 @@ pub(crate) fn fixture() -> Fixture {
     let rogue_files = write_pair(dir.path(), "rogue-user", &rogue_user);
     let expired_files = write_pair(dir.path(), "expired-user", &expired_user);
     let other_files = write_pair(dir.path(), "other-user", &other_user);
+    let intermediate_files = write_pair(dir.path(), "intermediate-user", &intermediate_user);
+    let mut chain_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&intermediate_files.0)
+        .unwrap();
+    chain_file
+        .write_all(user_sub_ca.cert.cert_pem.as_bytes())
+        .unwrap();
 
     let config = serde_json::json!({
         "schema_version": 1,
@@ -309,6 +338,9 @@ pub(crate) fn fixture() -> Fixture {
         expired_user: expired_files,
         user_with_other_key: (user_files_cert, other_files.1),
         forged_user: forged_files,
+        intermediate_user: intermediate_files,
+        user_crls_pem: format!("{}{}", root_crl.pem, sub_crl.pem),
+        user_crls_revoking_pem: format!("{}{}", root_crl.pem, revoking_sub_crl.pem),
         config: config_path,
         socket,
         machine_ca_pem: machine_ca.cert.cert_pem,

@@ -229,3 +229,59 @@ fn a_swapped_pair_is_refused_when_the_profile_binds_the_mca_slots() {
         "{detail}"
     );
 }
+
+/// The lab's configuration at `version` with revocation on for USER-CA: `crls_pem` holds
+/// the user CA's CRL and its issuing CA's (an intermediate the trustpoint does not hold).
+fn with_user_crls(lab: &Lab, version: u64, crls_pem: &str) -> PathBuf {
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&lab.fixture.config).unwrap()).unwrap();
+    config["version"] = serde_json::json!(version);
+    for trustpoint in config["trustpoints"].as_array_mut().unwrap() {
+        if trustpoint["name"] == "USER-CA" {
+            trustpoint["revocation"] = serde_json::json!({ "mode": "CRL", "crls_pem": crls_pem });
+        }
+    }
+    let path = lab
+        .fixture
+        .dir
+        .path()
+        .join(format!("device-{version}.json"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// A user certificate from an intermediate CA, sent with the intermediate in the MCA
+/// PKCS#7: with revocation on, the intermediate's CRL (verified against the
+/// intermediate) lets it in, and once that CRL revokes it the login is refused.
+#[test]
+fn a_user_certificate_from_an_intermediate_logs_in_with_revocation_on_until_it_is_revoked() {
+    let lab = Lab::start("i");
+    let user = lab.fixture.intermediate_user.clone();
+    let clean = with_user_crls(&lab, 8, &lab.fixture.user_crls_pem);
+    let applied = lab.operator(&["configure", "apply", clean.to_str().unwrap()]);
+    assert!(applied.contains("version 8 applied"), "{applied}");
+    let output = run_with_stdin(lab.openconnect(Some(&user), &["--authenticate"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("COOKIE="),
+        "{stdout}\n{}\nagent:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        lab.agent_log()
+    );
+    let detail = lab.operator(&["show", "vpn-sessiondb", "detail", "anyconnect"]);
+    assert!(
+        detail.contains("Username     : intermediate.example.com"),
+        "{detail}"
+    );
+    lab.operator(&["vpn-sessiondb", "logoff", "all", "noconfirm"]);
+
+    let revoking = with_user_crls(&lab, 9, &lab.fixture.user_crls_revoking_pem);
+    let applied = lab.operator(&["configure", "apply", revoking.to_str().unwrap()]);
+    assert!(applied.contains("version 9 applied"), "{applied}");
+    let (stderr, log) = refused_login(&lab, &user);
+    assert!(
+        stderr.contains("Server reported certificate error"),
+        "{stderr}"
+    );
+    assert!(log.contains("is revoked since"), "{log}");
+}

@@ -234,7 +234,9 @@ pub enum ProblemKind {
     UnparsableCertificate { index: usize, reason: String },
     #[error("CRL #{index} cannot be parsed: {reason}")]
     UnparsableCrl { index: usize, reason: String },
-    #[error("CRL #{index} is issued by {issuer}, which is not a CA certificate of this trustpoint")]
+    #[error(
+        "CRL #{index} is issued by {issuer}, which is not a CA certificate of this trustpoint: it is only used for certificates that an intermediate CA of that name (sent by clients) issued, and never if no client chain passes through one"
+    )]
     CrlFromUnknownIssuer { index: usize, issuer: String },
     #[error(
         "certificate #{index} ({subject}) is not a CA certificate: its basic constraints do not say CA:TRUE (turn on skip_ca_flag_check to accept it)"
@@ -309,7 +311,9 @@ impl ProblemKind {
     pub fn is_warning(&self) -> bool {
         matches!(
             self,
-            Self::CertificateExpiresSoon { .. } | Self::ServerWithoutLocalFallback { .. }
+            Self::CertificateExpiresSoon { .. }
+                | Self::ServerWithoutLocalFallback { .. }
+                | Self::CrlFromUnknownIssuer { .. }
         )
     }
 }

@@ -13,6 +13,7 @@ use aws_lc_rs::signature::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::{Findings, ProblemKind};
 use crate::config::{DeviceConfig, Revocation};
@@ -25,7 +26,6 @@ pub(super) fn check(config: &DeviceConfig, now: OffsetDateTime, found: &mut Find
     for (i, trustpoint) in config.trustpoints.iter().enumerate() {
         let path = format!("$.trustpoints[{i}].ca_certificates_pem");
         let skip_ca_check = trustpoint.skip_ca_flag_check;
-        let mut ca_subjects: Vec<Vec<u8>> = Vec::new();
         let pem_text = &trustpoint.ca_certificates_pem;
         for_each_certificate(pem_text, &path, found, |index, cert, found| {
             let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
@@ -37,11 +37,10 @@ pub(super) fn check(config: &DeviceConfig, now: OffsetDateTime, found: &mut Find
                 );
             }
             check_validity(cert, index, now, &path, found);
-            ca_subjects.push(cert.subject().as_raw().to_vec());
         });
         if let Revocation::Crl { crls_pem } = &trustpoint.revocation {
             let path = format!("$.trustpoints[{i}].revocation.crls_pem");
-            check_crls(crls_pem, &ca_subjects, &path, found);
+            for_each_crl(crls_pem, &path, found, |_, _, _| {});
         }
     }
     check_headend(config, now, found);
@@ -64,7 +63,33 @@ pub(super) fn warn(config: &DeviceConfig, now: OffsetDateTime, found: &mut Findi
                 warn_expiry(cert, index, now, &path, found);
             },
         );
+        if let Revocation::Crl { crls_pem } = &trustpoint.revocation {
+            warn_crl_issuers(&trustpoint.ca_certificates_pem, crls_pem, i, found);
+        }
     }
+}
+
+/// A CRL not issued by one of the trustpoint's CA certificates can only be for an
+/// intermediate CA that clients send in their chain (each CRL is verified against the
+/// certificate that issued it when a chain is checked, in `pki`): nothing here knows
+/// such a CA, so if no client chain passes through it the CRL is never used. A warning.
+fn warn_crl_issuers(ca_pem: &str, crls_pem: &str, i: usize, found: &mut Findings) {
+    let mut quiet = Findings::default();
+    let mut ca_subjects: Vec<Vec<u8>> = Vec::new();
+    for_each_certificate(ca_pem, "", &mut quiet, |_, cert, _| {
+        ca_subjects.push(cert.subject().as_raw().to_vec());
+    });
+    let path = format!("$.trustpoints[{i}].revocation.crls_pem");
+    for_each_crl(crls_pem, &path, &mut quiet, |index, crl, _| {
+        let issuer = crl.issuer();
+        if !ca_subjects.iter().any(|s| s.as_slice() == issuer.as_raw()) {
+            let issuer = issuer.to_string();
+            found.push(
+                path.clone(),
+                ProblemKind::CrlFromUnknownIssuer { index, issuer },
+            );
+        }
+    });
 }
 
 fn check_headend(config: &DeviceConfig, now: OffsetDateTime, found: &mut Findings) {
@@ -148,9 +173,14 @@ fn for_each_certificate(
     }
 }
 
-/// Every CRL must parse and be issued by one of the trustpoint's CAs (by name; the
+/// Calls `each` with every CRL of `text` that parses; the others are problems (the
 /// signature is checked where revocation is checked, in `pki`).
-fn check_crls(text: &str, ca_subjects: &[Vec<u8>], path: &str, found: &mut Findings) {
+fn for_each_crl(
+    text: &str,
+    path: &str,
+    found: &mut Findings,
+    mut each: impl FnMut(usize, &CertificateRevocationList<'_>, &mut Findings),
+) {
     let ders = match pem::crls(text) {
         Ok(ders) => ders,
         Err(e) => {
@@ -170,13 +200,7 @@ fn check_crls(text: &str, ca_subjects: &[Vec<u8>], path: &str, found: &mut Findi
                 let reason = e.to_string();
                 found.push(path, ProblemKind::UnparsableCrl { index, reason });
             }
-            Ok((_, crl)) => {
-                let issuer = crl.issuer();
-                if !ca_subjects.iter().any(|s| s.as_slice() == issuer.as_raw()) {
-                    let issuer = issuer.to_string();
-                    found.push(path, ProblemKind::CrlFromUnknownIssuer { index, issuer });
-                }
-            }
+            Ok((_, crl)) => each(index, &crl, found),
         }
     }
 }

@@ -773,16 +773,25 @@ fn crl_issued_by_a_trustpoint_ca_is_accepted() {
     assert_eq!(problems, vec![]);
 }
 
+/// It may be an intermediate's CRL (clients send intermediates); if no chain passes
+/// through such a CA it is never used: a warning, not an error.
 #[test]
-fn crl_issued_by_another_ca_is_a_problem() {
+fn crl_of_an_issuer_the_trustpoint_does_not_hold_is_a_warning_not_an_error() {
     let (_, crls_pem) = ca_and_crl_pem("Stranger CA");
-    assert_only(
-        |c| c.trustpoints[0].revocation = Revocation::Crl { crls_pem },
-        "$.trustpoints[0].revocation.crls_pem",
-        ProblemKind::CrlFromUnknownIssuer {
-            index: 1,
-            issuer: "CN=Stranger CA, O=Example Corp".into(),
-        },
+    let mut config = seed_config();
+    config.trustpoints[0].revocation = Revocation::Crl { crls_pem };
+    assert_eq!(config.validate(seed_now()), Ok(()));
+    let kind = ProblemKind::CrlFromUnknownIssuer {
+        index: 1,
+        issuer: "CN=Stranger CA, O=Example Corp".into(),
+    };
+    assert!(kind.is_warning());
+    assert_eq!(
+        config.warnings(seed_now()),
+        vec![ConfigProblem {
+            path: "$.trustpoints[0].revocation.crls_pem".into(),
+            kind,
+        }]
     );
 }
 

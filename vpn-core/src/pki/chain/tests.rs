@@ -445,6 +445,50 @@ fn revoked_intermediate_is_refused() {
     assert!(validate(&[&tp], &[&leaf, &pki.machine_sub.cert]).is_ok());
 }
 
+/// A user certificate issued by an intermediate the client sends (the trustpoint holds
+/// only the root): the intermediate's CRL, verified against the intermediate, revokes it;
+/// the root's CRL covers the intermediate.
+#[test]
+fn leaf_revoked_by_the_crl_of_a_presented_intermediate_is_refused() {
+    let pki = two_cas();
+    let good = pki.machine_sub.issue(&LeafOptions::client("good")).unwrap();
+    let bad = pki.machine_sub.issue(&LeafOptions::client("bad")).unwrap();
+    let (this, next) = crl_window();
+    let root_crl = pki.machine_root.crl(&[], this, next).unwrap();
+    let sub_crl = pki.machine_sub.crl(&[&bad.serial], this, next).unwrap();
+    let tp = with_crls(pki.machine_tp.clone(), &[&root_crl.pem, &sub_crl.pem]);
+    let sub = &pki.machine_sub.cert;
+    assert!(validate(&[&tp], &[&good, sub]).is_ok());
+    let err = validate(&[&tp], &[&bad, sub]).unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Revoked { cert, revoked_at: Some(at) }
+        if cert.role == CertificateRole::Leaf && cert.subject == "CN=bad" && *at == this),
+        "{err}"
+    );
+
+    // Without the intermediate's CRL its leaves' status is unknown: refused.
+    let tp = with_crls(pki.machine_tp.clone(), &[&root_crl.pem]);
+    let err = validate(&[&tp], &[&good, sub]).unwrap_err();
+    assert!(
+        matches!(&err, ChainError::RevocationUnknown { cert, .. } if cert.role == CertificateRole::Leaf),
+        "{err}"
+    );
+
+    // A CRL in the intermediate's name signed by another key does not verify.
+    let forged = pki
+        .machine_sub
+        .impostor()
+        .unwrap()
+        .crl(&[], this, next)
+        .unwrap();
+    let tp = with_crls(pki.machine_tp.clone(), &[&root_crl.pem, &forged.pem]);
+    let err = validate(&[&tp], &[&good, sub]).unwrap_err();
+    assert!(
+        matches!(&err, ChainError::CrlSignatureInvalid { .. }),
+        "{err}"
+    );
+}
+
 #[test]
 fn crl_from_another_issuer_leaves_status_unknown_and_fails_closed() {
     let pki = two_cas();

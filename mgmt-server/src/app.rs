@@ -2,10 +2,12 @@
 //! each request in an `http_request` span ([`request_span`]).
 
 mod request_span;
+mod response_headers;
 
 use axum::Router;
 
 pub use request_span::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, record_actor, traced};
+pub use response_headers::{CONTENT_SECURITY_POLICY, secured};
 
 use crate::api::{self, ApiContext};
 use crate::server::ManagementCenter;

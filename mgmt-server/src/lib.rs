@@ -10,6 +10,7 @@ pub mod audit;
 pub mod db;
 pub mod deploy;
 pub mod devices;
+pub mod listener;
 pub mod log_format;
 pub mod objects;
 pub mod pki;

@@ -20,6 +20,7 @@ use crate::db::cluster::{Cluster, ClusterError};
 use crate::db::roles;
 use crate::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
 use crate::deploy::WorkerSettings;
+use crate::listener::{ConnectionCaps, ConnectionLimiter, HEADER_DEADLINE};
 use crate::pki::CaError;
 use crate::pki::store::CaStoreError;
 use crate::services::Services;
@@ -192,17 +193,20 @@ impl ManagementCenter {
         Arc::clone(&self.tls)
     }
 
-    /// Serves `router` over HTTPS on `listener` until the process ends.
+    /// Serves `router` over HTTPS on `listener` until the process ends, within the
+    /// default [`ConnectionCaps`] and the [`crate::listener::HEADER_DEADLINE`].
     pub async fn serve(
         &self,
         listener: std::net::TcpListener,
         router: axum::Router,
     ) -> std::io::Result<()> {
-        listener.set_nonblocking(true)?;
-        let config = axum_server::tls_rustls::RustlsConfig::from_config(self.tls_config());
-        axum_server::from_tcp_rustls(listener, config)?
-            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
+        serve_https(
+            listener,
+            self.tls_config(),
+            ConnectionCaps::default(),
+            router,
+        )
+        .await
     }
 
     /// Closes the pool and stops the private cluster, if any.
@@ -215,6 +219,31 @@ impl ManagementCenter {
             tracing::warn!(error = %e, "stopping the private PostgreSQL cluster");
         }
     }
+}
+
+/// Serves `router` over HTTPS on `listener`: at most `caps` connections (per address
+/// and in all; more get a clear 503), and the whole request header within
+/// [`crate::listener::HEADER_DEADLINE`].
+pub async fn serve_https(
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    caps: ConnectionCaps,
+    router: axum::Router,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    let acceptor =
+        axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(ConnectionLimiter::new(caps));
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
+        .first_request_timeout(Some(HEADER_DEADLINE));
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Some(HEADER_DEADLINE));
+    server
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }
 
 async fn create_initial_admin(pool: &PgPool, name: &str, password: &str) -> Result<(), StartError> {

@@ -1,8 +1,13 @@
 //! Administrator login, the one policy for both doors (web UI and REST
-//! `generatetoken`): the name is checked against the shared lock first, the password
-//! against its argon2 hash, every refusal is counted in the database (so the lock holds
-//! across doors and manager replicas) and written to the audit log, and a success
-//! forgets earlier refusals.
+//! `generatetoken`): the source is checked against the shared throttles first, the
+//! password against its argon2 hash (behind [`super::hashing`]'s bound; an unknown name
+//! against a dummy hash, so it takes as long), every refusal is counted in the database
+//! (so the throttles hold across doors and manager replicas) and written to the audit
+//! log, and a success forgets the refusals of that name from that address.
+//!
+//! Refusals are counted per source address ([`SOURCE_LOCK`]) and per user name from
+//! that address ([`LOGIN_LOCK`]), never per name alone: a flood of wrong passwords for
+//! `admin` slows the place it comes from and never locks `admin` out from elsewhere.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -10,13 +15,23 @@ use std::time::Duration;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use super::hashing;
 use crate::db::admins::{self, Administrator};
 use crate::db::throttles::{self, LoginLockPolicy};
 use crate::db::{DbError, audit};
 
-/// Five refusals of one name within a minute lock that name for five minutes.
+/// Five refusals of one name from one address within a minute lock that name, from
+/// that address, for five minutes.
 pub const LOGIN_LOCK: LoginLockPolicy = LoginLockPolicy {
     max_failures: 5,
+    window: Duration::from_secs(60),
+    lockout: Duration::from_secs(300),
+};
+
+/// Twenty refusals from one address within a minute, whatever the names, lock that
+/// address out of logging in for five minutes.
+pub const SOURCE_LOCK: LoginLockPolicy = LoginLockPolicy {
+    max_failures: 20,
     window: Duration::from_secs(60),
     lockout: Duration::from_secs(300),
 };
@@ -40,7 +55,7 @@ impl Door {
 /// Why a login was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginRefused {
-    #[error("too many failed logins for this user; try again after {until}")]
+    #[error("too many failed logins from this address; try again after {until}")]
     Locked { until: OffsetDateTime },
     #[error("wrong user name or password")]
     WrongCredentials,
@@ -74,32 +89,43 @@ pub async fn authenticate(
     door: Door,
 ) -> Result<Administrator, LoginRefused> {
     let name = name.trim();
-    let key = throttles::name_key(name);
-    if let Some(until) = throttles::login_locked_until(pool, &key).await? {
+    let source_key = throttles::source_key(source);
+    let user_key = throttles::user_at_source_key(name, source);
+    let mut locked = None;
+    for key in [&source_key, &user_key] {
+        if let Some(until) = throttles::login_locked_until(pool, key).await? {
+            locked = locked.max(Some(until));
+        }
+    }
+    if let Some(until) = locked {
         let detail = format!("locked after repeated failures ({})", door.label());
         audit::login_failed(pool, name, source, &detail).await?;
-        tracing::warn!(user = %name, ?source, door = door.label(), "login refused: name locked");
+        tracing::warn!(user = %name.escape_debug(), ?source, door = door.label(), "login refused: throttled");
         return Err(LoginRefused::Locked { until });
     }
     let administrator = admins::find_by_name(pool, name).await?;
     let verified = match administrator {
         Some(admin) if admin.enabled => {
-            let hash = admin.password_hash.clone();
-            let password = password.to_owned();
-            let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
+            let ok = hashing::verify(&admin.password_hash, password)
                 .await
                 .map_err(|_| LoginRefused::Task)?;
             ok.then_some(admin)
         }
-        _ => None,
+        _ => {
+            hashing::verify_unknown(password)
+                .await
+                .map_err(|_| LoginRefused::Task)?;
+            None
+        }
     };
     let Some(admin) = verified else {
-        let locked = throttles::record_login_failure(pool, &key, &LOGIN_LOCK).await?;
+        let by_user = throttles::record_login_failure(pool, &user_key, &LOGIN_LOCK).await?;
+        let by_source = throttles::record_login_failure(pool, &source_key, &SOURCE_LOCK).await?;
         let detail = format!("wrong name or password ({})", door.label());
         audit::login_failed(pool, name, source, &detail).await?;
-        tracing::warn!(user = %name, ?source, door = door.label(), locked = locked.is_some(), "login refused");
+        tracing::warn!(user = %name.escape_debug(), ?source, door = door.label(), locked = by_user.or(by_source).is_some(), "login refused");
         return Err(LoginRefused::WrongCredentials);
     };
-    throttles::clear_login_failures(pool, &key).await?;
+    throttles::clear_login_failures(pool, &user_key).await?;
     Ok(admin)
 }

@@ -2,9 +2,10 @@
 //! and their sessions.
 
 pub mod administrators;
+pub mod hashing;
 pub mod login;
 pub mod sessions;
 
 pub use administrators::{AdministratorError, NewAdministrator};
-pub use login::{Door, LOGIN_LOCK, LoginRefused, authenticate};
+pub use login::{Door, LOGIN_LOCK, LoginRefused, SOURCE_LOCK, authenticate};
 pub use sessions::{Authenticated, IssuedTokens, SessionError};

@@ -46,25 +46,34 @@ pub async fn generate_token(
             "generatetoken needs HTTP Basic authentication (Authorization: Basic ...)",
         ));
     };
-    let administrator =
-        match login::authenticate(&context.pool, &name, &password, source, Door::RestApi).await {
-            Ok(administrator) => administrator,
-            Err(LoginRefused::Locked { until }) => {
-                let mut error = ApiError::unauthorized(
-                    "Authentication failed: too many failed logins for this user; try again later",
-                );
-                let wait = (until - OffsetDateTime::now_utc()).whole_seconds().max(1);
-                error.retry_after_secs = u64::try_from(wait).ok();
-                return Err(error);
-            }
-            Err(LoginRefused::WrongCredentials) => {
-                return Err(ApiError::unauthorized(
-                    "Authentication failed: wrong user name or password",
-                ));
-            }
-            Err(LoginRefused::Db(e)) => return Err(e.into()),
-            Err(LoginRefused::Task) => return Err(ApiError::internal("the password check failed")),
-        };
+    let administrator = match login::authenticate(
+        &context.pool,
+        &name,
+        &password,
+        source,
+        Door::RestApi,
+    )
+    .await
+    {
+        Ok(administrator) => administrator,
+        Err(LoginRefused::Locked { until }) => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "FRAMEWORK",
+                "Authentication refused: too many failed logins from this address; try again after Retry-After seconds",
+            );
+            let wait = (until - OffsetDateTime::now_utc()).whole_seconds().max(1);
+            error.retry_after_secs = u64::try_from(wait).ok();
+            return Err(error);
+        }
+        Err(LoginRefused::WrongCredentials) => {
+            return Err(ApiError::unauthorized(
+                "Authentication failed: wrong user name or password",
+            ));
+        }
+        Err(LoginRefused::Db(e)) => return Err(e.into()),
+        Err(LoginRefused::Task) => return Err(ApiError::internal("the password check failed")),
+    };
     crate::app::record_actor(&administrator.name);
     let tokens = sessions::open_api_session(&context.pool, &administrator, source).await?;
     Ok(token_response(&tokens))
@@ -133,20 +142,43 @@ pub async fn require_session(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if writes && !administrator.role.0.can_edit() {
-        return Err(ApiError::forbidden(format!(
-            "administrator {} has the Read-Only role and cannot change anything",
-            administrator.name
-        )));
-    }
     let source: Option<IpAddr> = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let actor = Actor::administrator(&administrator.name, administrator.id, source);
+    if writes && !administrator.role.0.can_edit() {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        return Err(forbidden(
+            &context,
+            &actor,
+            Some(domain_id),
+            &what,
+            format!(
+                "administrator {} has the Read-Only role and cannot change anything",
+                administrator.name
+            ),
+        )
+        .await);
+    }
     request.extensions_mut().insert(Caller {
         administrator,
         actor,
         domain_id,
     });
     Ok(next.run(request).await)
+}
+
+/// A 403 for `actor`, written to the audit log first (`what` was tried).
+pub(crate) async fn forbidden(
+    context: &ApiContext,
+    actor: &Actor,
+    domain_id: Option<Uuid>,
+    what: &str,
+    message: String,
+) -> ApiError {
+    if let Err(e) = crate::db::audit::forbidden(&context.pool, actor, domain_id, what).await {
+        return e.into();
+    }
+    tracing::warn!(user = %actor.name, what, "change refused for the role");
+    ApiError::forbidden(message)
 }
 
 /// `GET /api/fmc_platform/v1/info/serverversion`: fireREST gates features on it.

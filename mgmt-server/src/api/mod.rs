@@ -20,6 +20,7 @@ pub mod openapi;
 mod rate_limit;
 mod ravpn;
 mod resource;
+mod users;
 mod versioning;
 
 use axum::Router;
@@ -151,6 +152,7 @@ pub(crate) fn routes() -> Routes {
     let routes = ravpn::routes(routes);
     let routes = devices::routes(routes);
     let routes = deployment::routes(routes);
+    let routes = users::routes(routes);
     health::routes(routes)
 }
 
@@ -181,7 +183,7 @@ pub fn router(context: ApiContext) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(context);
-    crate::app::traced(api)
+    crate::app::traced(crate::app::secured(api))
 }
 
 /// The documented routes (for tests and the OpenAPI document).

@@ -246,6 +246,38 @@ pub async fn delete(
     change.deleted(actor).await
 }
 
+/// Locks the enabled accounts of the Administrator role (until the transaction ends)
+/// and returns their ids: what "the last enabled Administrator" is decided on, so two
+/// administrators disabling each other at once cannot both succeed.
+pub async fn lock_enabled_administrators(conn: &mut PgConnection) -> Result<Vec<Uuid>, DbError> {
+    sqlx::query_scalar!(
+        "SELECT id FROM administrators WHERE role = 'Administrator' AND enabled
+         ORDER BY id FOR UPDATE"
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(DbError::sql("lock the enabled administrators"))
+}
+
+/// Ends every live session (web UI and REST) of `administrator_id` but `keep`;
+/// returns how many were ended.
+pub async fn revoke_sessions_of(
+    exec: impl PgExecutor<'_>,
+    administrator_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, DbError> {
+    let done = sqlx::query!(
+        "UPDATE api_sessions SET revoked_at = now()
+         WHERE administrator_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+        administrator_id,
+        keep,
+    )
+    .execute(exec)
+    .await
+    .map_err(DbError::sql("revoke an administrator's sessions"))?;
+    Ok(done.rows_affected())
+}
+
 /// Opens a REST session after a successful login: stores the session, marks the login
 /// time and writes the LOGIN audit row, in one transaction.
 pub async fn open_session(

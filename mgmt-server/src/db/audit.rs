@@ -28,6 +28,8 @@ pub enum AuditAction {
     Rollback,
     Register,
     TerminateSessions,
+    /// A change refused for the caller's role (HTTP 403).
+    Forbidden,
 }
 
 /// One audit row to write.
@@ -100,6 +102,33 @@ pub async fn record(exec: impl PgExecutor<'_>, entry: &NewAuditEntry<'_>) -> Res
 }
 
 /// Records a refused login: the name that was tried, from where, and why.
+/// Records a change `actor` tried and was refused for their role (HTTP 403); `what` says
+/// what was tried (method and path, or the page's action).
+pub async fn forbidden(
+    exec: impl PgExecutor<'_>,
+    actor: &Actor,
+    domain_id: Option<Uuid>,
+    what: &str,
+) -> Result<(), DbError> {
+    let what: String = what.chars().take(512).collect();
+    record(
+        exec,
+        &NewAuditEntry {
+            actor,
+            domain_id,
+            action: AuditAction::Forbidden,
+            object_kind: ObjectKind::Administrator,
+            object_id: actor.id,
+            object_name: Some(&actor.name),
+            before: None,
+            after: None,
+            detail: Some(&what),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn login_failed(
     exec: impl PgExecutor<'_>,
     attempted_name: &str,

@@ -24,6 +24,22 @@ pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase().chars().take(256).collect()
 }
 
+/// The key refused logins from `source` are counted under, whatever the names.
+pub fn source_key(source: Option<IpAddr>) -> String {
+    match source {
+        Some(address) => format!("source {address}"),
+        None => "source unknown".to_owned(),
+    }
+}
+
+/// The key refused logins of `name` from `source` are counted under. A name key is at
+/// most 200 characters here, so the whole key fits the column's 256.
+pub fn user_at_source_key(name: &str, source: Option<IpAddr>) -> String {
+    let name: String = name_key(name).chars().take(200).collect();
+    let source = source.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    format!("user {source} {name}")
+}
+
 /// Until when `name_key` is locked, if it is locked now.
 pub async fn login_locked_until(
     exec: impl PgExecutor<'_>,

@@ -12,6 +12,9 @@ use crate::db::local_users::{self, LocalUser, LocalUserInput, LocalUserUpdate};
 use crate::db::{Actor, DbError, Listed, Page, PasswordHash};
 use crate::rules::{self, ChangeError, Problems};
 
+/// The shortest password of a LOCAL user, in characters (Unicode as typed).
+pub const MIN_PASSWORD_LEN: usize = 8;
+
 /// A field of a LOCAL user a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -52,6 +55,12 @@ pub fn check(change: &LocalUserChange, creating: bool) -> Problems<Field> {
     problems.check_object_name(Field::Name, CoreKind::LocalUser, &change.name);
     match change.password.as_deref() {
         None | Some("") if creating => problems.add(Field::Password, "is required for a new user"),
+        Some(password) if !password.is_empty() && password.chars().count() < MIN_PASSWORD_LEN => {
+            problems.add(
+                Field::Password,
+                format!("use at least {MIN_PASSWORD_LEN} characters"),
+            );
+        }
         _ => {}
     }
     problems
@@ -62,10 +71,10 @@ async fn hash(password: Option<String>) -> Result<Option<PasswordHash>, LocalUse
     let Some(password) = password.filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    let hashed = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+    crate::admins::hashing::hash(&password)
         .await
-        .map_err(|_| invalid("the password could not be hashed (the task ended)"))?;
-    hashed.map(Some).map_err(|e| invalid(&e.to_string()))
+        .map(Some)
+        .map_err(|e| invalid(&e.to_string()))
 }
 
 fn invalid(message: &str) -> LocalUserError {
@@ -146,7 +155,16 @@ mod tests {
                 .map(|p| p.field)
                 .collect()
         };
-        assert!(fields(&change("alice", Some("pw")), true).is_empty());
+        assert!(fields(&change("alice", Some("Sommer-2031")), true).is_empty());
+        assert_eq!(
+            fields(&change("alice", Some("pw")), true),
+            [Field::Password]
+        );
+        assert_eq!(
+            fields(&change("alice", Some("ÄÖÜßéèç")), false),
+            [Field::Password]
+        );
+        assert!(fields(&change("alice", Some("ÄÖÜßéèçà")), false).is_empty());
         assert_eq!(fields(&change("alice", None), true), [Field::Password]);
         assert_eq!(fields(&change("alice", Some("")), true), [Field::Password]);
         assert!(fields(&change("alice", None), false).is_empty());

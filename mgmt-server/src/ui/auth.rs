@@ -53,9 +53,7 @@ impl Current {
         if self.role().can_edit() {
             Ok(())
         } else {
-            Err(UiError::Forbidden {
-                role: role_label(self.role()).to_owned(),
-            })
+            Err(self.forbidden())
         }
     }
 
@@ -63,13 +61,18 @@ impl Current {
         if self.role().can_manage_administrators() {
             Ok(())
         } else {
-            Err(UiError::Forbidden {
-                role: role_label(self.role()).to_owned(),
-            })
+            Err(self.forbidden())
         }
     }
 
-    /// Checks the CSRF token a form sent.
+    /// A refusal for this administrator's role (audited on the way out).
+    fn forbidden(&self) -> UiError {
+        UiError::Forbidden {
+            role: role_label(self.role()).to_owned(),
+            actor: Box::new(self.actor()),
+        }
+    }
+
     /// A change sent by a form: this session's CSRF token, and a role that may edit.
     pub(crate) fn authorize_change(&self, sent_csrf: &str) -> Result<(), UiError> {
         self.check_csrf(sent_csrf)?;
@@ -262,6 +265,9 @@ pub(crate) fn administrator_form_field(field: AdministratorField) -> &'static st
         AdministratorField::Name => "name",
         AdministratorField::Password => "password",
         AdministratorField::Confirmation => "confirm",
+        AdministratorField::CurrentPassword => "current",
+        AdministratorField::Role => "role",
+        AdministratorField::Enabled | AdministratorField::Account => "form",
     }
 }
 
@@ -305,7 +311,7 @@ pub(crate) async fn login_submit(
         Ok(admin) => admin,
         Err(LoginRefused::Locked { .. }) => {
             return Ok(refused(
-                "Too many failed logins for this user; try again in a few minutes.",
+                "Too many failed logins from your address; wait a few minutes before trying again.",
             ));
         }
         Err(LoginRefused::WrongCredentials) => {

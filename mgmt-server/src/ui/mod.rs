@@ -22,7 +22,7 @@ mod system;
 use std::future::Future;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -56,7 +56,8 @@ impl UiContext {
     }
 }
 
-/// The UI's routes, with security headers on every response and an `http_request`
+/// The UI's routes, with security headers on every response ([`crate::app::secured`]),
+/// every refusal for a role audited, and an `http_request`
 /// span around every request. Mount it at `/` next to the REST API (`/api/...`); it
 /// uses no path under `/api`.
 pub fn router(context: UiContext) -> Router {
@@ -124,10 +125,21 @@ pub fn router(context: UiContext) -> Router {
             "/system/administrators",
             get(system::administrators).post(system::administrator_create),
         )
+        .route(
+            "/system/administrators/{id}",
+            post(system::administrator_change),
+        )
+        .route(
+            "/system/password",
+            get(system::password_page).post(system::password_submit),
+        )
         .route("/system/audit", get(system::audit))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            context.clone(),
+            audit_forbidden,
+        ))
         .with_state(context);
-    crate::app::traced(ui)
+    crate::app::traced(crate::app::secured(ui))
 }
 
 /// Serves `router` over HTTPS (a certificate for `localhost` issued by `ca`) on
@@ -137,39 +149,13 @@ pub async fn serve_for_tests(
     tls: std::sync::Arc<rustls::ServerConfig>,
     router: Router,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    axum_server::from_tcp_rustls(listener, config)?
-        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
-}
-
-async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
-    headers.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
-    );
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    response
+    crate::server::serve_https(
+        listener,
+        tls,
+        crate::listener::ConnectionCaps::default(),
+        router,
+    )
+    .await
 }
 
 const APP_CSS: &str = include_str!("../../../web/static/app.css");
@@ -194,13 +180,40 @@ fn static_file(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// Marks a 403 answer for the audit layer ([`audit_forbidden`]).
+#[derive(Debug, Clone)]
+struct RefusedForRole(Box<crate::db::Actor>);
+
+/// Writes an audit row (FORBIDDEN) for every change refused for the caller's role.
+async fn audit_forbidden(
+    axum::extract::State(context): axum::extract::State<UiContext>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let what = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    if let Some(RefusedForRole(actor)) = response.extensions().get::<RefusedForRole>() {
+        tracing::warn!(user = %actor.name, what, "change refused for the role");
+        if let Err(e) =
+            crate::db::audit::forbidden(&context.pool, actor, Some(context.domain_id), &what).await
+        {
+            return UiError::from(e).into_response();
+        }
+    }
+    response
+}
+
 /// Why a page could not be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("your role ({role}) may not change configuration")]
-    Forbidden { role: String },
+    #[error("your role ({role}) may not make this change")]
+    Forbidden {
+        role: String,
+        /// Who tried: the refusal is audited.
+        actor: Box<crate::db::Actor>,
+    },
     #[error(
         "the form was not sent by this session (CSRF token missing or wrong); reload the page and try again"
     )]
@@ -245,7 +258,11 @@ impl IntoResponse for UiError {
             status: status.as_u16(),
             message,
         };
-        (status, page).into_response()
+        let mut response = (status, page).into_response();
+        if let Self::Forbidden { actor, .. } = self {
+            response.extensions_mut().insert(RefusedForRole(actor));
+        }
+        response
     }
 }
 /// Runs `make()`'s future on a blocking thread of the current runtime. The deploy

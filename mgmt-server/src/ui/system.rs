@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -12,11 +12,12 @@ use super::auth::{Chrome, Current, administrator_form_field, role_label};
 use super::form::{Errors, parse};
 use super::listing::Pager;
 use super::{UiContext, UiError};
-use crate::admins::administrators;
+use crate::admins::administrators::{self, AccountChange, PasswordChange};
 use crate::admins::{AdministratorError, NewAdministrator};
 use crate::db::Page;
 use crate::db::admins::{Administrator, Role};
 use crate::db::audit::{AuditAction, AuditFilter, AuditRecord};
+use uuid::Uuid;
 
 pub(crate) struct AdminRow {
     pub admin: Administrator,
@@ -44,6 +45,8 @@ pub(crate) struct AdministratorsPage {
     errors: Errors,
     open: bool,
     can_manage: bool,
+    /// Why a lifecycle action was refused.
+    refused: Option<String>,
 }
 
 async fn admin_rows(context: &UiContext) -> Result<Vec<AdminRow>, UiError> {
@@ -72,6 +75,7 @@ pub(crate) async fn administrators(
         errors: Errors::default(),
         open: false,
         can_manage: current.role().can_manage_administrators(),
+        refused: None,
     })
 }
 
@@ -128,8 +132,156 @@ pub(crate) async fn administrator_create(
         errors,
         open: true,
         can_manage: true,
+        refused: None,
     }
     .into_response())
+}
+
+fn role_of(text: &str) -> Option<Role> {
+    match text {
+        "Administrator" => Some(Role::Administrator),
+        "Network Admin" => Some(Role::NetworkAdmin),
+        "Read-Only" => Some(Role::ReadOnly),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    /// `enable`, `disable`, `role`, `password` or `delete`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// One lifecycle action on one account (a row's buttons on System > Users).
+pub(crate) async fn administrator_change(
+    State(context): State<UiContext>,
+    current: Current,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let mut form: AccountForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    current.require_admin_management()?;
+    let actor = current.actor();
+    let outcome = match form.action.as_str() {
+        "delete" => administrators::delete(&context.pool, &actor, id).await,
+        action => {
+            let change = match action {
+                "enable" => AccountChange::Enable,
+                "disable" => AccountChange::Disable,
+                "role" => match role_of(&form.role) {
+                    Some(role) => AccountChange::Role(role),
+                    None => return Err(UiError::BadForm("choose a role".into())),
+                },
+                "password" => AccountChange::ResetPassword {
+                    password: std::mem::take(&mut form.password),
+                    confirmation: None,
+                },
+                other => return Err(UiError::BadForm(format!("unknown action {other:?}"))),
+            };
+            administrators::change(&context.pool, &actor, id, change)
+                .await
+                .map(|_| ())
+        }
+    };
+    let message = match outcome {
+        Ok(()) => return Ok(Redirect::to("/system/administrators").into_response()),
+        Err(AdministratorError::Refused(e)) => {
+            let errors = Errors::from_change(e, administrator_form_field)?;
+            errors
+                .fields()
+                .map(|(_, message)| message)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        Err(AdministratorError::Hash | AdministratorError::SetUpAlready) => {
+            return Err(UiError::Task);
+        }
+    };
+    Ok(AdministratorsPage {
+        chrome: current.chrome("system"),
+        items: admin_rows(&context).await?,
+        form: AdminForm {
+            role: "Read-Only".into(),
+            ..AdminForm::default()
+        },
+        errors: Errors::default(),
+        open: false,
+        can_manage: true,
+        refused: Some(message),
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "system/password.html")]
+pub(crate) struct PasswordPage {
+    chrome: Chrome,
+    errors: Errors,
+    done: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// System > Change Password: one's own, whatever one's role.
+pub(crate) async fn password_page(current: Current) -> PasswordPage {
+    PasswordPage {
+        chrome: current.chrome("system"),
+        errors: Errors::default(),
+        done: false,
+    }
+}
+
+pub(crate) async fn password_submit(
+    State(context): State<UiContext>,
+    current: Current,
+    body: Bytes,
+) -> Result<PasswordPage, UiError> {
+    let form: PasswordForm = parse(&body)?;
+    current.check_csrf(&form.csrf)?;
+    let change = PasswordChange {
+        current: form.current,
+        new: form.password,
+        confirmation: Some(form.confirm),
+    };
+    let errors = match administrators::change_own_password(
+        &context.pool,
+        &current.actor(),
+        current.admin.id,
+        current.session_id,
+        &change,
+    )
+    .await
+    {
+        Ok(_) => Errors::default(),
+        Err(AdministratorError::Refused(e)) => Errors::from_change(e, administrator_form_field)?,
+        Err(AdministratorError::Hash | AdministratorError::SetUpAlready) => {
+            return Err(UiError::Task);
+        }
+    };
+    let done = errors.is_empty();
+    Ok(PasswordPage {
+        chrome: current.chrome("system"),
+        errors,
+        done,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,7 +316,7 @@ pub(crate) struct AuditPage {
 /// Audit rows per page.
 const AUDIT_PAGE_SIZE: usize = 50;
 
-const ACTIONS: [AuditAction; 10] = [
+const ACTIONS: [AuditAction; 11] = [
     AuditAction::Create,
     AuditAction::Update,
     AuditAction::Delete,
@@ -175,6 +327,7 @@ const ACTIONS: [AuditAction; 10] = [
     AuditAction::Rollback,
     AuditAction::Register,
     AuditAction::TerminateSessions,
+    AuditAction::Forbidden,
 ];
 
 fn action_name(action: AuditAction) -> String {

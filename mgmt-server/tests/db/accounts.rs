@@ -432,7 +432,7 @@ async fn an_administrator_name_over_64_characters_is_refused_by_the_rule_before_
         refused_fields(error),
         [administrators::Field::Name, administrators::Field::Password]
     );
-    let fine = new_administrator(&"a".repeat(64), "12345678", Role::NetworkAdmin);
+    let fine = new_administrator(&"a".repeat(64), "Sup3r-secret!", Role::NetworkAdmin);
     let created = administrators::create(&pool, &actor, GLOBAL_DOMAIN_ID, &fine)
         .await
         .unwrap();

@@ -14,14 +14,14 @@ use uuid::Uuid;
 
 use crate::support;
 
-const PASSWORD: &str = "Sup3r-secret!";
+pub(crate) const PASSWORD: &str = "Sup3r-secret!";
 
 /// The API served on 127.0.0.1, with an Administrator `admin` and a Read-Only `viewer`.
 pub(crate) struct Api {
-    base: String,
-    pool: PgPool,
+    pub(crate) base: String,
+    pub(crate) pool: PgPool,
     key: EncryptionKey,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api {
@@ -681,7 +681,7 @@ async fn a_stopped_database_answers_503_and_the_same_request_succeeds_once_it_is
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers["retry-after"], "5");
-    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["content-type"], "application/json; charset=utf-8");
     assert!(
         body["error"]["messages"][0]["description"]
             .as_str()
@@ -792,9 +792,11 @@ async fn the_request_limit_is_counted_across_replicas() {
 }
 
 #[tokio::test]
-async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
+async fn refused_logins_throttle_the_name_from_that_address_on_both_doors_and_every_replica_only() {
     let a = Api::start().await;
     let b = a.replica(1000).await;
+    let here: Option<std::net::IpAddr> = Some("127.0.0.1".parse().unwrap());
+    let elsewhere: Option<std::net::IpAddr> = Some("192.0.2.77".parse().unwrap());
     let generate = |api: &Api, user: &str, password: &str| {
         api.http
             .post(format!(
@@ -816,7 +818,8 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    // Four wrong passwords over REST, spread over both replicas, one in the web UI's door.
+    // Four wrong passwords over REST, spread over both replicas, one in the web UI's
+    // door, all from this address.
     for api in [&a, &b, &a, &b] {
         let answer = generate(api, "admin", "wrong-password").await.unwrap();
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
@@ -825,7 +828,7 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
         &a.pool,
         "Admin",
         "also-wrong",
-        None,
+        here,
         mgmt_server::admins::Door::WebUi,
     )
     .await
@@ -834,11 +837,11 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
         matches!(ui, mgmt_server::admins::LoginRefused::WrongCredentials),
         "{ui}"
     );
-    // The name is locked now: the right password is refused on both replicas and in
-    // the web UI, with the same answer.
+    // The name is throttled from this address now: the right password gets 429 with
+    // Retry-After on both replicas, and the web UI's door says the same.
     for api in [&a, &b] {
         let answer = generate(api, "admin", PASSWORD).await.unwrap();
-        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(answer.headers().contains_key("retry-after"));
         let body: Value = answer.json().await.unwrap();
         assert!(
@@ -850,7 +853,7 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
         &b.pool,
         "admin",
         PASSWORD,
-        None,
+        here,
         mgmt_server::admins::Door::WebUi,
     )
     .await
@@ -859,7 +862,17 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
         matches!(ui, mgmt_server::admins::LoginRefused::Locked { .. }),
         "{ui}"
     );
-    // Another name is not held up, and every refusal is in the audit log with its door.
+    // The flood did not lock `admin` out from elsewhere, nor another name from here.
+    let admin = mgmt_server::admins::authenticate(
+        &b.pool,
+        "admin",
+        PASSWORD,
+        elsewhere,
+        mgmt_server::admins::Door::WebUi,
+    )
+    .await
+    .unwrap();
+    assert_eq!(admin.name, "admin");
     a.login("viewer").await;
     let refusals = audit::list(
         &a.pool,
@@ -887,6 +900,43 @@ async fn refused_logins_lock_the_name_on_both_doors_and_every_replica() {
     assert!(details.contains(&"wrong name or password (web UI)".to_owned()));
     assert!(details.contains(&"locked after repeated failures (REST API)".to_owned()));
     assert!(details.contains(&"locked after repeated failures (web UI)".to_owned()));
+}
+
+#[tokio::test]
+async fn many_wrong_names_from_one_address_throttle_that_address_whatever_the_name() {
+    let api = Api::start().await;
+    let source: Option<std::net::IpAddr> = Some("198.51.100.9".parse().unwrap());
+    let limit = mgmt_server::admins::SOURCE_LOCK.max_failures;
+    for i in 0..limit {
+        let refused = mgmt_server::admins::authenticate(
+            &api.pool,
+            &format!("guess{i}"),
+            "wrong-password",
+            source,
+            mgmt_server::admins::Door::RestApi,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(refused, mgmt_server::admins::LoginRefused::WrongCredentials),
+            "{refused}"
+        );
+    }
+    let refused = mgmt_server::admins::authenticate(
+        &api.pool,
+        "admin",
+        PASSWORD,
+        source,
+        mgmt_server::admins::Door::RestApi,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(refused, mgmt_server::admins::LoginRefused::Locked { .. }),
+        "{refused}"
+    );
+    // Over the real door from another address, admin logs in.
+    api.login("admin").await;
 }
 
 #[tokio::test]

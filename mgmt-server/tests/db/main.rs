@@ -15,6 +15,7 @@ mod device_policy;
 mod devices;
 mod doors;
 mod group_policies;
+mod lifecycle;
 mod per_device;
 mod pools;
 mod ravpn;

@@ -23,7 +23,7 @@ use vpn_core::config::PrivateKeyPem;
 
 use crate::support;
 
-const PASSWORD: &str = "Sup3r-secret!";
+pub(crate) const PASSWORD: &str = "Sup3r-secret!";
 
 /// The UI served on 127.0.0.1 (plain HTTP: the test keeps the `__Host-` session
 /// cookie itself, as a browser would over HTTPS), logged in as Administrator `admin`.
@@ -89,11 +89,16 @@ impl Ui {
     }
 
     async fn log_in(&mut self) {
+        self.log_in_as("admin", PASSWORD).await;
+    }
+
+    /// Logs in as `name` instead (the session cookie is replaced).
+    pub(crate) async fn log_in_as(&mut self, name: &str, password: &str) {
         let response = self
             .http
             .post(format!("{}/login", self.base))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form_body(&[("name", "admin"), ("password", PASSWORD)]))
+            .body(form_body(&[("name", name), ("password", password)]))
             .send()
             .await
             .unwrap();

@@ -1,0 +1,111 @@
+//! Bounded password work: every argon2 hash and check of the manager (administrators'
+//! logins and passwords, LOCAL realm users) runs behind one semaphore of
+//! [`HASHING_PERMITS`] permits on the blocking pool, each with the fixed cost of
+//! [`crate::db::PasswordHash`] (argon2id, 19 MiB). A flood of wrong passwords therefore
+//! queues instead of taking the manager's memory: at most `HASHING_PERMITS` × 19 MiB are
+//! in use for passwords at any time, however many requests wait.
+//!
+//! A login for a name that does not exist checks the password against a dummy hash
+//! ([`verify_unknown`]), so known and unknown names cost the same time.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Semaphore;
+
+use crate::db::{PasswordError, PasswordHash};
+
+/// How many argon2 computations may run at once.
+pub const HASHING_PERMITS: usize = 2;
+
+static PERMITS: Semaphore = Semaphore::const_new(HASHING_PERMITS);
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static MOST_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// A hash of a password nobody has, with the same parameters as real ones.
+static DUMMY: LazyLock<Option<PasswordHash>> =
+    LazyLock::new(|| PasswordHash::new("no administrator has this password").ok());
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("the password task ended unexpectedly")]
+    Task,
+}
+
+/// Runs `work` on the blocking pool once a permit is free.
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashingError> {
+    let _permit = PERMITS.acquire().await.map_err(|_| HashingError::Task)?;
+    tokio::task::spawn_blocking(move || {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_RUNNING.fetch_max(now, Ordering::SeqCst);
+        let result = work();
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        result
+    })
+    .await
+    .map_err(|_| HashingError::Task)
+}
+
+/// The argon2 hash of `password`.
+pub async fn hash(password: &str) -> Result<PasswordHash, HashingError> {
+    let password = password.to_owned();
+    Ok(bounded(move || PasswordHash::new(&password)).await??)
+}
+
+/// Whether `password` matches `hash`.
+pub async fn verify(hash: &PasswordHash, password: &str) -> Result<bool, HashingError> {
+    let (hash, password) = (hash.clone(), password.to_owned());
+    bounded(move || hash.verify(&password)).await
+}
+
+/// Spends the time of a real check on a name that has no account; always `false`.
+pub async fn verify_unknown(password: &str) -> Result<bool, HashingError> {
+    let password = password.to_owned();
+    bounded(move || {
+        if let Some(dummy) = DUMMY.as_ref() {
+            let _ = dummy.verify(&password);
+        }
+        false
+    })
+    .await
+}
+
+/// The most argon2 computations that ever ran at once in this process.
+pub fn most_running_at_once() -> usize {
+    MOST_RUNNING.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn twelve_parallel_password_checks_never_run_more_than_the_permits_at_once() {
+        let hash = hash("correct horse battery").await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let hash = hash.clone();
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    verify(&hash, "wrong").await.unwrap()
+                } else {
+                    verify_unknown("wrong").await.unwrap()
+                }
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert!(!result.unwrap());
+        }
+        assert!(verify(&hash, "correct horse battery").await.unwrap());
+        let most = most_running_at_once();
+        assert!(
+            (1..=HASHING_PERMITS).contains(&most),
+            "{most} argon2 computations ran at once"
+        );
+    }
+}

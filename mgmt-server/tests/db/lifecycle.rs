@@ -428,3 +428,60 @@ async fn rest_answers_carry_hsts_nosniff_a_framing_csp_and_a_charset() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_change_password_page_wants_the_current_password_and_a_strong_new_one() {
+    let ui = Ui::start().await;
+    let page = ui.get("/system/password").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let strong = "correct horse battery staple";
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", "not-it"),
+                ("password", strong),
+                ("confirm", strong),
+            ],
+        )
+        .await;
+    assert!(
+        crate::ui::field_error(&shown.html, "current").is_some(),
+        "{}",
+        shown.html
+    );
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "password"),
+                ("confirm", "password"),
+            ],
+        )
+        .await;
+    assert!(crate::ui::field_error(&shown.html, "password").is_some());
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", PASSWORD),
+                ("password", strong),
+                ("confirm", strong),
+            ],
+        )
+        .await;
+    assert!(
+        shown.html.contains("id=\"password-changed\""),
+        "{}",
+        shown.html
+    );
+    let admin = admin_rows::find_by_name(ui.pool(), "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(admin.password_hash.verify(strong));
+}

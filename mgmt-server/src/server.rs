@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::db::admins::{self, AdministratorInput, Role};
 use crate::db::cluster::{Cluster, ClusterError};
 use crate::db::roles;
-use crate::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, PasswordHash, SecretError};
+use crate::db::{Actor, DbError, EncryptionKey, GLOBAL_DOMAIN_ID, SecretError};
 use crate::deploy::WorkerSettings;
 use crate::listener::{ConnectionCaps, ConnectionLimiter, HEADER_DEADLINE};
 use crate::pki::CaError;
@@ -250,10 +250,8 @@ async fn create_initial_admin(pool: &PgPool, name: &str, password: &str) -> Resu
     if admins::count(pool).await? > 0 {
         return Ok(());
     }
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+    let hash = crate::admins::hashing::hash(password)
         .await
-        .map_err(|e| StartError::InitialAdmin(e.to_string()))?
         .map_err(|e| StartError::InitialAdmin(e.to_string()))?;
     let mut conn = pool.acquire().await.map_err(|source| DbError::Sql {
         action: "get a connection",

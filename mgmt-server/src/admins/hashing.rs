@@ -1,17 +1,20 @@
 //! Bounded password work: every argon2 hash and check of the manager (administrators'
 //! logins and passwords, LOCAL realm users) runs behind one semaphore of
-//! [`HASHING_PERMITS`] permits on the blocking pool, each with the fixed cost of
-//! [`crate::db::PasswordHash`] (argon2id, 19 MiB). A flood of wrong passwords therefore
-//! queues instead of taking the manager's memory: at most `HASHING_PERMITS` × 19 MiB are
-//! in use for passwords at any time, however many requests wait.
+//! [`HASHING_PERMITS`] permits, on as many dedicated threads, each with the fixed cost
+//! of [`crate::db::PasswordHash`] (argon2id, 19 MiB). A flood of wrong passwords
+//! therefore queues instead of taking the manager's memory: at most `HASHING_PERMITS` ×
+//! 19 MiB are in use for passwords at any time, however many requests wait. The threads
+//! are always the same ones (not the blocking pool's, which come and go), so the
+//! allocator keeps at most their few arenas' worth of freed argon2 memory.
 //!
 //! A login for a name that does not exist checks the password against a dummy hash
 //! ([`verify_unknown`]), so known and unknown names cost the same time.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{LazyLock, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::{PasswordError, PasswordHash};
 
@@ -35,20 +38,57 @@ pub enum HashingError {
     Task,
 }
 
-/// Runs `work` on the blocking pool once a permit is free.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The queue of the [`HASHING_PERMITS`] password threads, started on first use.
+static WORKERS: LazyLock<Option<Mutex<mpsc::Sender<Job>>>> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = std::sync::Arc::new(Mutex::new(receiver));
+    for i in 0..HASHING_PERMITS {
+        let receiver = std::sync::Arc::clone(&receiver);
+        let started = std::thread::Builder::new()
+            .name(format!("password-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if started.is_err() {
+            return None;
+        }
+    }
+    Some(Mutex::new(sender))
+});
+
+/// Runs `work` on a password thread once a permit is free.
 async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, HashingError> {
     let _permit = PERMITS.acquire().await.map_err(|_| HashingError::Task)?;
-    tokio::task::spawn_blocking(move || {
+    let (done, result) = oneshot::channel();
+    let job: Job = Box::new(move || {
         let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
         MOST_RUNNING.fetch_max(now, Ordering::SeqCst);
         let result = work();
         RUNNING.fetch_sub(1, Ordering::SeqCst);
-        result
-    })
-    .await
-    .map_err(|_| HashingError::Task)
+        let _ = done.send(result);
+    });
+    {
+        let sender = WORKERS
+            .as_ref()
+            .ok_or(HashingError::Task)?
+            .lock()
+            .map_err(|_| HashingError::Task)?;
+        sender.send(job).map_err(|_| HashingError::Task)?;
+    }
+    result.await.map_err(|_| HashingError::Task)
 }
 
 /// The argon2 hash of `password`.

@@ -1,5 +1,6 @@
-//! Shared counters that slow clients down: refused logins per user name and REST
-//! requests per source address. Both live in the database so that every replica counts
+//! Shared counters that slow clients down: refused logins (per source address, and per
+//! user name from one address: keys from [`source_key`] and [`user_at_source_key`] in
+//! the `login_throttle` table) and REST requests per source address. Both live in the database so that every replica counts
 //! the same attempts. Rows that no longer matter are swept as new ones are written, so
 //! a stream of made-up names or addresses cannot grow the tables without bound.
 

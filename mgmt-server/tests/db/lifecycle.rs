@@ -428,3 +428,105 @@ async fn rest_answers_carry_hsts_nosniff_a_framing_csp_and_a_charset() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_change_password_page_wants_the_current_password_and_a_strong_new_one() {
+    let ui = Ui::start().await;
+    let page = ui.get("/system/password").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let strong = "correct horse battery staple";
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", "not-it"),
+                ("password", strong),
+                ("confirm", strong),
+            ],
+        )
+        .await;
+    assert!(
+        crate::ui::field_error(&shown.html, "current").is_some(),
+        "{}",
+        shown.html
+    );
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "password"),
+                ("confirm", "password"),
+            ],
+        )
+        .await;
+    assert!(crate::ui::field_error(&shown.html, "password").is_some());
+    let shown = ui
+        .post(
+            &page,
+            "/system/password",
+            &[
+                ("current", PASSWORD),
+                ("password", strong),
+                ("confirm", strong),
+            ],
+        )
+        .await;
+    assert!(
+        shown.html.contains("id=\"password-changed\""),
+        "{}",
+        shown.html
+    );
+    let admin = admin_rows::find_by_name(ui.pool(), "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(admin.password_hash.verify(strong));
+}
+
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_from_many_addresses_keeps_the_memory_peak_bounded() {
+    let api = Api::start().await;
+    let before = status_kib("VmRSS:");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40u8 {
+        let pool = api.pool.clone();
+        tasks.spawn(async move {
+            mgmt_server::admins::authenticate(
+                &pool,
+                if i % 2 == 0 { "admin" } else { "nobody" },
+                "wrong-password",
+                Some(std::net::IpAddr::from([192, 0, 2, i])),
+                mgmt_server::admins::Door::RestApi,
+            )
+            .await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert!(matches!(
+            result.unwrap(),
+            Err(mgmt_server::admins::LoginRefused::WrongCredentials)
+        ));
+    }
+    // Unbounded, 40 argon2 computations of 19 MiB at once would add about 760 MiB.
+    let peak = status_kib("VmHWM:");
+    assert!(
+        peak.saturating_sub(before) < 256 * 1024,
+        "resident memory peaked {} MiB above the {} MiB before the flood",
+        peak.saturating_sub(before) / 1024,
+        before / 1024
+    );
+    assert!(mgmt_server::admins::hashing::most_running_at_once() <= 2);
+}

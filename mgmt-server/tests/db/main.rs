@@ -16,6 +16,7 @@ mod devices;
 mod doors;
 mod group_policies;
 mod lifecycle;
+mod listener;
 mod per_device;
 mod pools;
 mod ravpn;

@@ -1052,3 +1052,31 @@ async fn port_zero_gets_the_same_answer_from_the_rest_api_and_the_access_interfa
         .unwrap();
     assert_eq!((stored.web_port, stored.version), (443, 1));
 }
+
+#[tokio::test]
+async fn the_login_page_says_when_this_address_is_throttled_and_refuses_even_the_right_password() {
+    let ui = Ui::start().await;
+    let try_login = |password: &'static str| {
+        ui.http
+            .post(format!("{}/login", ui.base))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form_body(&[("name", "admin"), ("password", password)]))
+            .send()
+    };
+    for _ in 0..mgmt_server::admins::LOGIN_LOCK.max_failures {
+        let page = try_login("wrong-password").await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert_eq!(
+            field_error(&html, "password").as_deref(),
+            Some("The user name or password is wrong.")
+        );
+    }
+    let page = try_login(PASSWORD).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "no session was opened");
+    let html = page.text().await.unwrap();
+    assert!(
+        field_error(&html, "password").is_some_and(|m| m.contains("from your address")),
+        "{html}"
+    );
+}

@@ -174,11 +174,10 @@ pub(crate) async fn forbidden(
     what: &str,
     message: String,
 ) -> ApiError {
-    if let Err(e) = crate::db::audit::forbidden(&context.pool, actor, domain_id, what).await {
-        return e.into();
+    match crate::audit::record_forbidden(&context.pool, actor, domain_id, what).await {
+        Ok(()) => ApiError::forbidden(message),
+        Err(e) => e.into(),
     }
-    tracing::warn!(user = %actor.name, what, "change refused for the role");
-    ApiError::forbidden(message)
 }
 
 /// `GET /api/fmc_platform/v1/info/serverversion`: fireREST gates features on it.

@@ -192,13 +192,12 @@ async fn audit_forbidden(
 ) -> Response {
     let what = format!("{} {}", request.method(), request.uri().path());
     let response = next.run(request).await;
-    if let Some(RefusedForRole(actor)) = response.extensions().get::<RefusedForRole>() {
-        tracing::warn!(user = %actor.name, what, "change refused for the role");
-        if let Err(e) =
-            crate::db::audit::forbidden(&context.pool, actor, Some(context.domain_id), &what).await
-        {
-            return UiError::from(e).into_response();
-        }
+    if let Some(RefusedForRole(actor)) = response.extensions().get::<RefusedForRole>()
+        && let Err(e) =
+            crate::audit::record_forbidden(&context.pool, actor, Some(context.domain_id), &what)
+                .await
+    {
+        return UiError::from(e).into_response();
     }
     response
 }
